@@ -1,0 +1,4 @@
+//! hke: the hybrid Kubernetes engine. See ARCHITECTURE.md for the map.
+
+pub mod diag;
+pub mod model;
