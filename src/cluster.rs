@@ -1,0 +1,153 @@
+//! The validated cluster: every value decided and parsed. Only
+//! `validate::validate` builds one, so holding a `Cluster` means the model
+//! passed every check.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::model::types::{Cidr, Cloud, DnsPrefix, K8sVersion, KeyAlgorithm, NetworkPlugin, OsType, WindowsVersion};
+use crate::secrets::Secret;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub name: DnsPrefix,
+    /// Short stable id (8 hex digits) used in resource names and tags.
+    pub id: String,
+    pub provider: Provider,
+    pub kubernetes: K8sVersion,
+    pub containerd_version: String,
+    pub network: Network,
+    pub endpoint: Endpoint,
+    pub masters: Masters,
+    pub pools: Vec<Pool>,
+    pub linux: LinuxAccess,
+    pub windows: Option<WindowsAccess>,
+    pub key_algorithm: KeyAlgorithm,
+    /// Flags for every node's kubelet, after defaults and the model's `kubeletConfig`.
+    pub kubelet_flags: BTreeMap<String, String>,
+    pub api_server_flags: BTreeMap<String, String>,
+    pub controller_manager_flags: BTreeMap<String, String>,
+    pub scheduler_flags: BTreeMap<String, String>,
+    pub win_dsr: bool,
+    /// Extra tags for every cloud resource.
+    pub tags: BTreeMap<String, String>,
+    pub bootstrap_token: Secret,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    pub cloud: Cloud,
+    /// Azure location, AWS region or GCP region.
+    pub location: String,
+    pub gcp_project: Option<String>,
+    pub gcp_zone: Option<String>,
+    pub azure_subscription: Option<String>,
+    pub azure_resource_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    pub plugin: NetworkPlugin,
+    /// `calico` or `azure` network policy, if any.
+    pub policy: Option<String>,
+    /// The VNet / VPC / subnetwork range the nodes live in.
+    pub node_cidr: Cidr,
+    pub pod_cidr: Cidr,
+    pub service_cidr: Cidr,
+    pub dns_service_ip: Ipv4Addr,
+    /// The `kubernetes` service address (first of the service CIDR).
+    pub kubernetes_service_ip: Ipv4Addr,
+    pub docker_bridge: Cidr,
+    pub max_pods: u32,
+    pub kube_proxy_mode: String,
+    pub cluster_domain: String,
+    /// Source ranges allowed to reach the API server.
+    pub api_source_ranges: Vec<String>,
+}
+
+/// How clients reach the API server.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    /// DNS name or wildcard known before deploy (Azure FQDN, AWS ELB
+    /// wildcard), used for certificate SANs.
+    pub san_names: Vec<String>,
+    /// The URL written to the kubeconfig. On clouds whose address is only
+    /// known after deploy, deploy rewrites it.
+    pub url: String,
+    /// Is `url` final, or a placeholder to be replaced at deploy?
+    pub resolved: bool,
+    pub port: u16,
+    /// Azure internal load balancer address (multi-master clusters).
+    pub internal_lb_ip: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Masters {
+    pub count: u32,
+    pub vm_size: String,
+    pub os_disk_gb: u32,
+    pub ips: Vec<Ipv4Addr>,
+    pub names: Vec<String>,
+    pub extra_sans: Vec<String>,
+    pub kubelet_flags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    pub name: String,
+    /// Position in `agentPoolProfiles`.
+    pub index: usize,
+    pub os: OsType,
+    pub count: u32,
+    pub vm_size: String,
+    pub os_disk_gb: u32,
+    pub windows: Option<WindowsVersion>,
+    /// Node names (Windows computer names are at most 15 characters).
+    pub node_names: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// `key=value:Effect` taints from `--register-with-taints`.
+    pub taints: Vec<String>,
+    /// kubelet flags of this pool (cluster flags merged with the pool's).
+    pub kubelet_flags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinuxAccess {
+    pub admin_username: String,
+    pub ssh_public_keys: Vec<String>,
+    /// Set when hke generated the key pair.
+    pub ssh_private_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowsAccess {
+    pub admin_username: String,
+    pub admin_password: Secret,
+    pub ssh_enabled: bool,
+    pub automatic_updates: bool,
+    pub pause_image: Option<String>,
+    pub always_pull_pause_image: bool,
+}
+
+impl Cluster {
+    pub fn windows_versions(&self) -> Vec<WindowsVersion> {
+        let mut v: Vec<WindowsVersion> = self.pools.iter().filter_map(|p| p.windows).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn node_count(&self) -> u64 {
+        u64::from(self.masters.count) + self.pools.iter().map(|p| u64::from(p.count)).sum::<u64>()
+    }
+}
