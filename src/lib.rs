@@ -1,10 +1,17 @@
 //! hke: the hybrid Kubernetes engine. See ARCHITECTURE.md for the map.
 
+pub mod cli;
 pub mod cluster;
 pub mod defaults;
 pub mod diag;
+pub mod generate;
+pub mod kubeconfig;
+pub mod migrate;
 pub mod model;
+pub mod output;
+pub mod pki;
 pub mod secrets;
+pub mod ui;
 pub mod validate;
 pub mod versions;
 pub mod vmsizes;

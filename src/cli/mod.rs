@@ -1,0 +1,108 @@
+//! Command-line interface: one module per verb, each parsing its flags and
+//! calling one library function.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::diag::Rejected;
+use crate::model::load::SetArg;
+use crate::ui::Format;
+
+mod generate;
+mod migrate;
+mod schema;
+mod validate;
+
+#[derive(Debug, Parser)]
+#[command(name = "hke", version, about = "hybrid Kubernetes engine: acs-engine style API models to Linux+Windows clusters on Azure, AWS and GCP")]
+pub struct Cli {
+    /// Output format: text for people (stderr), json for machines (stdout).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render everything for a cluster into an output directory, offline.
+    Generate(generate::Args),
+    /// Check an API model and report every problem at once.
+    Validate(validate::Args),
+    /// Rewrite an old acs-engine/aks-engine model to today's supported values.
+    Migrate(migrate::Args),
+    /// Print the JSON Schema of the API model (the field reference).
+    Schema(schema::Args),
+}
+
+/// The model input shared by several verbs.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The API model (vlabs JSON).
+    #[arg(short = 'm', long = "api-model", value_name = "FILE")]
+    pub api_model: PathBuf,
+    /// Edit the model before defaults: --set properties.masterProfile.count=3
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_set)]
+    pub set: Vec<SetArg>,
+}
+
+fn parse_set(s: &str) -> Result<SetArg, String> {
+    s.parse()
+}
+
+impl ModelArgs {
+    pub fn read(&self) -> Result<String, Failure> {
+        std::fs::read_to_string(&self.api_model).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", self.api_model.display())))
+    }
+}
+
+/// How a command failed; `main` maps it to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad input: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The model was rejected: exit 2, diagnostics already printed.
+    #[error("{0}")]
+    Rejected(Rejected),
+    /// Anything else: exit 1.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) | Failure::Rejected(_) => 2,
+            Failure::Other(_) => 1,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a, cli.output),
+        Command::Validate(a) => validate::run(a, cli.output),
+        Command::Migrate(a) => migrate::run(a, cli.output),
+        Command::Schema(a) => schema::run(a),
+    }
+}
+
+/// Report a rejected model in the chosen format.
+pub fn report_rejected(r: Rejected, format: Format) -> Failure {
+    match format {
+        Format::Text => {
+            crate::ui::diagnostics(&r.diagnostics);
+            crate::ui::say(&format!("{r}"));
+        }
+        Format::Json => {
+            let (errors, warnings): (Vec<_>, Vec<_>) = r
+                .diagnostics
+                .iter()
+                .partition(|d| d.severity == crate::diag::Severity::Error);
+            crate::ui::json(&serde_json::json!({ "ok": false, "errors": errors, "warnings": warnings }));
+        }
+    }
+    Failure::Rejected(r)
+}

@@ -1,0 +1,108 @@
+//! `generate`: load → defaults → validate → PKI → output tree. Everything but
+//! the final `Tree::commit` is pure, so tests drive `prepare` directly.
+
+use std::path::{Path, PathBuf};
+
+use rand::{CryptoRng, RngCore};
+use time::OffsetDateTime;
+
+use crate::cluster::Cluster;
+use crate::defaults;
+use crate::diag::{Diagnostic, Diagnostics, Rejected};
+use crate::kubeconfig;
+use crate::model::load::{self, SetArg};
+use crate::model::vlabs::ApiModel;
+use crate::output::{Mode, Tree};
+use crate::pki::{self, Pki};
+use crate::validate;
+
+/// A model that passed every stage, ready to be written.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The defaulted model with every secret and certificate: `apimodel.json`.
+    pub model: ApiModel,
+    pub cluster: Cluster,
+    pub pki: Pki,
+    /// Warnings (errors would have rejected the model).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Run every pure stage.
+pub fn prepare<R: RngCore + CryptoRng>(text: &str, sets: &[SetArg], rng: &mut R, now: OffsetDateTime) -> Result<Prepared, Rejected> {
+    let loaded = load::load(text, sets)?;
+    let mut diags: Diagnostics = loaded.diagnostics;
+    let mut model = defaults::apply(loaded.model, &loaded.origins, rng, &mut diags);
+    let cluster = validate::validate(&model, &loaded.origins, &mut diags);
+    let (Some(cluster), false) = (cluster, diags.has_errors()) else {
+        return Err(Rejected { diagnostics: diags.items });
+    };
+    let profile = model
+        .properties
+        .as_ref()
+        .and_then(|p| p.certificate_profile.clone())
+        .unwrap_or_default();
+    let Some(pki) = pki::issue(&cluster, &profile, now, &loaded.origins, &mut diags) else {
+        return Err(Rejected { diagnostics: diags.items });
+    };
+    if let Some(props) = model.properties.as_mut() {
+        pki::store(&pki, props.certificate_profile.get_or_insert_with(Default::default));
+    }
+    Ok(Prepared {
+        model,
+        cluster,
+        pki,
+        warnings: diags.items,
+    })
+}
+
+/// The default output directory: `_output/<dnsPrefix>`.
+pub fn default_dir(cluster: &Cluster) -> PathBuf {
+    Path::new("_output").join(cluster.name.as_str())
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"));
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// The files `generate` writes.
+pub fn tree(p: &Prepared) -> Tree {
+    let mut t = Tree::default();
+    let c = &p.cluster;
+    t.add("apimodel.json", pretty(&p.model), Mode::Secret);
+    t.add("cluster.json", pretty(&p.cluster), Mode::Public);
+    let kc = kubeconfig::admin(c, &p.pki);
+    t.add(format!("kubeconfig/kubeconfig.{}.json", c.provider.location), pretty(&kc), Mode::Secret);
+
+    let pair = |t: &mut Tree, base: &str, ck: &pki::CertKey| {
+        t.add(format!("pki/{base}.crt"), ck.cert.clone(), Mode::Public);
+        t.add(format!("pki/{base}.key"), ck.key.expose().to_string(), Mode::Secret);
+    };
+    pair(&mut t, "ca", &p.pki.ca);
+    pair(&mut t, "apiserver", &p.pki.apiserver);
+    pair(&mut t, "admin", &p.pki.admin);
+    pair(&mut t, "front-proxy-ca", &p.pki.front_proxy_ca);
+    pair(&mut t, "front-proxy-client", &p.pki.front_proxy_client);
+    pair(&mut t, "etcd/ca", &p.pki.etcd_ca);
+    pair(&mut t, "etcd/server", &p.pki.etcd_server);
+    pair(&mut t, "apiserver-etcd-client", &p.pki.etcd_client);
+    for (i, peer) in p.pki.etcd_peers.iter().enumerate() {
+        pair(&mut t, &format!("etcd/peer-{i}"), peer);
+    }
+    t.add("pki/sa.pub", p.pki.service_account_public.clone(), Mode::Public);
+    t.add("pki/sa.key", p.pki.service_account_private.expose().to_string(), Mode::Secret);
+    t.add("pki/discovery-hash.txt", format!("{}\n", p.pki.discovery_hash), Mode::Public);
+    if let Some(private) = &c.linux.ssh_private_key {
+        let user = &c.linux.admin_username;
+        t.add(format!("ssh/{user}_ed25519"), private.expose().to_string(), Mode::Secret);
+        let public = c.linux.ssh_public_keys.first().cloned().unwrap_or_default();
+        t.add(format!("ssh/{user}_ed25519.pub"), format!("{public}\n"), Mode::Public);
+    }
+    t
+}
+
+/// Current time for certificate validity.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
