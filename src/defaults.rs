@@ -236,7 +236,25 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
     }
     let azure_cni = k.network_plugin.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("azure"));
     if master.vnet_cidr.as_deref().unwrap_or("").is_empty() {
-        master.vnet_cidr = Some(if azure_cni { NODE_CIDR_AZURE_CNI } else { NODE_CIDR }.into());
+        let given_pods = k.cluster_subnet.clone().filter(|s| !s.is_empty());
+        let first_ip = master
+            .first_consecutive_static_ip
+            .as_deref()
+            .and_then(|s| s.parse::<Ipv4Addr>().ok());
+        let default_node: Cidr = if azure_cni { NODE_CIDR_AZURE_CNI } else { NODE_CIDR }
+            .parse()
+            .unwrap_or_else(|_| unreachable!("constant parses"));
+        master.vnet_cidr = Some(match (azure_cni, given_pods, first_ip) {
+            // With Azure CNI, acs-engine's clusterSubnet was the one subnet of
+            // nodes and pods.
+            (true, Some(pods), _) => pods,
+            // A master address outside the default network (a custom VNet):
+            // the /16 around it.
+            (_, _, Some(ip)) if !default_node.contains(ip) => Cidr::new(ip, 16)
+                .map(|c| format!("{}/16", c.network()))
+                .unwrap_or_else(|| default_node.to_string()),
+            _ => default_node.to_string(),
+        });
     }
     if k.cluster_subnet.as_deref().unwrap_or("").is_empty() {
         k.cluster_subnet = Some(if azure_cni {
@@ -291,34 +309,31 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
 
     // Pools.
     let any_windows = pools.iter().any(is_windows);
-    let default_windows = props
-        .windows_profile
-        .as_ref()
-        .and_then(|w| match w.windows_version.as_deref() {
-            Some(v) => Some(v.to_string()),
-            None => match infer_windows_version(w) {
-                Some((_, Ok(v))) => Some(v.name().to_string()),
-                Some((_, Err(_))) => None,
-                None => {
-                    let custom = w.windows_image_source_url.is_some()
-                        || w.image_reference.is_some()
-                        || w.windows_publisher.as_deref().is_some_and(|p| !p.eq_ignore_ascii_case("MicrosoftWindowsServer"));
-                    if custom && any_windows && cloud == Cloud::Azure {
-                        diags.warning(
-                            "properties.windowsProfile",
-                            origins.lookup("properties.windowsProfile"),
-                            format!(
-                                "cannot tell the Windows version of the custom image; assuming {}",
-                                table.default_windows()
-                            ),
-                            Some("set properties.windowsProfile.windowsVersion to the image's version".into()),
-                        );
-                    }
-                    Some(table.default_windows().name().to_string())
+    // The pools' default Windows version: windowsVersion, else what the
+    // acs-engine image pin says, else the table's default. A pin naming a
+    // retired release decides nothing: validation reports it.
+    let default_windows: Option<String> = match props.windows_profile.as_ref() {
+        None => Some(table.default_windows().name().to_string()),
+        Some(w) => match (w.windows_version.as_deref(), infer_windows_version(w)) {
+            (Some(v), _) => Some(v.to_string()),
+            (None, Some((_, Ok(v)))) => Some(v.name().to_string()),
+            (None, Some((_, Err(_)))) => None,
+            (None, None) => {
+                let custom = w.windows_image_source_url.is_some()
+                    || w.image_reference.is_some()
+                    || w.windows_publisher.as_deref().is_some_and(|p| !p.eq_ignore_ascii_case("MicrosoftWindowsServer"));
+                if custom && any_windows && cloud == Cloud::Azure {
+                    diags.warning(
+                        "properties.windowsProfile",
+                        origins.lookup("properties.windowsProfile"),
+                        format!("cannot tell the Windows version of the custom image; assuming {}", table.default_windows()),
+                        Some("set properties.windowsProfile.windowsVersion to the image's version".into()),
+                    );
                 }
-            },
-        })
-        .or_else(|| Some(table.default_windows().name().to_string()));
+                Some(table.default_windows().name().to_string())
+            }
+        },
+    };
     for pool in pools.iter_mut() {
         if pool.os_type.as_deref().unwrap_or("").is_empty() {
             pool.os_type = Some("Linux".into());

@@ -282,14 +282,16 @@ fn check_username(v: &mut V<'_>, path: &str, name: &str, windows: bool) {
             );
         }
     } else {
+        // Azure and cloud-init accept mixed case (acs-engine examples use
+        // "azureUser"); refuse what useradd cannot create.
         let ok = name.len() <= 32
-            && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         if !ok {
             v.err(
                 path,
                 format!("{name:?} is not a valid Linux user name"),
-                "use at most 32 lowercase letters, digits, '_' and '-', starting with a letter or '_'".to_string(),
+                "use at most 32 letters, digits, '_', '-' and '.', starting with a letter or '_'".to_string(),
             );
         }
     }
@@ -708,7 +710,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         None | Some("") => {
             v.err(
                 &format!("{mpath}.dnsPrefix"),
-                "dnsPrefix is missing; it names the cluster and its DNS label",
+                "dnsPrefix is missing or empty; it names the cluster and its DNS label",
                 "set it, e.g. \"dnsPrefix\": \"mycluster\" (hke migrate fills one in)".to_string(),
             );
             DnsPrefix::from_str("hke-cluster").unwrap_or_else(|_| unreachable!())
@@ -825,13 +827,19 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             _ => default_windows,
         },
     };
-    if let (Some(wv), Some((field, Ok(pinned)))) = (wprof.windows_version.as_deref(), infer_windows_version(&wprof)) {
-        if wv.parse::<WindowsVersion>().ok() != Some(pinned) && cloud == Cloud::Azure {
-            v.err(
+    if let (Some(wv), Some((field, pinned)), true) = (wprof.windows_version.as_deref(), infer_windows_version(&wprof), any_windows && cloud == Cloud::Azure) {
+        match pinned {
+            Ok(pinned) if wv.parse::<WindowsVersion>().ok() != Some(pinned) => v.err(
                 &format!("{wpath}.{field}"),
                 format!("the image pin is Windows Server {pinned} but windowsVersion is {wv}"),
                 "make them agree, or remove the image pin".to_string(),
-            );
+            ),
+            Ok(_) => {}
+            Err(WindowsVersionError::Retired(r) | WindowsVersionError::Unknown(r)) => v.err(
+                &format!("{wpath}.{field}"),
+                format!("the image pins Windows Server {r}, which is retired; supported versions are 2019, 2022 and 2025"),
+                "remove the image pin (windowsSku/imageVersion), or run `hke migrate`".to_string(),
+            ),
         }
     }
     let windows = if any_windows {

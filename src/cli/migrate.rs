@@ -10,7 +10,7 @@ pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Write the migrated model here (default: stdout in text mode).
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Replace an existing output file.
     #[arg(short = 'f', long)]

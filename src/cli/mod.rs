@@ -106,3 +106,14 @@ pub fn report_rejected(r: Rejected, format: Format) -> Failure {
     }
     Failure::Rejected(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flags (a regression: migrate's -o once clashed with --output).
+        super::Cli::command().debug_assert();
+    }
+}

@@ -121,12 +121,13 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
             for (k, v) in members {
                 match k.name.to_ascii_lowercase().as_str() {
                     "apimodel" => inner = Some(v.clone()),
-                    "env" | "options" => {}
+                    // Test-runner settings of aks-engine's e2e suite; not part of the model.
+                    "env" | "options" | "addnodepool" => {}
                     _ => diags.error(
                         "",
                         k.origin.clone(),
                         format!("unknown key {:?} in the aks-engine e2e wrapper", k.name),
-                        Some("the wrapper holds only \"env\", \"options\" and \"apiModel\"".into()),
+                        Some("the wrapper holds only \"env\", \"options\", \"addNodePool\" and \"apiModel\"".into()),
                     ),
                 }
             }
