@@ -61,7 +61,10 @@ pub const AUTOMATIC_UPDATES: bool = false;
 
 /// kubelet flags every node gets unless the model overrides them.
 pub const KUBELET_FLAGS: &[(&str, &str)] = &[
-    ("--eviction-hard", "memory.available<750Mi,nodefs.available<10%,nodefs.inodesFree<5%"),
+    (
+        "--eviction-hard",
+        "memory.available<750Mi,nodefs.available<10%,nodefs.inodesFree<5%",
+    ),
     ("--image-gc-high-threshold", "85"),
     ("--image-gc-low-threshold", "80"),
     ("--read-only-port", "0"),
@@ -129,16 +132,22 @@ pub fn cloud_of(model: &ApiModel) -> Cloud {
 }
 
 fn is_windows(pool: &vlabs::AgentPoolProfile) -> bool {
-    pool.os_type.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("windows"))
+    pool.os_type
+        .as_deref()
+        .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
 }
 
 /// Infer the Windows version of acs-engine image pins (`windowsSku`,
 /// `imageVersion`), when `windowsVersion` is not given. `None` when nothing
 /// says.
-pub fn infer_windows_version(w: &vlabs::WindowsProfile) -> Option<(&'static str, Result<WindowsVersion, WindowsVersionError>)> {
+pub fn infer_windows_version(
+    w: &vlabs::WindowsProfile,
+) -> Option<(&'static str, Result<WindowsVersion, WindowsVersionError>)> {
     if let Some(sku) = w.windows_sku.as_deref().filter(|s| !s.is_empty()) {
         let lower = sku.to_ascii_lowercase();
-        for token in ["2025", "2022", "2019", "2016", "1709", "1803", "1809", "1903", "1909", "2004", "20h2"] {
+        for token in [
+            "2025", "2022", "2019", "2016", "1709", "1803", "1809", "1903", "1909", "2004", "20h2",
+        ] {
             if lower.contains(token) {
                 return Some(("windowsSku", token.parse()));
             }
@@ -152,7 +161,12 @@ pub fn infer_windows_version(w: &vlabs::WindowsProfile) -> Option<(&'static str,
 }
 
 /// Fill every default. Warnings about guesses go to `diags`.
-pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &mut R, diags: &mut Diagnostics) -> ApiModel {
+pub fn apply<R: RngCore + CryptoRng>(
+    mut m: ApiModel,
+    origins: &Origins,
+    rng: &mut R,
+    diags: &mut Diagnostics,
+) -> ApiModel {
     let table = versions::table();
     let cloud = cloud_of(&m);
     if m.api_version.is_none() {
@@ -196,7 +210,10 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
     if orch.orchestrator_type.as_deref().unwrap_or("").is_empty() {
         orch.orchestrator_type = Some(ORCHESTRATOR.into());
     }
-    let version = match (orch.orchestrator_version.as_deref(), orch.orchestrator_release.as_deref()) {
+    let version = match (
+        orch.orchestrator_version.as_deref(),
+        orch.orchestrator_release.as_deref(),
+    ) {
         (Some(v), _) if !v.is_empty() => Some(v.to_string()),
         (_, Some(r)) if !r.is_empty() => table.resolve_release(r).map(|v| v.to_string()),
         _ => Some(table.default_version().to_string()),
@@ -234,7 +251,10 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
             k.network_policy = Some(String::new());
         }
     }
-    let azure_cni = k.network_plugin.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("azure"));
+    let azure_cni = k
+        .network_plugin
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("azure"));
     if master.vnet_cidr.as_deref().unwrap_or("").is_empty() {
         let given_pods = k.cluster_subnet.clone().filter(|s| !s.is_empty());
         let first_ip = master
@@ -280,7 +300,8 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
         };
         k.dns_service_ip = ip;
     }
-    k.docker_bridge_subnet.get_or_insert_with(|| DOCKER_BRIDGE_SUBNET.into());
+    k.docker_bridge_subnet
+        .get_or_insert_with(|| DOCKER_BRIDGE_SUBNET.into());
     k.max_pods
         .get_or_insert(if azure_cni { MAX_PODS_AZURE_CNI } else { MAX_PODS });
     k.kube_proxy_mode.get_or_insert_with(|| KUBE_PROXY_MODE.into());
@@ -321,12 +342,17 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
             (None, None) => {
                 let custom = w.windows_image_source_url.is_some()
                     || w.image_reference.is_some()
-                    || w.windows_publisher.as_deref().is_some_and(|p| !p.eq_ignore_ascii_case("MicrosoftWindowsServer"));
+                    || w.windows_publisher
+                        .as_deref()
+                        .is_some_and(|p| !p.eq_ignore_ascii_case("MicrosoftWindowsServer"));
                 if custom && any_windows && cloud == Cloud::Azure {
                     diags.warning(
                         "properties.windowsProfile",
                         origins.lookup("properties.windowsProfile"),
-                        format!("cannot tell the Windows version of the custom image; assuming {}", table.default_windows()),
+                        format!(
+                            "cannot tell the Windows version of the custom image; assuming {}",
+                            table.default_windows()
+                        ),
                         Some("set properties.windowsProfile.windowsVersion to the image's version".into()),
                     );
                 }
@@ -362,7 +388,12 @@ pub fn apply<R: RngCore + CryptoRng>(mut m: ApiModel, origins: &Origins, rng: &m
                 ssh.public_keys = Some(vec![vlabs::PublicKey { key_data: Some(public) }]);
                 ssh.private_key = Some(private.expose().to_string());
             }
-            Err(e) => diags.error("properties.linuxProfile.ssh", origins.lookup("properties.linuxProfile"), e, None),
+            Err(e) => diags.error(
+                "properties.linuxProfile.ssh",
+                origins.lookup("properties.linuxProfile"),
+                e,
+                None,
+            ),
         }
     }
 
@@ -408,7 +439,13 @@ mod tests {
 
     #[test]
     fn pod_network_grows_with_the_cluster() {
-        for (nodes, cidr) in [(3, POD_CIDR), (256, POD_CIDR), (257, POD_CIDR_LARGE), (1003, POD_CIDR_LARGE), (2000, POD_CIDR_XLARGE)] {
+        for (nodes, cidr) in [
+            (3, POD_CIDR),
+            (256, POD_CIDR),
+            (257, POD_CIDR_LARGE),
+            (1003, POD_CIDR_LARGE),
+            (2000, POD_CIDR_XLARGE),
+        ] {
             assert_eq!(default_pod_cidr(nodes), cidr);
             let c: Cidr = cidr.parse().expect("cidr");
             assert!(1u64 << (NODE_POD_CIDR_MASK - c.prefix()) >= nodes);
@@ -426,7 +463,10 @@ mod tests {
                 assert!(!x.overlaps(&y), "{a} overlaps {b}");
             }
         }
-        assert!(!NODE_CIDR_AZURE_CNI.parse::<Cidr>().expect("c").overlaps(&SERVICE_CIDR.parse().expect("c")));
+        assert!(!NODE_CIDR_AZURE_CNI
+            .parse::<Cidr>()
+            .expect("c")
+            .overlaps(&SERVICE_CIDR.parse().expect("c")));
     }
 
     #[test]
@@ -437,9 +477,18 @@ mod tests {
             ..Default::default()
         };
         let get = |p: vlabs::WindowsProfile| infer_windows_version(&p).map(|(f, r)| (f, r.map(|v| v.name())));
-        assert_eq!(get(w(Some("2019-datacenter-core-smalldisk-2008"), None)), Some(("windowsSku", Ok("2019"))));
-        assert!(matches!(get(w(Some("Datacenter-Core-1803-with-Containers-smalldisk"), None)), Some(("windowsSku", Err(_)))));
-        assert_eq!(get(w(None, Some("17763.1282.2006061953"))), Some(("imageVersion", Ok("2019"))));
+        assert_eq!(
+            get(w(Some("2019-datacenter-core-smalldisk-2008"), None)),
+            Some(("windowsSku", Ok("2019")))
+        );
+        assert!(matches!(
+            get(w(Some("Datacenter-Core-1803-with-Containers-smalldisk"), None)),
+            Some(("windowsSku", Err(_)))
+        ));
+        assert_eq!(
+            get(w(None, Some("17763.1282.2006061953"))),
+            Some(("imageVersion", Ok("2019")))
+        );
         assert_eq!(get(w(None, Some("latest"))), None);
         assert_eq!(get(w(None, None)), None);
     }
@@ -456,6 +505,10 @@ mod tests {
         let p = once.properties.expect("properties");
         let w = p.windows_profile.expect("windows");
         assert!(w.admin_password.is_some());
-        assert!(p.agent_pool_profiles.expect("pools").iter().all(|pool| !is_windows(pool) || pool.windows_version.is_some()));
+        assert!(p
+            .agent_pool_profiles
+            .expect("pools")
+            .iter()
+            .all(|pool| !is_windows(pool) || pool.windows_version.is_some()));
     }
 }

@@ -105,7 +105,13 @@ impl Diagnostics {
         });
     }
 
-    pub fn warning(&mut self, path: impl Into<String>, origin: Origin, message: impl Into<String>, hint: Option<String>) {
+    pub fn warning(
+        &mut self,
+        path: impl Into<String>,
+        origin: Origin,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         self.items.push(Diagnostic {
             severity: Severity::Warning,
             path: path.into(),
@@ -141,7 +147,11 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        let n = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         write!(f, "the API model has {n} error{}", if n == 1 { "" } else { "s" })
     }
 }
@@ -165,9 +175,18 @@ mod tests {
     fn lookup_falls_back_to_the_nearest_ancestor() {
         let mut o = Origins::default();
         o.insert("properties".into(), Origin::File { line: 2, col: 3 });
-        o.insert("properties.agentPoolProfiles[1]".into(), Origin::File { line: 9, col: 5 });
-        assert_eq!(o.lookup("properties.agentPoolProfiles[1].name"), Origin::File { line: 9, col: 5 });
-        assert_eq!(o.lookup("properties.masterProfile.count"), Origin::File { line: 2, col: 3 });
+        o.insert(
+            "properties.agentPoolProfiles[1]".into(),
+            Origin::File { line: 9, col: 5 },
+        );
+        assert_eq!(
+            o.lookup("properties.agentPoolProfiles[1].name"),
+            Origin::File { line: 9, col: 5 }
+        );
+        assert_eq!(
+            o.lookup("properties.masterProfile.count"),
+            Origin::File { line: 2, col: 3 }
+        );
         assert_eq!(o.lookup("location"), Origin::Default);
     }
 

@@ -28,13 +28,20 @@ pub struct Prepared {
 }
 
 /// Run every pure stage.
-pub fn prepare<R: RngCore + CryptoRng>(text: &str, sets: &[SetArg], rng: &mut R, now: OffsetDateTime) -> Result<Prepared, Rejected> {
+pub fn prepare<R: RngCore + CryptoRng>(
+    text: &str,
+    sets: &[SetArg],
+    rng: &mut R,
+    now: OffsetDateTime,
+) -> Result<Prepared, Rejected> {
     let loaded = load::load(text, sets)?;
     let mut diags: Diagnostics = loaded.diagnostics;
     let mut model = defaults::apply(loaded.model, &loaded.origins, rng, &mut diags);
     let cluster = validate::validate(&model, &loaded.origins, &mut diags);
     let (Some(cluster), false) = (cluster, diags.has_errors()) else {
-        return Err(Rejected { diagnostics: diags.items });
+        return Err(Rejected {
+            diagnostics: diags.items,
+        });
     };
     let profile = model
         .properties
@@ -42,7 +49,9 @@ pub fn prepare<R: RngCore + CryptoRng>(text: &str, sets: &[SetArg], rng: &mut R,
         .and_then(|p| p.certificate_profile.clone())
         .unwrap_or_default();
     let Some(pki) = pki::issue(&cluster, &profile, now, &loaded.origins, &mut diags) else {
-        return Err(Rejected { diagnostics: diags.items });
+        return Err(Rejected {
+            diagnostics: diags.items,
+        });
     };
     if let Some(props) = model.properties.as_mut() {
         pki::store(&pki, props.certificate_profile.get_or_insert_with(Default::default));
@@ -73,7 +82,11 @@ pub fn tree(p: &Prepared) -> Tree {
     t.add("apimodel.json", pretty(&p.model), Mode::Secret);
     t.add("cluster.json", pretty(&p.cluster), Mode::Public);
     let kc = kubeconfig::admin(c, &p.pki);
-    t.add(format!("kubeconfig/kubeconfig.{}.json", c.provider.location), pretty(&kc), Mode::Secret);
+    t.add(
+        format!("kubeconfig/kubeconfig.{}.json", c.provider.location),
+        pretty(&kc),
+        Mode::Secret,
+    );
 
     let pair = |t: &mut Tree, base: &str, ck: &pki::CertKey| {
         t.add(format!("pki/{base}.crt"), ck.cert.clone(), Mode::Public);
@@ -91,11 +104,23 @@ pub fn tree(p: &Prepared) -> Tree {
         pair(&mut t, &format!("etcd/peer-{i}"), peer);
     }
     t.add("pki/sa.pub", p.pki.service_account_public.clone(), Mode::Public);
-    t.add("pki/sa.key", p.pki.service_account_private.expose().to_string(), Mode::Secret);
-    t.add("pki/discovery-hash.txt", format!("{}\n", p.pki.discovery_hash), Mode::Public);
+    t.add(
+        "pki/sa.key",
+        p.pki.service_account_private.expose().to_string(),
+        Mode::Secret,
+    );
+    t.add(
+        "pki/discovery-hash.txt",
+        format!("{}\n", p.pki.discovery_hash),
+        Mode::Public,
+    );
     if let Some(private) = &c.linux.ssh_private_key {
         let user = &c.linux.admin_username;
-        t.add(format!("ssh/{user}_ed25519"), private.expose().to_string(), Mode::Secret);
+        t.add(
+            format!("ssh/{user}_ed25519"),
+            private.expose().to_string(),
+            Mode::Secret,
+        );
         let public = c.linux.ssh_public_keys.first().cloned().unwrap_or_default();
         t.add(format!("ssh/{user}_ed25519.pub"), format!("{public}\n"), Mode::Public);
     }

@@ -140,8 +140,16 @@ mod tests {
         t2.commit(&dir, true).expect("forced write");
         assert!(!dir.join("a.txt").exists(), "old content is gone");
         assert_eq!(fs::read_to_string(dir.join("b.txt")).expect("b"), "three");
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).expect("ls").filter_map(Result::ok).map(|e| e.file_name()).collect();
-        assert_eq!(leftovers.len(), 1, "no staging or old directories remain: {leftovers:?}");
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .expect("ls")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no staging or old directories remain: {leftovers:?}"
+        );
     }
 
     #[cfg(unix)]
@@ -157,7 +165,11 @@ mod tests {
         let mode = |p: &str| fs::metadata(dir.join(p)).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode("k/secret.key"), 0o600);
         assert_eq!(mode("pub.txt") & 0o077, 0o044 & mode("pub.txt"));
-        assert_eq!(fs::metadata(&dir).expect("meta").permissions().mode() & 0o077, 0, "directory is private");
+        assert_eq!(
+            fs::metadata(&dir).expect("meta").permissions().mode() & 0o077,
+            0,
+            "directory is private"
+        );
     }
 
     #[test]

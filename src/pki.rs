@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rand::rngs::OsRng;
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -84,12 +84,17 @@ const PROFILE: &str = "properties.certificateProfile";
 
 fn new_key(algorithm: KeyAlgorithm) -> Result<KeyPair, String> {
     match algorithm {
-        KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| format!("cannot generate an ECDSA key: {e}")),
+        KeyAlgorithm::EcdsaP256 => {
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| format!("cannot generate an ECDSA key: {e}"))
+        }
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa4096 => {
             use rsa::pkcs8::EncodePrivateKey;
             let bits = if algorithm == KeyAlgorithm::Rsa2048 { 2048 } else { 4096 };
-            let key = rsa::RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| format!("cannot generate an RSA key: {e}"))?;
-            let der = key.to_pkcs8_der().map_err(|e| format!("cannot encode an RSA key: {e}"))?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| format!("cannot generate an RSA key: {e}"))?;
+            let der = key
+                .to_pkcs8_der()
+                .map_err(|e| format!("cannot encode an RSA key: {e}"))?;
             KeyPair::try_from(der.as_bytes()).map_err(|e| format!("cannot load an RSA key: {e}"))
         }
     }
@@ -103,8 +108,11 @@ fn load_key(pem: &str) -> Result<KeyPair, String> {
     if pem.contains("BEGIN RSA PRIVATE KEY") {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         use rsa::pkcs8::EncodePrivateKey;
-        let key = rsa::RsaPrivateKey::from_pkcs1_pem(pem).map_err(|_| "the RSA private key does not parse".to_string())?;
-        let der = key.to_pkcs8_der().map_err(|_| "the RSA private key cannot be converted".to_string())?;
+        let key =
+            rsa::RsaPrivateKey::from_pkcs1_pem(pem).map_err(|_| "the RSA private key does not parse".to_string())?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|_| "the RSA private key cannot be converted".to_string())?;
         return KeyPair::try_from(der.as_bytes()).map_err(|_| "the RSA private key cannot be loaded".to_string());
     }
     if pem.contains("BEGIN EC PRIVATE KEY") {
@@ -159,11 +167,17 @@ impl Ctx<'_> {
         let mut params = CertificateParams::default();
         params.distinguished_name = dn(cn, &[]);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.not_before = self.now - Duration::minutes(BACKDATE_MINUTES);
         params.not_after = self.now + Duration::days(CA_VALIDITY_DAYS);
         params.serial_number = Some(serial());
-        let cert = params.self_signed(&key).map_err(|e| format!("cannot sign the {cn} CA: {e}"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| format!("cannot sign the {cn} CA: {e}"))?;
         let pem = cert.pem();
         Ok(Issuer { cert, key, pem })
     }
@@ -194,7 +208,14 @@ impl Ctx<'_> {
     }
 
     /// A CA from the profile, or a new one.
-    fn ca(&mut self, cert_field: &str, key_field: &str, cert: Option<&str>, key: Option<&str>, cn: &str) -> Option<Issuer> {
+    fn ca(
+        &mut self,
+        cert_field: &str,
+        key_field: &str,
+        cert: Option<&str>,
+        key: Option<&str>,
+        cn: &str,
+    ) -> Option<Issuer> {
         match (cert, key) {
             (Some(c), Some(k)) => match self.load_ca(c, k) {
                 Ok(i) => Some(i),
@@ -212,7 +233,11 @@ impl Ctx<'_> {
                 None
             }
             (None, Some(_)) => {
-                self.err(cert_field, format!("{key_field} is given without {cert_field}"), "give both, or neither");
+                self.err(
+                    cert_field,
+                    format!("{key_field} is given without {cert_field}"),
+                    "give both, or neither",
+                );
                 None
             }
             (None, None) => match self.new_ca(cn) {
@@ -236,10 +261,13 @@ impl Ctx<'_> {
             return Err("the certificate is not a CA (basicConstraints CA:FALSE)".into());
         }
         self.check_expiry_of(&x)?;
-        let params = CertificateParams::from_ca_cert_der(&der.clone().into()).map_err(|e| format!("the CA certificate cannot be used: {e}"))?;
+        let params = CertificateParams::from_ca_cert_der(&der.clone().into())
+            .map_err(|e| format!("the CA certificate cannot be used: {e}"))?;
         // Re-creating the issuer object only gives rcgen its name and key; the
         // original PEM is what ships.
-        let cert = params.self_signed(&key).map_err(|e| format!("the CA cannot be loaded: {e}"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| format!("the CA cannot be loaded: {e}"))?;
         Ok(Issuer {
             cert,
             key,
@@ -258,19 +286,34 @@ impl Ctx<'_> {
 
     /// A leaf from the profile (checked), or a new one.
     #[allow(clippy::too_many_arguments)]
-    fn leaf(&mut self, cert_field: &str, key_field: &str, cert: Option<&str>, key: Option<&str>, spec: &Spec, ca: &Issuer, fresh_ca: bool) -> Option<CertKey> {
+    fn leaf(
+        &mut self,
+        cert_field: &str,
+        key_field: &str,
+        cert: Option<&str>,
+        key: Option<&str>,
+        spec: &Spec,
+        ca: &Issuer,
+        fresh_ca: bool,
+    ) -> Option<CertKey> {
         let given = match (cert, key) {
             (Some(c), Some(k)) if !fresh_ca => Some((c, k)),
             (Some(_), Some(_)) => {
                 self.err(
                     cert_field,
                     format!("{cert_field} is given but not the CA that issued it"),
-                    format!("add the CA certificate and key to certificateProfile, or remove {cert_field} and {key_field}"),
+                    format!(
+                        "add the CA certificate and key to certificateProfile, or remove {cert_field} and {key_field}"
+                    ),
                 );
                 return None;
             }
             (Some(_), None) | (None, Some(_)) => {
-                self.err(cert_field, format!("{cert_field} and {key_field} must be given together"), "give both, or remove both to have hke issue them");
+                self.err(
+                    cert_field,
+                    format!("{cert_field} and {key_field} must be given together"),
+                    "give both, or remove both to have hke issue them",
+                );
                 return None;
             }
             (None, None) => None,
@@ -284,7 +327,11 @@ impl Ctx<'_> {
                     });
                 }
                 Err(e) => {
-                    self.err(cert_field, e, format!("remove {cert_field} and {key_field} to have hke issue a new one"));
+                    self.err(
+                        cert_field,
+                        e,
+                        format!("remove {cert_field} and {key_field} to have hke issue a new one"),
+                    );
                     return None;
                 }
             }
@@ -306,7 +353,8 @@ impl Ctx<'_> {
             return Err("the certificate and private key do not belong together".into());
         }
         let ca_der = der_of(&ca.pem)?;
-        let (_, cax) = X509Certificate::from_der(&ca_der).map_err(|_| "the CA certificate does not parse".to_string())?;
+        let (_, cax) =
+            X509Certificate::from_der(&ca_der).map_err(|_| "the CA certificate does not parse".to_string())?;
         if x.issuer() != cax.subject() || x.verify_signature(Some(cax.public_key())).is_err() {
             return Err("the certificate was not issued by its CA in this profile".into());
         }
@@ -325,7 +373,9 @@ impl Ctx<'_> {
             for n in &san.value.general_names {
                 match n {
                     GeneralName::DNSName(d) => have_dns.push(d.to_ascii_lowercase()),
-                    GeneralName::IPAddress(b) if b.len() == 4 => have_ip.push(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+                    GeneralName::IPAddress(b) if b.len() == 4 => {
+                        have_ip.push(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])))
+                    }
                     _ => {}
                 }
             }
@@ -333,16 +383,10 @@ impl Ctx<'_> {
         let mut missing = Vec::new();
         for s in &spec.sans {
             match s {
-                SanType::DnsName(d) => {
-                    if !have_dns.contains(&d.as_str().to_ascii_lowercase()) {
-                        missing.push(d.as_str().to_string());
-                    }
+                SanType::DnsName(d) if !have_dns.contains(&d.as_str().to_ascii_lowercase()) => {
+                    missing.push(d.as_str().to_string());
                 }
-                SanType::IpAddress(ip) => {
-                    if !have_ip.contains(ip) {
-                        missing.push(ip.to_string());
-                    }
-                }
+                SanType::IpAddress(ip) if !have_ip.contains(ip) => missing.push(ip.to_string()),
                 _ => {}
             }
         }
@@ -399,7 +443,13 @@ pub fn discovery_hash(ca_pem: &str) -> Result<String, String> {
 
 /// Issue (or check and reuse) every certificate of the cluster. Errors go to
 /// `diags`; `None` when there were any.
-pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, origins: &Origins, diags: &mut Diagnostics) -> Option<Pki> {
+pub fn issue(
+    c: &Cluster,
+    profile: &CertificateProfile,
+    now: OffsetDateTime,
+    origins: &Origins,
+    diags: &mut Diagnostics,
+) -> Option<Pki> {
     let before = diags.errors().count();
     let mut ctx = Ctx {
         algorithm: c.key_algorithm,
@@ -410,7 +460,13 @@ pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, ori
     let p = profile;
     let fresh = |cert: &Option<String>| cert.is_none();
 
-    let ca = ctx.ca("caCertificate", "caPrivateKey", p.ca_certificate.as_deref(), p.ca_private_key.as_deref(), "kubernetes")?;
+    let ca = ctx.ca(
+        "caCertificate",
+        "caPrivateKey",
+        p.ca_certificate.as_deref(),
+        p.ca_private_key.as_deref(),
+        "kubernetes",
+    )?;
     let fp_ca = ctx.ca(
         "frontProxyCaCertificate",
         "frontProxyCaPrivateKey",
@@ -420,16 +476,27 @@ pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, ori
     )?;
     // acs-engine signed etcd certificates with the cluster CA and had no etcd
     // CA field: such models keep their certificates.
-    let acs_etcd = p.etcd_ca_certificate.is_none() && (p.etcd_server_certificate.is_some() || p.etcd_client_certificate.is_some());
+    let acs_etcd =
+        p.etcd_ca_certificate.is_none() && (p.etcd_server_certificate.is_some() || p.etcd_client_certificate.is_some());
     let (etcd_ca_cert, etcd_ca_key) = if acs_etcd {
         (p.ca_certificate.as_deref(), p.ca_private_key.as_deref())
     } else {
         (p.etcd_ca_certificate.as_deref(), p.etcd_ca_private_key.as_deref())
     };
-    let etcd_ca = ctx.ca("etcdCaCertificate", "etcdCaPrivateKey", etcd_ca_cert, etcd_ca_key, "etcd-ca")?;
+    let etcd_ca = ctx.ca(
+        "etcdCaCertificate",
+        "etcdCaPrivateKey",
+        etcd_ca_cert,
+        etcd_ca_key,
+        "etcd-ca",
+    )?;
     let ca_new = fresh(&p.ca_certificate);
     let fp_new = fresh(&p.front_proxy_ca_certificate);
-    let etcd_new = if acs_etcd { ca_new } else { fresh(&p.etcd_ca_certificate) };
+    let etcd_new = if acs_etcd {
+        ca_new
+    } else {
+        fresh(&p.etcd_ca_certificate)
+    };
 
     let apiserver = ctx.leaf(
         "apiServerCertificate",
@@ -518,7 +585,11 @@ pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, ori
     if peer_certs.len() != peer_keys.len() {
         ctx.err(
             "etcdPeerPrivateKeys",
-            format!("{} etcd peer certificates but {} keys", peer_certs.len(), peer_keys.len()),
+            format!(
+                "{} etcd peer certificates but {} keys",
+                peer_certs.len(),
+                peer_keys.len()
+            ),
             "give one key per certificate, or remove both lists",
         );
     }
@@ -534,20 +605,46 @@ pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, ori
             server: true,
             client: true,
         };
-        let (pc, pk) = (peer_certs.get(i).map(String::as_str), peer_keys.get(i).map(String::as_str));
-        let (pc, pk) = if peer_certs.len() == peer_keys.len() { (pc, pk) } else { (None, None) };
-        etcd_peers.extend(ctx.leaf(&format!("etcdPeerCertificates[{i}]"), &format!("etcdPeerPrivateKeys[{i}]"), pc, pk, &spec, &etcd_ca, etcd_new));
+        let (pc, pk) = (
+            peer_certs.get(i).map(String::as_str),
+            peer_keys.get(i).map(String::as_str),
+        );
+        let (pc, pk) = if peer_certs.len() == peer_keys.len() {
+            (pc, pk)
+        } else {
+            (None, None)
+        };
+        etcd_peers.extend(ctx.leaf(
+            &format!("etcdPeerCertificates[{i}]"),
+            &format!("etcdPeerPrivateKeys[{i}]"),
+            pc,
+            pk,
+            &spec,
+            &etcd_ca,
+            etcd_new,
+        ));
     }
 
-    let (sa_public, sa_private) = match (p.service_account_public_key.as_deref(), p.service_account_private_key.as_deref()) {
+    let (sa_public, sa_private) = match (
+        p.service_account_public_key.as_deref(),
+        p.service_account_private_key.as_deref(),
+    ) {
         (Some(public), Some(private)) => match load_key(private) {
             Ok(k) if k.public_key_pem().trim() == public.trim() => (public.to_string(), Secret::new(private)),
             Ok(_) => {
-                ctx.err("serviceAccountPublicKey", "the service-account public and private keys do not belong together", "remove both to have hke generate a pair");
+                ctx.err(
+                    "serviceAccountPublicKey",
+                    "the service-account public and private keys do not belong together",
+                    "remove both to have hke generate a pair",
+                );
                 (String::new(), Secret::new(""))
             }
             Err(e) => {
-                ctx.err("serviceAccountPrivateKey", e, "remove both service-account keys to have hke generate a pair");
+                ctx.err(
+                    "serviceAccountPrivateKey",
+                    e,
+                    "remove both service-account keys to have hke generate a pair",
+                );
                 (String::new(), Secret::new(""))
             }
         },
@@ -559,7 +656,11 @@ pub fn issue(c: &Cluster, profile: &CertificateProfile, now: OffsetDateTime, ori
             }
         },
         _ => {
-            ctx.err("serviceAccountPublicKey", "serviceAccountPublicKey and serviceAccountPrivateKey must be given together", "give both, or neither");
+            ctx.err(
+                "serviceAccountPublicKey",
+                "serviceAccountPublicKey and serviceAccountPrivateKey must be given together",
+                "give both, or neither",
+            );
             (String::new(), Secret::new(""))
         }
     };
@@ -619,13 +720,37 @@ pub fn store(pki: &Pki, p: &mut CertificateProfile) {
         *k = Some(ck.key.expose().to_string());
     };
     set(&mut p.ca_certificate, &mut p.ca_private_key, &pki.ca);
-    set(&mut p.api_server_certificate, &mut p.api_server_private_key, &pki.apiserver);
-    set(&mut p.kube_config_certificate, &mut p.kube_config_private_key, &pki.admin);
-    set(&mut p.front_proxy_ca_certificate, &mut p.front_proxy_ca_private_key, &pki.front_proxy_ca);
-    set(&mut p.front_proxy_client_certificate, &mut p.front_proxy_client_private_key, &pki.front_proxy_client);
+    set(
+        &mut p.api_server_certificate,
+        &mut p.api_server_private_key,
+        &pki.apiserver,
+    );
+    set(
+        &mut p.kube_config_certificate,
+        &mut p.kube_config_private_key,
+        &pki.admin,
+    );
+    set(
+        &mut p.front_proxy_ca_certificate,
+        &mut p.front_proxy_ca_private_key,
+        &pki.front_proxy_ca,
+    );
+    set(
+        &mut p.front_proxy_client_certificate,
+        &mut p.front_proxy_client_private_key,
+        &pki.front_proxy_client,
+    );
     set(&mut p.etcd_ca_certificate, &mut p.etcd_ca_private_key, &pki.etcd_ca);
-    set(&mut p.etcd_server_certificate, &mut p.etcd_server_private_key, &pki.etcd_server);
-    set(&mut p.etcd_client_certificate, &mut p.etcd_client_private_key, &pki.etcd_client);
+    set(
+        &mut p.etcd_server_certificate,
+        &mut p.etcd_server_private_key,
+        &pki.etcd_server,
+    );
+    set(
+        &mut p.etcd_client_certificate,
+        &mut p.etcd_client_private_key,
+        &pki.etcd_client,
+    );
     p.etcd_peer_certificates = Some(pki.etcd_peers.iter().map(|c| c.cert.clone()).collect());
     p.etcd_peer_private_keys = Some(pki.etcd_peers.iter().map(|c| c.key.expose().to_string()).collect());
     p.service_account_public_key = Some(pki.service_account_public.clone());

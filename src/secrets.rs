@@ -151,7 +151,12 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let t = generate_bootstrap_token(&mut rng);
         assert!(is_bootstrap_token(t.expose()), "{:?}", t.expose().len());
-        for bad in ["abcdef.0123456789abcde", "ABCDEF.0123456789abcdef", "abcdef0123456789abcdef", ""] {
+        for bad in [
+            "abcdef.0123456789abcde",
+            "ABCDEF.0123456789abcdef",
+            "abcdef0123456789abcdef",
+            "",
+        ] {
             assert!(!is_bootstrap_token(bad), "{bad}");
         }
     }

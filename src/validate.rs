@@ -32,9 +32,38 @@ pub const LEGACY_API_VERSIONS: &[&str] = &[
 
 /// User names Azure refuses for VMs; hke refuses them on every cloud.
 pub const RESERVED_USERNAMES: &[&str] = &[
-    "1", "123", "a", "actuser", "adm", "admin", "admin1", "admin2", "administrator", "aspnet", "backup", "console",
-    "david", "guest", "john", "owner", "root", "server", "sql", "support", "support_388945a0", "sys", "test", "test1",
-    "test2", "test3", "user", "user1", "user2", "user3", "user4", "user5",
+    "1",
+    "123",
+    "a",
+    "actuser",
+    "adm",
+    "admin",
+    "admin1",
+    "admin2",
+    "administrator",
+    "aspnet",
+    "backup",
+    "console",
+    "david",
+    "guest",
+    "john",
+    "owner",
+    "root",
+    "server",
+    "sql",
+    "support",
+    "support_388945a0",
+    "sys",
+    "test",
+    "test1",
+    "test2",
+    "test3",
+    "user",
+    "user1",
+    "user2",
+    "user3",
+    "user4",
+    "user5",
 ];
 
 /// kubelet flags removed from Kubernetes (acs-engine models still carry them).
@@ -80,14 +109,18 @@ impl V<'_> {
     }
 
     fn warn(&mut self, path: &str, message: impl Into<String>, hint: impl Into<Option<String>>) {
-        self.diags.warning(path, self.origins.lookup(path), message, hint.into());
+        self.diags
+            .warning(path, self.origins.lookup(path), message, hint.into());
     }
 
     /// Parse `value` with `FromStr`; report and fall back to `fallback` on failure.
-    fn parse<T: FromStr<Err = String>>(&mut self, path: &str, value: Option<&str>, fallback: &str, hint: Option<String>) -> T
-    where
-        T: FromStr,
-    {
+    fn parse<T: FromStr<Err = String>>(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        fallback: &str,
+        hint: Option<String>,
+    ) -> T {
         match value {
             Some(v) => match v.parse::<T>() {
                 Ok(t) => t,
@@ -121,18 +154,31 @@ fn check_placeholders(v: &mut V<'_>, value: &serde_json::Value, path: &str) {
         serde_json::Value::String(s) if is_placeholder(s) => {
             let last = path.rsplit('.').next().unwrap_or(path);
             let hint = match last {
-                "adminPassword" => "remove adminPassword and hke generates a strong one (kept in the output apimodel.json)".to_string(),
-                "keyData" => "remove the publicKeys entry and hke generates a key pair, or paste your OpenSSH public key".to_string(),
+                "adminPassword" => {
+                    "remove adminPassword and hke generates a strong one (kept in the output apimodel.json)".to_string()
+                }
+                "keyData" => {
+                    "remove the publicKeys entry and hke generates a key pair, or paste your OpenSSH public key"
+                        .to_string()
+                }
                 "adminUsername" => "write a user name such as azureuser".to_string(),
                 "dnsPrefix" => "write a DNS prefix such as mycluster".to_string(),
                 _ => "replace the placeholder with a real value, or remove the key".to_string(),
             };
-            let shown = if is_secret_path(path) { "the value".to_string() } else { format!("{s:?}") };
+            let shown = if is_secret_path(path) {
+                "the value".to_string()
+            } else {
+                format!("{s:?}")
+            };
             v.err(path, format!("{shown} is a placeholder"), hint);
         }
         serde_json::Value::Object(map) => {
             for (k, x) in map {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 check_placeholders(v, x, &child);
             }
         }
@@ -159,7 +205,9 @@ fn dns_subdomain_ok(s: &str) -> bool {
         && s.split('.').all(|part| {
             !part.is_empty()
                 && part.len() <= 63
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })
@@ -178,11 +226,16 @@ pub fn check_label(key: &str, value: &str) -> Result<(), String> {
     }
     if let Some(p) = prefix {
         if !dns_subdomain_ok(p) {
-            return Err(format!("label key {key:?} is invalid: the prefix {p:?} must be a lowercase DNS subdomain"));
+            return Err(format!(
+                "label key {key:?} is invalid: the prefix {p:?} must be a lowercase DNS subdomain"
+            ));
         }
         let restricted = |d: &str| p == d || p.ends_with(&format!(".{d}"));
         let allowed = |d: &str| p == d || p.ends_with(&format!(".{d}"));
-        if (restricted("kubernetes.io") || restricted("k8s.io")) && !allowed("node.kubernetes.io") && !allowed("kubelet.kubernetes.io") {
+        if (restricted("kubernetes.io") || restricted("k8s.io"))
+            && !allowed("node.kubernetes.io")
+            && !allowed("kubelet.kubernetes.io")
+        {
             return Err(format!(
                 "label key {key:?} uses the reserved prefix {p:?}: kubelets may only set kubernetes.io labels under node.kubernetes.io/ and kubelet.kubernetes.io/; use a prefix of your own such as example.com/"
             ));
@@ -204,7 +257,9 @@ pub fn parse_taints(s: &str) -> Result<Vec<String>, String> {
             .rsplit_once(':')
             .ok_or_else(|| format!("taint {t:?} has no effect; write key=value:NoSchedule"))?;
         if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect) {
-            return Err(format!("taint {t:?} has effect {effect:?}; use NoSchedule, PreferNoSchedule or NoExecute"));
+            return Err(format!(
+                "taint {t:?} has effect {effect:?}; use NoSchedule, PreferNoSchedule or NoExecute"
+            ));
         }
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         let unprefixed_ok = |s: &str| check_label(s, "").is_ok();
@@ -221,7 +276,11 @@ fn check_flags(v: &mut V<'_>, path: &str, flags: Option<&vlabs::FlagMap>, kubele
     for key in flags.keys() {
         let p = format!("{path}[{key:?}]");
         if !key.starts_with("--") || key.len() < 3 {
-            v.err(&p, format!("flag {key:?} must be written with its dashes"), format!("write \"--{}\"", key.trim_start_matches('-')));
+            v.err(
+                &p,
+                format!("flag {key:?} must be written with its dashes"),
+                format!("write \"--{}\"", key.trim_start_matches('-')),
+            );
             continue;
         }
         if kubelet {
@@ -232,7 +291,11 @@ fn check_flags(v: &mut V<'_>, path: &str, flags: Option<&vlabs::FlagMap>, kubele
                     "remove it (hke migrate removes it)".to_string(),
                 );
             } else if OWNED_KUBELET_FLAGS.contains(&key.as_str()) {
-                v.err(&p, format!("kubelet flag {key} is set by hke itself"), "remove it".to_string());
+                v.err(
+                    &p,
+                    format!("kubelet flag {key} is set by hke itself"),
+                    "remove it".to_string(),
+                );
             }
         }
     }
@@ -243,22 +306,41 @@ fn check_vm_size(v: &mut V<'_>, cloud: Cloud, path: &str, size: &str) {
     match cloud {
         Cloud::Azure | Cloud::Fake => {
             if !azure_shaped || size.contains(' ') {
-                v.err(path, format!("{size:?} is not an Azure VM size"), "use an Azure size such as Standard_D2s_v3".to_string());
+                v.err(
+                    path,
+                    format!("{size:?} is not an Azure VM size"),
+                    "use an Azure size such as Standard_D2s_v3".to_string(),
+                );
             }
         }
         Cloud::Aws | Cloud::Gcp => {
             if azure_shaped {
                 if vmsizes::lookup(size).is_none() {
-                    let example = if cloud == Cloud::Aws { "m5.large" } else { "n2-standard-2" };
+                    let example = if cloud == Cloud::Aws {
+                        "m5.large"
+                    } else {
+                        "n2-standard-2"
+                    };
                     v.err(
                         path,
                         format!("Azure size {size:?} has no mapping to {cloud}"),
-                        format!("use a native {cloud} type such as {example}, or one of the mapped Azure sizes: {}", vmsizes::names().join(", ")),
+                        format!(
+                            "use a native {cloud} type such as {example}, or one of the mapped Azure sizes: {}",
+                            vmsizes::names().join(", ")
+                        ),
                     );
                 }
             } else if !vmsizes::is_native(cloud, size) {
-                let example = if cloud == Cloud::Aws { "m5.large" } else { "n2-standard-2" };
-                v.err(path, format!("{size:?} is not a {cloud} machine type"), format!("use a type such as {example}"));
+                let example = if cloud == Cloud::Aws {
+                    "m5.large"
+                } else {
+                    "n2-standard-2"
+                };
+                v.err(
+                    path,
+                    format!("{size:?} is not a {cloud} machine type"),
+                    format!("use a type such as {example}"),
+                );
             }
         }
     }
@@ -266,11 +348,19 @@ fn check_vm_size(v: &mut V<'_>, cloud: Cloud, path: &str, size: &str) {
 
 fn check_username(v: &mut V<'_>, path: &str, name: &str, windows: bool) {
     if name.is_empty() {
-        v.err(path, "the user name is empty", "write a user name such as azureuser, or remove the key for the default".to_string());
+        v.err(
+            path,
+            "the user name is empty",
+            "write a user name such as azureuser, or remove the key for the default".to_string(),
+        );
         return;
     }
     if RESERVED_USERNAMES.contains(&name.to_ascii_lowercase().as_str()) {
-        v.err(path, format!("{name:?} is a reserved user name"), "choose another, such as azureuser".to_string());
+        v.err(
+            path,
+            format!("{name:?} is a reserved user name"),
+            "choose another, such as azureuser".to_string(),
+        );
         return;
     }
     if windows {
@@ -286,7 +376,9 @@ fn check_username(v: &mut V<'_>, path: &str, name: &str, windows: bool) {
         // "azureUser"); refuse what useradd cannot create.
         let ok = name.len() <= 32
             && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         if !ok {
             v.err(
                 path,
@@ -302,7 +394,11 @@ fn check_password(v: &mut V<'_>, path: &str, pw: &str, user: &str) {
         return; // reported by the placeholder scan
     }
     if pw.is_empty() {
-        v.err(path, "the Windows admin password is empty", "remove adminPassword and hke generates one".to_string());
+        v.err(
+            path,
+            "the Windows admin password is empty",
+            "remove adminPassword and hke generates one".to_string(),
+        );
         return;
     }
     let n = pw.chars().count();
@@ -321,10 +417,18 @@ fn check_password(v: &mut V<'_>, path: &str, pw: &str, user: &str) {
         );
     }
     if user.len() >= 3 && pw.to_ascii_lowercase().contains(&user.to_ascii_lowercase()) {
-        v.err(path, format!("the Windows admin password contains the user name {user:?}"), "choose a password without it".to_string());
+        v.err(
+            path,
+            format!("the Windows admin password contains the user name {user:?}"),
+            "choose a password without it".to_string(),
+        );
     }
     if password::DISALLOWED.iter().any(|d| d.eq_ignore_ascii_case(pw)) {
-        v.err(path, "the Windows admin password is on Azure's list of disallowed passwords", "choose another".to_string());
+        v.err(
+            path,
+            "the Windows admin password is on Azure's list of disallowed passwords",
+            "choose another".to_string(),
+        );
     }
 }
 
@@ -333,7 +437,11 @@ fn overlap_check(v: &mut V<'_>, ranges: &[(&str, &str, Cidr)]) {
         for (pb, nb, b) in &ranges[i + 1..] {
             if a.overlaps(b) {
                 // Blame the range the user wrote (the later one if both).
-                let (path, other) = if v.origins.contains(pb) || !v.origins.contains(pa) { (pb, (na, a)) } else { (pa, (nb, b)) };
+                let (path, other) = if v.origins.contains(pb) || !v.origins.contains(pa) {
+                    (pb, (na, a))
+                } else {
+                    (pa, (nb, b))
+                };
                 let this = if path == pb { (nb, b) } else { (na, a) };
                 v.err(
                     path,
@@ -361,7 +469,12 @@ pub fn node_name(cluster_id: &str, pool: &str, pool_index: usize, os: OsType, i:
 pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Option<Cluster> {
     let mut v = V { origins, diags };
     let table = versions::table();
-    let before = v.diags.items.iter().filter(|d| d.severity == crate::diag::Severity::Error).count();
+    let before = v
+        .diags
+        .items
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .count();
 
     if let Ok(json) = serde_json::to_value(m) {
         check_placeholders(&mut v, &json, "");
@@ -375,8 +488,16 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             format!("apiVersion {a} is a legacy acs-engine API version; hke reads vlabs"),
             "run `hke migrate --api-model FILE`, which rewrites it".to_string(),
         ),
-        Some(a) => v.err("apiVersion", format!("unknown apiVersion {a:?}"), "write \"apiVersion\": \"vlabs\"".to_string()),
-        None => v.err("apiVersion", "apiVersion is missing", "write \"apiVersion\": \"vlabs\"".to_string()),
+        Some(a) => v.err(
+            "apiVersion",
+            format!("unknown apiVersion {a:?}"),
+            "write \"apiVersion\": \"vlabs\"".to_string(),
+        ),
+        None => v.err(
+            "apiVersion",
+            "apiVersion is missing",
+            "write \"apiVersion\": \"vlabs\"".to_string(),
+        ),
     }
 
     let default_props = vlabs::Properties::default();
@@ -408,10 +529,15 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         }
     }
     let location_ok = match cloud {
-        Cloud::Azure | Cloud::Fake => !location.is_empty() && location.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        Cloud::Azure | Cloud::Fake => {
+            !location.is_empty() && location.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        }
         Cloud::Aws => {
             let parts: Vec<&str> = location.split('-').collect();
-            parts.len() >= 3 && parts.last().is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()) && !d.is_empty())
+            parts.len() >= 3
+                && parts
+                    .last()
+                    .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()) && !d.is_empty())
         }
         Cloud::Gcp => {
             let parts: Vec<&str> = location.split('-').collect();
@@ -448,7 +574,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         }
         if let Some(z) = pp.zone.as_deref() {
             if !z.starts_with(&format!("{location}-")) {
-                v.err("properties.providerProfile.zone", format!("zone {z:?} is not in region {location:?}"), format!("use a zone such as {location}-a"));
+                v.err(
+                    "properties.providerProfile.zone",
+                    format!("zone {z:?} is not in region {location:?}"),
+                    format!("use a zone such as {location}-a"),
+                );
             }
         }
     }
@@ -467,21 +597,30 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     let vpath = "properties.orchestratorProfile.orchestratorVersion";
     let rpath = "properties.orchestratorProfile.orchestratorRelease";
     let fallback = table.default_version();
+    let mut version_ok = false;
     let k8s = match orch.orchestrator_version.as_deref() {
         Some(s) => match s.parse::<K8sVersion>() {
             Ok(ver) if table.supports(&ver) => {
                 if let Some(latest) = table.latest_patch(&ver) {
                     if ver > latest {
-                        v.warn(vpath, format!("Kubernetes {ver} is newer than hke's table knows ({latest}); make sure it exists"), None);
+                        v.warn(
+                            vpath,
+                            format!("Kubernetes {ver} is newer than hke's table knows ({latest}); make sure it exists"),
+                            None,
+                        );
                     }
                 }
+                version_ok = true;
                 ver
             }
             Ok(ver) => {
                 let path = if origins.contains(vpath) { vpath } else { rpath };
                 v.err(
                     path,
-                    format!("Kubernetes {ver} is not supported; supported versions are {}", table.supported_list()),
+                    format!(
+                        "Kubernetes {ver} is not supported; supported versions are {}",
+                        table.supported_list()
+                    ),
                     format!(
                         "set orchestratorRelease to {} (and remove orchestratorVersion), or run `hke migrate`",
                         table.kubernetes.default
@@ -498,14 +637,20 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             let r = orch.orchestrator_release.as_deref().unwrap_or("");
             v.err(
                 rpath,
-                format!("Kubernetes release {r:?} is not supported; supported versions are {}", table.supported_list()),
-                format!("set orchestratorRelease to {}, or run `hke migrate`", table.kubernetes.default),
+                format!(
+                    "Kubernetes release {r:?} is not supported; supported versions are {}",
+                    table.supported_list()
+                ),
+                format!(
+                    "set orchestratorRelease to {}, or run `hke migrate`",
+                    table.kubernetes.default
+                ),
             );
             fallback
         }
     };
     if let Some(r) = orch.orchestrator_release.as_deref() {
-        if !r.is_empty() && r.trim_start_matches('v') != k8s.release() && table.supports(&k8s) {
+        if version_ok && !r.is_empty() && r.trim_start_matches('v') != k8s.release() {
             v.err(
                 rpath,
                 format!("orchestratorRelease {r} does not match orchestratorVersion {k8s}"),
@@ -527,7 +672,9 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         "cilium" | "antrea" => {
             v.err(
                 &format!("{kpath}.networkPlugin"),
-                format!("networkPlugin {plugin_name} is not supported by hke: it has no Windows data plane hke can install"),
+                format!(
+                    "networkPlugin {plugin_name} is not supported by hke: it has no Windows data plane hke can install"
+                ),
                 "use calico or flannel".to_string(),
             );
             NetworkPlugin::Flannel
@@ -549,13 +696,19 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         );
     }
     if k.network_mode.as_deref().is_some_and(|m| !m.is_empty()) && plugin != NetworkPlugin::Azure {
-        v.err(&format!("{kpath}.networkMode"), "networkMode needs networkPlugin azure", "remove networkMode".to_string());
+        v.err(
+            &format!("{kpath}.networkMode"),
+            "networkMode needs networkPlugin azure",
+            "remove networkMode".to_string(),
+        );
     }
 
     let pools_in = p.agent_pool_profiles.clone().unwrap_or_default();
-    let any_windows = pools_in
-        .iter()
-        .any(|pool| pool.os_type.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("windows")));
+    let any_windows = pools_in.iter().any(|pool| {
+        pool.os_type
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
+    });
     let policy_name = k.network_policy.clone().unwrap_or_default().to_ascii_lowercase();
     let policy = match policy_name.as_str() {
         "" | "none" => None,
@@ -567,13 +720,21 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
                     "use networkPlugin calico (Calico runs on Windows as HostProcess containers)".to_string(),
                 );
             } else if plugin == NetworkPlugin::Flannel {
-                v.err(&format!("{kpath}.networkPolicy"), "networkPolicy calico is not supported with networkPlugin flannel", "use networkPlugin calico".to_string());
+                v.err(
+                    &format!("{kpath}.networkPolicy"),
+                    "networkPolicy calico is not supported with networkPlugin flannel",
+                    "use networkPlugin calico".to_string(),
+                );
             }
             Some("calico".to_string())
         }
         "azure" => {
             if plugin != NetworkPlugin::Azure {
-                v.err(&format!("{kpath}.networkPolicy"), format!("networkPolicy azure needs networkPlugin azure, not {plugin}"), None);
+                v.err(
+                    &format!("{kpath}.networkPolicy"),
+                    format!("networkPolicy azure needs networkPlugin azure, not {plugin}"),
+                    None,
+                );
             } else if any_windows {
                 v.err(
                     &format!("{kpath}.networkPolicy"),
@@ -597,21 +758,52 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     let default_master = vlabs::MasterProfile::default();
     let master = p.master_profile.as_ref().unwrap_or(&default_master);
     if p.master_profile.is_none() {
-        v.err(mpath, "masterProfile is missing", "add {\"count\": 1, \"dnsPrefix\": \"mycluster\"}".to_string());
+        v.err(
+            mpath,
+            "masterProfile is missing",
+            "add {\"count\": 1, \"dnsPrefix\": \"mycluster\"}".to_string(),
+        );
     }
-    let node_cidr: Cidr = v.parse(&format!("{mpath}.vnetCidr"), master.vnet_cidr.as_deref(), defaults::NODE_CIDR, None);
-    let pod_cidr: Cidr = v.parse(&format!("{kpath}.clusterSubnet"), k.cluster_subnet.as_deref(), defaults::POD_CIDR, None);
-    let service_cidr: Cidr = v.parse(&format!("{kpath}.serviceCidr"), k.service_cidr.as_deref(), defaults::SERVICE_CIDR, None);
+    let node_cidr: Cidr = v.parse(
+        &format!("{mpath}.vnetCidr"),
+        master.vnet_cidr.as_deref(),
+        defaults::NODE_CIDR,
+        None,
+    );
+    let pod_cidr: Cidr = v.parse(
+        &format!("{kpath}.clusterSubnet"),
+        k.cluster_subnet.as_deref(),
+        defaults::POD_CIDR,
+        None,
+    );
+    let service_cidr: Cidr = v.parse(
+        &format!("{kpath}.serviceCidr"),
+        k.service_cidr.as_deref(),
+        defaults::SERVICE_CIDR,
+        None,
+    );
     let docker_bridge: Cidr = v.parse(
         &format!("{kpath}.dockerBridgeSubnet"),
         k.docker_bridge_subnet.as_deref(),
         defaults::DOCKER_BRIDGE_SUBNET,
         None,
     );
-    for (path, c) in [("vnetCidr", &node_cidr), ("clusterSubnet", &pod_cidr), ("serviceCidr", &service_cidr)] {
+    for (path, c) in [
+        ("vnetCidr", &node_cidr),
+        ("clusterSubnet", &pod_cidr),
+        ("serviceCidr", &service_cidr),
+    ] {
         if c.has_host_bits() {
-            let full = if path == "vnetCidr" { format!("{mpath}.{path}") } else { format!("{kpath}.{path}") };
-            v.err(&full, format!("{c} has host bits set"), format!("write {}/{}", c.network(), c.prefix()));
+            let full = if path == "vnetCidr" {
+                format!("{mpath}.{path}")
+            } else {
+                format!("{kpath}.{path}")
+            };
+            v.err(
+                &full,
+                format!("{c} has host bits set"),
+                format!("write {}/{}", c.network(), c.prefix()),
+            );
         }
     }
     if plugin == NetworkPlugin::Azure {
@@ -627,7 +819,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             &[
                 (&format!("{mpath}.vnetCidr"), "vnetCidr", node_cidr),
                 (&format!("{kpath}.serviceCidr"), "serviceCidr", service_cidr),
-                (&format!("{kpath}.dockerBridgeSubnet"), "dockerBridgeSubnet", docker_bridge),
+                (
+                    &format!("{kpath}.dockerBridgeSubnet"),
+                    "dockerBridgeSubnet",
+                    docker_bridge,
+                ),
             ],
         );
     } else {
@@ -637,7 +833,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
                 (&format!("{mpath}.vnetCidr"), "vnetCidr", node_cidr),
                 (&format!("{kpath}.clusterSubnet"), "clusterSubnet", pod_cidr),
                 (&format!("{kpath}.serviceCidr"), "serviceCidr", service_cidr),
-                (&format!("{kpath}.dockerBridgeSubnet"), "dockerBridgeSubnet", docker_bridge),
+                (
+                    &format!("{kpath}.dockerBridgeSubnet"),
+                    "dockerBridgeSubnet",
+                    docker_bridge,
+                ),
             ],
         );
     }
@@ -646,7 +846,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     let dns_service_ip = match k.dns_service_ip.as_deref().map(str::parse::<Ipv4Addr>) {
         Some(Ok(ip)) => {
             if !service_cidr.contains(ip) {
-                v.err(&dns_path, format!("dnsServiceIP {ip} is not within serviceCidr {service_cidr}"), format!("use an address such as {}", service_cidr.nth(10).unwrap_or(ip)));
+                v.err(
+                    &dns_path,
+                    format!("dnsServiceIP {ip} is not within serviceCidr {service_cidr}"),
+                    format!("use an address such as {}", service_cidr.nth(10).unwrap_or(ip)),
+                );
             } else if ip == service_cidr.network() || ip == service_cidr.broadcast() || ip == kubernetes_service_ip {
                 v.err(
                     &dns_path,
@@ -657,28 +861,53 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             ip
         }
         Some(Err(_)) => {
-            v.err(&dns_path, format!("{:?} is not an IPv4 address", k.dns_service_ip.as_deref().unwrap_or("")), None);
+            v.err(
+                &dns_path,
+                format!("{:?} is not an IPv4 address", k.dns_service_ip.as_deref().unwrap_or("")),
+                None,
+            );
             Ipv4Addr::new(10, 0, 0, 10)
         }
         None => Ipv4Addr::new(10, 0, 0, 10),
     };
     let max_pods = k.max_pods.unwrap_or(defaults::MAX_PODS);
     if !(5..=250).contains(&max_pods) {
-        v.err(&format!("{kpath}.maxPods"), format!("maxPods {max_pods} is out of range"), "use 5 to 250".to_string());
+        v.err(
+            &format!("{kpath}.maxPods"),
+            format!("maxPods {max_pods} is out of range"),
+            "use 5 to 250".to_string(),
+        );
     }
     let max_pods = max_pods.clamp(5, 250) as u32;
-    let proxy_mode = k.kube_proxy_mode.clone().unwrap_or_else(|| defaults::KUBE_PROXY_MODE.into());
+    let proxy_mode = k
+        .kube_proxy_mode
+        .clone()
+        .unwrap_or_else(|| defaults::KUBE_PROXY_MODE.into());
     if !["iptables", "ipvs", "nftables"].contains(&proxy_mode.as_str()) {
-        v.err(&format!("{kpath}.kubeProxyMode"), format!("unknown kubeProxyMode {proxy_mode:?}"), "use iptables, ipvs or nftables".to_string());
+        v.err(
+            &format!("{kpath}.kubeProxyMode"),
+            format!("unknown kubeProxyMode {proxy_mode:?}"),
+            "use iptables, ipvs or nftables".to_string(),
+        );
     }
-    match k.container_runtime.as_deref().unwrap_or("containerd").to_ascii_lowercase().as_str() {
+    match k
+        .container_runtime
+        .as_deref()
+        .unwrap_or("containerd")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "containerd" => {}
         "docker" => v.err(
             &format!("{kpath}.containerRuntime"),
             format!("containerRuntime docker is not available in Kubernetes {k8s}: dockershim was removed in 1.24"),
             "use containerd (hke migrate rewrites it)".to_string(),
         ),
-        other => v.err(&format!("{kpath}.containerRuntime"), format!("containerRuntime {other:?} is not supported"), "use containerd".to_string()),
+        other => v.err(
+            &format!("{kpath}.containerRuntime"),
+            format!("containerRuntime {other:?} is not supported"),
+            "use containerd".to_string(),
+        ),
     }
     let containerd_version = k.containerd_version.clone().unwrap_or_else(|| table.containerd.clone());
     let cv: Vec<u32> = containerd_version.split('.').filter_map(|x| x.parse().ok()).collect();
@@ -690,20 +919,52 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         );
     }
     if k.enable_rbac == Some(false) {
-        v.err(&format!("{kpath}.enableRbac"), "hke clusters always use RBAC", "remove enableRbac".to_string());
+        v.err(
+            &format!("{kpath}.enableRbac"),
+            "hke clusters always use RBAC",
+            "remove enableRbac".to_string(),
+        );
     }
     if let Some(ff) = &p.feature_flags {
         if ff.enable_ipv6_dual_stack == Some(true) {
-            v.err("properties.featureFlags.enableIPv6DualStack", "IPv6 dual-stack is not supported by hke yet", "remove it".to_string());
+            v.err(
+                "properties.featureFlags.enableIPv6DualStack",
+                "IPv6 dual-stack is not supported by hke yet",
+                "remove it".to_string(),
+            );
         }
         if ff.enable_ipv6_only == Some(true) {
-            v.err("properties.featureFlags.enableIPv6Only", "IPv6-only clusters are not supported by hke (and cannot run Windows nodes)", "remove it".to_string());
+            v.err(
+                "properties.featureFlags.enableIPv6Only",
+                "IPv6-only clusters are not supported by hke (and cannot run Windows nodes)",
+                "remove it".to_string(),
+            );
         }
     }
-    check_flags(&mut v, &format!("{kpath}.kubeletConfig"), k.kubelet_config.as_ref(), true);
-    check_flags(&mut v, &format!("{kpath}.apiServerConfig"), k.api_server_config.as_ref(), false);
-    check_flags(&mut v, &format!("{kpath}.controllerManagerConfig"), k.controller_manager_config.as_ref(), false);
-    check_flags(&mut v, &format!("{kpath}.schedulerConfig"), k.scheduler_config.as_ref(), false);
+    check_flags(
+        &mut v,
+        &format!("{kpath}.kubeletConfig"),
+        k.kubelet_config.as_ref(),
+        true,
+    );
+    check_flags(
+        &mut v,
+        &format!("{kpath}.apiServerConfig"),
+        k.api_server_config.as_ref(),
+        false,
+    );
+    check_flags(
+        &mut v,
+        &format!("{kpath}.controllerManagerConfig"),
+        k.controller_manager_config.as_ref(),
+        false,
+    );
+    check_flags(
+        &mut v,
+        &format!("{kpath}.schedulerConfig"),
+        k.scheduler_config.as_ref(),
+        false,
+    );
 
     // Master profile.
     let name: DnsPrefix = match master.dns_prefix.as_deref() {
@@ -728,20 +989,43 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     let id = defaults::cluster_id(name.as_str());
     let master_count = master.count.unwrap_or(1);
     if ![1, 3, 5].contains(&master_count) {
-        v.err(&format!("{mpath}.count"), format!("masterProfile count {master_count} is not allowed"), "use 1, 3 or 5 (etcd needs an odd quorum)".to_string());
+        v.err(
+            &format!("{mpath}.count"),
+            format!("masterProfile count {master_count} is not allowed"),
+            "use 1, 3 or 5 (etcd needs an odd quorum)".to_string(),
+        );
     }
-    let master_count = if [1, 3, 5].contains(&master_count) { master_count as u32 } else { 1 };
+    let master_count = if [1, 3, 5].contains(&master_count) {
+        master_count as u32
+    } else {
+        1
+    };
     let master_size = master.vm_size.clone().unwrap_or_else(|| defaults::VM_SIZE.into());
     check_vm_size(&mut v, cloud, &format!("{mpath}.vmSize"), &master_size);
     let master_disk = master.os_disk_size_gb.unwrap_or(defaults::OS_DISK_GB);
     if !(30..=2048).contains(&master_disk) {
-        v.err(&format!("{mpath}.osDiskSizeGB"), format!("osDiskSizeGB {master_disk} is out of range"), "use 30 to 2048".to_string());
+        v.err(
+            &format!("{mpath}.osDiskSizeGB"),
+            format!("osDiskSizeGB {master_disk} is out of range"),
+            "use 30 to 2048".to_string(),
+        );
     }
     let fpath = format!("{mpath}.firstConsecutiveStaticIP");
-    let first_ip = match master.first_consecutive_static_ip.as_deref().map(str::parse::<Ipv4Addr>) {
+    let first_ip = match master
+        .first_consecutive_static_ip
+        .as_deref()
+        .map(str::parse::<Ipv4Addr>)
+    {
         Some(Ok(ip)) => ip,
         Some(Err(_)) => {
-            v.err(&fpath, format!("{:?} is not an IPv4 address", master.first_consecutive_static_ip.as_deref().unwrap_or("")), None);
+            v.err(
+                &fpath,
+                format!(
+                    "{:?} is not an IPv4 address",
+                    master.first_consecutive_static_ip.as_deref().unwrap_or("")
+                ),
+                None,
+            );
             defaults::first_master_ip(&node_cidr).unwrap_or(node_cidr.network())
         }
         None => defaults::first_master_ip(&node_cidr).unwrap_or(node_cidr.network()),
@@ -763,15 +1047,31 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         .then(|| Ipv4Addr::from(u32::from(first_ip).wrapping_add(defaults::INTERNAL_LB_OFFSET)))
         .filter(|ip| node_cidr.contains(*ip) && *ip != node_cidr.broadcast());
     if cloud == Cloud::Azure && master_count > 1 && internal_lb_ip.is_none() {
-        v.err(&fpath, format!("the internal load balancer address ({first_ip} + 10) is outside vnetCidr {node_cidr}"), "choose a lower firstConsecutiveStaticIP".to_string());
+        v.err(
+            &fpath,
+            format!("the internal load balancer address ({first_ip} + 10) is outside vnetCidr {node_cidr}"),
+            "choose a lower firstConsecutiveStaticIP".to_string(),
+        );
     }
     let mut extra_sans = Vec::new();
-    for (i, san) in master.subject_alt_names.clone().unwrap_or_default().into_iter().enumerate() {
-        let ok = san.parse::<Ipv4Addr>().is_ok() || dns_subdomain_ok(&san.to_ascii_lowercase()) || (san.starts_with("*.") && dns_subdomain_ok(&san[2..].to_ascii_lowercase()));
+    for (i, san) in master
+        .subject_alt_names
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let ok = san.parse::<Ipv4Addr>().is_ok()
+            || dns_subdomain_ok(&san.to_ascii_lowercase())
+            || (san.starts_with("*.") && dns_subdomain_ok(&san[2..].to_ascii_lowercase()));
         if ok {
             extra_sans.push(san);
         } else {
-            v.err(&format!("{mpath}.subjectAltNames[{i}]"), format!("{san:?} is neither a DNS name nor an IPv4 address"), None);
+            v.err(
+                &format!("{mpath}.subjectAltNames[{i}]"),
+                format!("{san:?} is neither a DNS name nor an IPv4 address"),
+                None,
+            );
         }
     }
     let mut api_source_ranges = Vec::new();
@@ -779,18 +1079,28 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         None | Some("*") | Some("") | Some("Internet") => api_source_ranges.push("0.0.0.0/0".to_string()),
         Some(s) => match s.parse::<Cidr>() {
             Ok(c) => api_source_ranges.push(c.to_string()),
-            Err(e) => v.err(&format!("{mpath}.HTTPSourceAddressPrefix"), e, "use a CIDR such as 203.0.113.0/24, or \"*\"".to_string()),
+            Err(e) => v.err(
+                &format!("{mpath}.HTTPSourceAddressPrefix"),
+                e,
+                "use a CIDR such as 203.0.113.0/24, or \"*\"".to_string(),
+            ),
         },
     }
     check_flags(
         &mut v,
         &format!("{mpath}.kubernetesConfig.kubeletConfig"),
-        master.kubernetes_config.as_ref().and_then(|c| c.kubelet_config.as_ref()),
+        master
+            .kubernetes_config
+            .as_ref()
+            .and_then(|c| c.kubelet_config.as_ref()),
         true,
     );
 
     // Cluster-wide kubelet flags: defaults, derived values, then the model.
-    let mut kubelet_flags: BTreeMap<String, String> = defaults::KUBELET_FLAGS.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mut kubelet_flags: BTreeMap<String, String> = defaults::KUBELET_FLAGS
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     kubelet_flags.insert("--max-pods".into(), max_pods.to_string());
     kubelet_flags.insert("--cluster-dns".into(), dns_service_ip.to_string());
     kubelet_flags.insert("--cluster-domain".into(), defaults::CLUSTER_DOMAIN.into());
@@ -799,7 +1109,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     }
     let master_kubelet = {
         let mut f = kubelet_flags.clone();
-        if let Some(user) = master.kubernetes_config.as_ref().and_then(|c| c.kubelet_config.as_ref()) {
+        if let Some(user) = master
+            .kubernetes_config
+            .as_ref()
+            .and_then(|c| c.kubelet_config.as_ref())
+        {
             f.extend(user.clone());
         }
         f
@@ -827,7 +1141,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             _ => default_windows,
         },
     };
-    if let (Some(wv), Some((field, pinned)), true) = (wprof.windows_version.as_deref(), infer_windows_version(&wprof), any_windows && cloud == Cloud::Azure) {
+    if let (Some(wv), Some((field, pinned)), true) = (
+        wprof.windows_version.as_deref(),
+        infer_windows_version(&wprof),
+        any_windows && cloud == Cloud::Azure,
+    ) {
         match pinned {
             Ok(pinned) if wv.parse::<WindowsVersion>().ok() != Some(pinned) => v.err(
                 &format!("{wpath}.{field}"),
@@ -837,7 +1155,9 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             Ok(_) => {}
             Err(WindowsVersionError::Retired(r) | WindowsVersionError::Unknown(r)) => v.err(
                 &format!("{wpath}.{field}"),
-                format!("the image pins Windows Server {r}, which is retired; supported versions are 2019, 2022 and 2025"),
+                format!(
+                    "the image pins Windows Server {r}, which is retired; supported versions are 2019, 2022 and 2025"
+                ),
                 "remove the image pin (windowsSku/imageVersion), or run `hke migrate`".to_string(),
             ),
         }
@@ -872,7 +1192,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         );
     }
     if pools_in.len() > 100 {
-        v.err("properties.agentPoolProfiles", format!("{} pools is too many", pools_in.len()), "use at most 100 pools".to_string());
+        v.err(
+            "properties.agentPoolProfiles",
+            format!("{} pools is too many", pools_in.len()),
+            "use at most 100 pools".to_string(),
+        );
     }
     for (idx, pool) in pools_in.iter().enumerate() {
         let pp = format!("properties.agentPoolProfiles[{idx}]");
@@ -888,26 +1212,42 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
                 "use 1–12 lowercase letters and digits, starting with a letter".to_string(),
             );
         } else if !names.insert(pname.clone()) {
-            v.err(&format!("{pp}.name"), format!("pool name {pname:?} is used twice"), "pool names must be unique".to_string());
+            v.err(
+                &format!("{pp}.name"),
+                format!("pool name {pname:?} is used twice"),
+                "pool names must be unique".to_string(),
+            );
         }
         let os = match pool.os_type.as_deref().unwrap_or("Linux").to_ascii_lowercase().as_str() {
             "linux" | "" => OsType::Linux,
             "windows" => OsType::Windows,
             other => {
-                v.err(&format!("{pp}.osType"), format!("osType {other:?} is unknown"), "use Linux or Windows".to_string());
+                v.err(
+                    &format!("{pp}.osType"),
+                    format!("osType {other:?} is unknown"),
+                    "use Linux or Windows".to_string(),
+                );
                 OsType::Linux
             }
         };
         let count = pool.count.unwrap_or(0);
         if !(1..=1000).contains(&count) {
-            v.err(&format!("{pp}.count"), format!("pool count {count} is out of range"), "use 1 to 1000".to_string());
+            v.err(
+                &format!("{pp}.count"),
+                format!("pool count {count} is out of range"),
+                "use 1 to 1000".to_string(),
+            );
         }
         let count = count.clamp(0, 1000) as u32;
         let size = pool.vm_size.clone().unwrap_or_else(|| defaults::VM_SIZE.into());
         check_vm_size(&mut v, cloud, &format!("{pp}.vmSize"), &size);
         let disk = pool.os_disk_size_gb.unwrap_or(defaults::OS_DISK_GB);
         if !(30..=2048).contains(&disk) {
-            v.err(&format!("{pp}.osDiskSizeGB"), format!("osDiskSizeGB {disk} is out of range"), "use 30 to 2048 (128 for Windows)".to_string());
+            v.err(
+                &format!("{pp}.osDiskSizeGB"),
+                format!("osDiskSizeGB {disk} is out of range"),
+                "use 30 to 2048 (128 for Windows)".to_string(),
+            );
         } else if os == OsType::Windows && disk < 64 {
             v.warn(
                 &format!("{pp}.osDiskSizeGB"),
@@ -916,10 +1256,18 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             );
         }
         if pool.dns_prefix.as_deref().is_some_and(|d| !d.is_empty()) {
-            v.err(&format!("{pp}.dnsPrefix"), "a pool's dnsPrefix must be empty for Kubernetes", "remove it".to_string());
+            v.err(
+                &format!("{pp}.dnsPrefix"),
+                "a pool's dnsPrefix must be empty for Kubernetes",
+                "remove it".to_string(),
+            );
         }
         if pool.ports.as_ref().is_some_and(|p| !p.is_empty()) {
-            v.err(&format!("{pp}.ports"), "a pool's ports must be empty for Kubernetes", "remove them".to_string());
+            v.err(
+                &format!("{pp}.ports"),
+                "a pool's ports must be empty for Kubernetes",
+                "remove them".to_string(),
+            );
         }
         let windows_version = if os == OsType::Windows {
             Some(match pool.windows_version.as_deref() {
@@ -928,7 +1276,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             })
         } else {
             if pool.windows_version.is_some() {
-                v.err(&format!("{pp}.windowsVersion"), "windowsVersion is set on a Linux pool", "remove it, or set osType to Windows".to_string());
+                v.err(
+                    &format!("{pp}.windowsVersion"),
+                    "windowsVersion is set on a Linux pool",
+                    "remove it, or set osType to Windows".to_string(),
+                );
             }
             None
         };
@@ -936,7 +1288,10 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         labels.insert("hke.io/pool".to_string(), pname.clone());
         labels.insert("agentpool".to_string(), pname.clone());
         if let Some(w) = windows_version {
-            labels.insert("node.kubernetes.io/windows-build".to_string(), table.windows(w).build.clone());
+            labels.insert(
+                "node.kubernetes.io/windows-build".to_string(),
+                table.windows(w).build.clone(),
+            );
         }
         for (key, val) in pool.custom_node_labels.clone().unwrap_or_default() {
             match check_label(&key, &val) {
@@ -947,14 +1302,23 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             }
         }
         let pool_flags = pool.kubernetes_config.as_ref().and_then(|c| c.kubelet_config.as_ref());
-        check_flags(&mut v, &format!("{pp}.kubernetesConfig.kubeletConfig"), pool_flags, true);
+        check_flags(
+            &mut v,
+            &format!("{pp}.kubernetesConfig.kubeletConfig"),
+            pool_flags,
+            true,
+        );
         let mut flags = kubelet_flags.clone();
         if let Some(f) = pool_flags {
             flags.extend(f.clone());
         }
         let taints = match flags.get("--register-with-taints") {
             Some(t) => parse_taints(t).unwrap_or_else(|e| {
-                v.err(&format!("{pp}.kubernetesConfig.kubeletConfig[\"--register-with-taints\"]"), e, None);
+                v.err(
+                    &format!("{pp}.kubernetesConfig.kubeletConfig[\"--register-with-taints\"]"),
+                    e,
+                    None,
+                );
                 Vec::new()
             }),
             None => Vec::new(),
@@ -962,7 +1326,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         let node_names: Vec<String> = (0..count).map(|i| node_name(&id, &pname, idx, os, i)).collect();
         if os == OsType::Windows {
             if let Some(long) = node_names.iter().find(|n| n.len() > WINDOWS_NAME_MAX) {
-                v.err(&format!("{pp}.name"), format!("Windows computer name {long:?} is longer than {WINDOWS_NAME_MAX} characters"), None);
+                v.err(
+                    &format!("{pp}.name"),
+                    format!("Windows computer name {long:?} is longer than {WINDOWS_NAME_MAX} characters"),
+                    None,
+                );
             }
         }
         pools.push(Pool {
@@ -983,14 +1351,26 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     // Capacity of the networks.
     let nodes = u64::from(master_count) + pools.iter().map(|p| u64::from(p.count)).sum::<u64>();
     if nodes > MAX_NODES {
-        v.err("properties.agentPoolProfiles", format!("{nodes} nodes is more than hke supports ({MAX_NODES})"), None);
+        v.err(
+            "properties.agentPoolProfiles",
+            format!("{nodes} nodes is more than hke supports ({MAX_NODES})"),
+            None,
+        );
     }
     if node_cidr.size() < nodes + 16 {
-        v.err(&format!("{mpath}.vnetCidr"), format!("vnetCidr {node_cidr} has too few addresses for {nodes} nodes"), "use a larger range such as 10.240.0.0/16".to_string());
+        v.err(
+            &format!("{mpath}.vnetCidr"),
+            format!("vnetCidr {node_cidr} has too few addresses for {nodes} nodes"),
+            "use a larger range such as 10.240.0.0/16".to_string(),
+        );
     }
     match plugin {
         NetworkPlugin::Kubenet | NetworkPlugin::Flannel => {
-            let cap = if pod_cidr.prefix() <= defaults::NODE_POD_CIDR_MASK { 1u64 << (defaults::NODE_POD_CIDR_MASK - pod_cidr.prefix()) } else { 0 };
+            let cap = if pod_cidr.prefix() <= defaults::NODE_POD_CIDR_MASK {
+                1u64 << (defaults::NODE_POD_CIDR_MASK - pod_cidr.prefix())
+            } else {
+                0
+            };
             if cap < nodes {
                 v.err(
                     &format!("{kpath}.clusterSubnet"),
@@ -1001,7 +1381,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         }
         NetworkPlugin::Calico => {
             if pod_cidr.size() < nodes * 64 {
-                v.err(&format!("{kpath}.clusterSubnet"), format!("clusterSubnet {pod_cidr} is too small for {nodes} nodes"), format!("use a larger range such as {}", defaults::default_pod_cidr(nodes)));
+                v.err(
+                    &format!("{kpath}.clusterSubnet"),
+                    format!("clusterSubnet {pod_cidr} is too small for {nodes} nodes"),
+                    format!("use a larger range such as {}", defaults::default_pod_cidr(nodes)),
+                );
             }
         }
         NetworkPlugin::Azure => {
@@ -1009,7 +1393,10 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             if node_cidr.size() < need {
                 v.err(
                     &format!("{mpath}.vnetCidr"),
-                    format!("with Azure CNI every node takes {} addresses; vnetCidr {node_cidr} cannot hold {nodes} nodes", max_pods + 1),
+                    format!(
+                        "with Azure CNI every node takes {} addresses; vnetCidr {node_cidr} cannot hold {nodes} nodes",
+                        max_pods + 1
+                    ),
                     "use a larger vnetCidr such as 10.240.0.0/12, or lower maxPods".to_string(),
                 );
             }
@@ -1018,7 +1405,9 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     if plugin == NetworkPlugin::Kubenet && cloud == Cloud::Aws && nodes > 50 {
         v.warn(
             &format!("{kpath}.networkPlugin"),
-            format!("kubenet on AWS needs one route per node; {nodes} nodes exceed the default route-table limit of 50"),
+            format!(
+                "kubenet on AWS needs one route per node; {nodes} nodes exceed the default route-table limit of 50"
+            ),
             "raise the VPC route quota, or use flannel or calico".to_string(),
         );
     }
@@ -1044,17 +1433,30 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         } else if !is_placeholder(&data) {
             match ssh_key::PublicKey::from_openssh(data.trim()) {
                 Ok(_) => keys.push(data.trim().to_string()),
-                Err(_) => v.err(&kp, "keyData is not an OpenSSH public key", "paste the one line of your id_ed25519.pub or id_rsa.pub".to_string()),
+                Err(_) => v.err(
+                    &kp,
+                    "keyData is not an OpenSSH public key",
+                    "paste the one line of your id_ed25519.pub or id_rsa.pub".to_string(),
+                ),
             }
         }
     }
     if ssh.public_keys.as_ref().is_none_or(|k| k.is_empty()) {
-        v.err(&format!("{lpath}.ssh"), "no SSH public key", "remove linuxProfile.ssh and hke generates a key pair".to_string());
+        v.err(
+            &format!("{lpath}.ssh"),
+            "no SSH public key",
+            "remove linuxProfile.ssh and hke generates a key pair".to_string(),
+        );
     }
 
     // Certificates and token.
     let cp = p.certificate_profile.clone().unwrap_or_default();
-    let key_algorithm: KeyAlgorithm = v.parse("properties.certificateProfile.keyAlgorithm", cp.key_algorithm.as_deref(), defaults::KEY_ALGORITHM, None);
+    let key_algorithm: KeyAlgorithm = v.parse(
+        "properties.certificateProfile.keyAlgorithm",
+        cp.key_algorithm.as_deref(),
+        defaults::KEY_ALGORITHM,
+        None,
+    );
     let token = cp.bootstrap_token.clone().unwrap_or_default();
     if !secrets::is_bootstrap_token(&token) {
         v.err(
@@ -1083,7 +1485,12 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         Cloud::Gcp => (Vec::new(), format!("https://{name}.pending.hke.invalid:{port}"), false),
     };
 
-    let errors_now = v.diags.items.iter().filter(|d| d.severity == crate::diag::Severity::Error).count();
+    let errors_now = v
+        .diags
+        .items
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .count();
     if errors_now > before {
         return None;
     }
@@ -1162,7 +1569,11 @@ fn parse_windows(v: &mut V<'_>, path: &str, s: &str) -> Option<WindowsVersion> {
             None
         }
         Err(WindowsVersionError::Unknown(u)) => {
-            v.err(path, format!("{u:?} is not a Windows Server version"), "use 2019, 2022 or 2025".to_string());
+            v.err(
+                path,
+                format!("{u:?} is not a Windows Server version"),
+                "use 2019, 2022 or 2025".to_string(),
+            );
             None
         }
     }
@@ -1174,17 +1585,32 @@ mod tests {
 
     #[test]
     fn labels() {
-        for (k, val) in [("app", "web"), ("example.com/tier", "gold"), ("node.kubernetes.io/windows-build", "10.0.20348"), ("x", "")] {
+        for (k, val) in [
+            ("app", "web"),
+            ("example.com/tier", "gold"),
+            ("node.kubernetes.io/windows-build", "10.0.20348"),
+            ("x", ""),
+        ] {
             assert!(check_label(k, val).is_ok(), "{k}={val}");
         }
-        for (k, val) in [("kubernetes.io/os", "windows"), ("-bad", "x"), ("a/b/c", "x"), ("app", "-x"), ("Example.com/a", "b"), (&"a".repeat(64), "x")] {
+        for (k, val) in [
+            ("kubernetes.io/os", "windows"),
+            ("-bad", "x"),
+            ("a/b/c", "x"),
+            ("app", "-x"),
+            ("Example.com/a", "b"),
+            (&"a".repeat(64), "x"),
+        ] {
             assert!(check_label(k, val).is_err(), "{k}={val}");
         }
     }
 
     #[test]
     fn taints() {
-        assert_eq!(parse_taints("os=windows:NoSchedule").expect("ok"), vec!["os=windows:NoSchedule"]);
+        assert_eq!(
+            parse_taints("os=windows:NoSchedule").expect("ok"),
+            vec!["os=windows:NoSchedule"]
+        );
         assert_eq!(parse_taints("a:NoExecute, b=c:PreferNoSchedule").expect("ok").len(), 2);
         for bad in ["os=windows", "os=windows:Never", "=x:NoSchedule"] {
             assert!(parse_taints(bad).is_err(), "{bad}");
@@ -1197,7 +1623,10 @@ mod tests {
         let n = node_name(&id, "windowspool1", 99, OsType::Windows, 999);
         assert!(n.len() <= WINDOWS_NAME_MAX, "{n}");
         assert_eq!(&n[..4], &id[..4]);
-        assert_ne!(node_name(&id, "p", 1, OsType::Windows, 0), node_name(&id, "p", 2, OsType::Windows, 0));
+        assert_ne!(
+            node_name(&id, "p", 1, OsType::Windows, 0),
+            node_name(&id, "p", 2, OsType::Windows, 0)
+        );
     }
 
     #[test]

@@ -104,8 +104,11 @@ impl Table {
     }
 
     pub fn default_version(&self) -> K8sVersion {
-        self.resolve_release(&self.kubernetes.default)
-            .unwrap_or(K8sVersion { major: 1, minor: 36, patch: 0 })
+        self.resolve_release(&self.kubernetes.default).unwrap_or(K8sVersion {
+            major: 1,
+            minor: 36,
+            patch: 0,
+        })
     }
 
     /// Is the version's minor release supported?
@@ -151,7 +154,10 @@ mod tests {
             assert_eq!(v.release(), r.release, "{} belongs to {}", r.version, r.release);
             assert!(r.end_of_life.len() == 10 && r.end_of_life.as_bytes()[4] == b'-');
         }
-        assert!(t.resolve_release(&t.kubernetes.default).is_some(), "default release is in the table");
+        assert!(
+            t.resolve_release(&t.kubernetes.default).is_some(),
+            "default release is in the table"
+        );
         // Every supported Windows version has an entry with a build and images.
         for w in WindowsVersion::ALL {
             let e = t.windows(w);

@@ -48,7 +48,10 @@ pub fn is_native(cloud: Cloud, size: &str) -> bool {
         // m5.large, c6in.2xlarge, u-6tb1.metal
         Cloud::Aws => match size.split_once('.') {
             Some((family, kind)) => {
-                !family.is_empty() && family.chars().all(|c| ok(c) || c == '-') && !kind.is_empty() && kind.chars().all(ok)
+                !family.is_empty()
+                    && family.chars().all(|c| ok(c) || c == '-')
+                    && !kind.is_empty()
+                    && kind.chars().all(ok)
             }
             None => false,
         },
@@ -74,7 +77,18 @@ mod tests {
 
     #[test]
     fn every_corpus_size_maps_and_natives_pass_through() {
-        for s in ["Standard_D2_v3", "Standard_D2_v2", "Standard_D2s_v3", "Standard_DS2_v2", "Standard_D2", "Standard_B2s", "Standard_NC6", "Standard_D4s_v3", "Standard_D3_v2", "Standard_D16_v3"] {
+        for s in [
+            "Standard_D2_v3",
+            "Standard_D2_v2",
+            "Standard_D2s_v3",
+            "Standard_DS2_v2",
+            "Standard_D2",
+            "Standard_B2s",
+            "Standard_NC6",
+            "Standard_D4s_v3",
+            "Standard_D3_v2",
+            "Standard_D16_v3",
+        ] {
             let e = lookup(s).unwrap_or_else(|| panic!("{s} has no mapping"));
             assert!(is_native(Cloud::Aws, &e.aws), "{}", e.aws);
             assert!(is_native(Cloud::Gcp, &e.gcp), "{}", e.gcp);

@@ -21,8 +21,12 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
     let text = a.model.read()?;
-    let prepared = generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
-    let dir = a.output_directory.clone().unwrap_or_else(|| generate::default_dir(&prepared.cluster));
+    let prepared =
+        generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
+    let dir = a
+        .output_directory
+        .clone()
+        .unwrap_or_else(|| generate::default_dir(&prepared.cluster));
     let tree = generate::tree(&prepared);
     tree.commit(&dir, a.force).map_err(|e| match e {
         OutputError::Exists(_) => Failure::Usage(e.to_string()),

@@ -28,17 +28,31 @@ pub fn run(a: Args, format: Format) -> Result<(), Failure> {
     json.push('\n');
     if let Some(out) = &a.out {
         if out.exists() && !a.force {
-            return Err(Failure::Usage(format!("{} already exists; pass --force to replace it", out.display())));
+            return Err(Failure::Usage(format!(
+                "{} already exists; pass --force to replace it",
+                out.display()
+            )));
         }
         // The model may hold secrets: write it privately and atomically.
-        let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        let name = out.file_name().map(PathBuf::from).ok_or_else(|| Failure::Usage(format!("{} is not a file name", out.display())))?;
-        let staging = tempfile::Builder::new().prefix(".hke-migrate-").tempdir_in(&dir).map_err(|e| Failure::Other(e.into()))?;
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let name = out
+            .file_name()
+            .map(PathBuf::from)
+            .ok_or_else(|| Failure::Usage(format!("{} is not a file name", out.display())))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".hke-migrate-")
+            .tempdir_in(&dir)
+            .map_err(|e| Failure::Other(e.into()))?;
         let mut tree = Tree::default();
         tree.add(&name, json.clone(), Mode::Secret);
         let inner = staging.path().join("out");
         tree.commit(&inner, false).map_err(|e| Failure::Other(e.into()))?;
-        std::fs::rename(inner.join(&name), out).map_err(|e| Failure::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+        std::fs::rename(inner.join(&name), out)
+            .map_err(|e| Failure::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
     }
     match format {
         Format::Text => {

@@ -15,7 +15,11 @@ mod schema;
 mod validate;
 
 #[derive(Debug, Parser)]
-#[command(name = "hke", version, about = "hybrid Kubernetes engine: acs-engine style API models to Linux+Windows clusters on Azure, AWS and GCP")]
+#[command(
+    name = "hke",
+    version,
+    about = "hybrid Kubernetes engine: acs-engine style API models to Linux+Windows clusters on Azure, AWS and GCP"
+)]
 pub struct Cli {
     /// Output format: text for people (stderr), json for machines (stdout).
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -53,7 +57,8 @@ fn parse_set(s: &str) -> Result<SetArg, String> {
 
 impl ModelArgs {
     pub fn read(&self) -> Result<String, Failure> {
-        std::fs::read_to_string(&self.api_model).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", self.api_model.display())))
+        std::fs::read_to_string(&self.api_model)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", self.api_model.display())))
     }
 }
 

@@ -12,13 +12,16 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
     let text = a.model.read()?;
-    let prepared = generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
+    let prepared =
+        generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
     match format {
         Format::Text => {
             ui::diagnostics(&prepared.warnings);
             ui::say(&format!("{} is valid", a.model.api_model.display()));
         }
-        Format::Json => ui::json(&serde_json::json!({ "ok": true, "warnings": prepared.warnings, "cluster": prepared.cluster })),
+        Format::Json => {
+            ui::json(&serde_json::json!({ "ok": true, "warnings": prepared.warnings, "cluster": prepared.cluster }))
+        }
     }
     Ok(())
 }

@@ -90,12 +90,9 @@ impl Node {
             Value::Number(n) => serde_json::Value::Number(n.clone()),
             Value::String(s) | Value::Raw(s) => serde_json::Value::String(s.clone()),
             Value::Array(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
-            Value::Object(members) => serde_json::Value::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Object(members) => {
+                serde_json::Value::Object(members.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
         }
     }
 }

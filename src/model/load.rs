@@ -59,9 +59,9 @@ impl std::str::FromStr for SetArg {
     type Err = String;
 
     fn from_str(raw: &str) -> Result<Self, String> {
-        let (path, value) = raw
-            .split_once('=')
-            .ok_or_else(|| format!("--set {raw:?} has no '='; write it as path=value, e.g. properties.masterProfile.count=3"))?;
+        let (path, value) = raw.split_once('=').ok_or_else(|| {
+            format!("--set {raw:?} has no '='; write it as path=value, e.g. properties.masterProfile.count=3")
+        })?;
         let mut segments = Vec::new();
         for part in path.split('.') {
             let (key, mut rest) = match part.find('[') {
@@ -104,11 +104,16 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
         Err(e) => {
             diags.error(
                 "",
-                Origin::File { line: e.line, col: e.col },
+                Origin::File {
+                    line: e.line,
+                    col: e.col,
+                },
                 format!("the file is not valid JSON: {}", e.message),
                 None,
             );
-            return Err(Rejected { diagnostics: diags.items });
+            return Err(Rejected {
+                diagnostics: diags.items,
+            });
         }
     };
 
@@ -139,7 +144,7 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
 
     for set in sets {
         if let Err(msg) = apply_set(&mut root, set) {
-            diags.error("", Origin::Set(set.raw.clone()), msg, None);
+            diags.error("", Origin::Set(set.shown()), msg, None);
         }
     }
 
@@ -157,14 +162,18 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
         ..
     } = walker;
     if diags.has_errors() {
-        return Err(Rejected { diagnostics: diags.items });
+        return Err(Rejected {
+            diagnostics: diags.items,
+        });
     }
     let model: ApiModel = match serde_json::from_value(json) {
         Ok(m) => m,
         Err(e) => {
             // Unreachable after a clean walk; reported rather than panicking.
             diags.error("", Origin::Default, format!("the model could not be read: {e}"), None);
-            return Err(Rejected { diagnostics: diags.items });
+            return Err(Rejected {
+                diagnostics: diags.items,
+            });
         }
     };
 
@@ -201,8 +210,31 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
     })
 }
 
+/// Is a key's value secret? Such values never appear in messages, not even
+/// as the `--set` argument a diagnostic points at.
+pub fn is_secret_key(name: &str) -> bool {
+    let k = name.to_ascii_lowercase();
+    k.contains("password") || k.contains("secret") || k.contains("privatekey") || k.contains("token")
+}
+
+impl SetArg {
+    /// The argument as it may be shown: secret values are redacted.
+    pub fn shown(&self) -> String {
+        match self.path.iter().rev().find_map(|s| match s {
+            Segment::Key(k) => Some(k),
+            Segment::Index(_) => None,
+        }) {
+            Some(k) if is_secret_key(k) => {
+                let path = self.raw.split_once('=').map(|(p, _)| p).unwrap_or(&self.raw);
+                format!("{path}=<redacted>")
+            }
+            _ => self.raw.clone(),
+        }
+    }
+}
+
 fn apply_set(root: &mut Node, set: &SetArg) -> Result<(), String> {
-    let origin = Origin::Set(set.raw.clone());
+    let origin = Origin::Set(set.shown());
     let mut cur = root;
     for (i, seg) in set.path.iter().enumerate() {
         let last = i + 1 == set.path.len();
@@ -326,7 +358,11 @@ impl Walker {
                 _ => node.to_json(),
             };
         }
-        if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Json::as_array) {
+        if let Some(alts) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Json::as_array)
+        {
             if matches!(node.value, Value::Null) {
                 return Json::Null;
             }
@@ -362,7 +398,11 @@ impl Walker {
                             .collect(),
                     ),
                     Value::Raw(s) => match json::parse(s) {
-                        Ok(parsed @ Node { value: Value::Array(_), .. }) => {
+                        Ok(
+                            parsed @ Node {
+                                value: Value::Array(_), ..
+                            },
+                        ) => {
                             let parsed = Node {
                                 origin: node.origin.clone(),
                                 ..parsed
@@ -386,9 +426,12 @@ impl Walker {
                     Ok(i) => Json::from(i),
                     Err(_) => self.type_error(node, path, "an integer", None),
                 },
-                Value::String(s) if s.trim().parse::<i64>().is_ok() => {
-                    self.type_error(node, path, "an integer", Some(&format!("remove the quotes: {}", s.trim())))
-                }
+                Value::String(s) if s.trim().parse::<i64>().is_ok() => self.type_error(
+                    node,
+                    path,
+                    "an integer",
+                    Some(&format!("remove the quotes: {}", s.trim())),
+                ),
                 _ => self.type_error(node, path, "an integer", None),
             },
             "number" => match &node.value {
@@ -417,11 +460,18 @@ impl Walker {
     }
 
     fn type_error(&mut self, node: &Node, path: &str, expected: &str, hint: Option<&str>) -> Json {
+        let secret = path.rsplit('.').next().is_some_and(is_secret_key);
+        let found = if secret {
+            node.value.kind().to_string()
+        } else {
+            describe(node)
+        };
+        let hint = if secret { None } else { hint.map(String::from) };
         self.diags.error(
             path,
             node.origin.clone(),
-            format!("expected {expected}, found {}", describe(node)),
-            hint.map(String::from),
+            format!("expected {expected}, found {found}"),
+            hint,
         );
         Json::Null
     }
@@ -431,10 +481,16 @@ impl Walker {
             Value::Object(m) => m.clone(),
             Value::Raw(s) => match json::parse(s) {
                 Ok(Node {
-                    value: Value::Object(m), ..
+                    value: Value::Object(m),
+                    ..
                 }) => m,
                 _ => {
-                    return self.type_error(node, path, "an object", Some("write a JSON object, e.g. {\"key\":\"value\"}"));
+                    return self.type_error(
+                        node,
+                        path,
+                        "an object",
+                        Some("write a JSON object, e.g. {\"key\":\"value\"}"),
+                    );
                 }
             },
             _ => return self.type_error(node, path, "an object", None),
@@ -445,7 +501,11 @@ impl Walker {
             for (key, value) in &members {
                 let found = props.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key.name));
                 let Some((canonical, prop_schema)) = found else {
-                    let parent = if path.is_empty() { "the top level".to_string() } else { path.to_string() };
+                    let parent = if path.is_empty() {
+                        "the top level".to_string()
+                    } else {
+                        path.to_string()
+                    };
                     let hint = match did_you_mean(&key.name, props.keys().map(String::as_str)) {
                         Some(s) => format!("did you mean {s:?}?"),
                         None => format!(
@@ -511,7 +571,8 @@ mod tests {
 
     #[test]
     fn keys_match_regardless_of_case() {
-        let text = r#"{"APIVERSION":"vlabs","Properties":{"MasterProfile":{"Count":3,"dnsprefix":"abc","VMSize":"x"}}}"#;
+        let text =
+            r#"{"APIVERSION":"vlabs","Properties":{"MasterProfile":{"Count":3,"dnsprefix":"abc","VMSize":"x"}}}"#;
         let loaded = load(text, &[]).expect("loads");
         let master = loaded.model.properties.and_then(|p| p.master_profile).expect("master");
         assert_eq!(master.count, Some(3));
@@ -523,7 +584,11 @@ mod tests {
     fn unknown_keys_are_errors_with_a_suggestion_and_position() {
         let errs = errors("{\"apiVersion\":\"vlabs\",\n\"properties\":{\"masterProfile\":{\"vmSise\":\"x\"}}}");
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].contains("properties.masterProfile.vmSise (2:32)"), "{}", errs[0]);
+        assert!(
+            errs[0].contains("properties.masterProfile.vmSise (2:32)"),
+            "{}",
+            errs[0]
+        );
         assert!(errs[0].contains("did you mean \"vmSize\""), "{}", errs[0]);
     }
 
@@ -533,8 +598,12 @@ mod tests {
             r#"{"apiVersion":"vlabs","properties":{"masterProfile":{"count":"3","bogus":1},"agentPoolProfiles":[{"count":true}]}}"#,
         );
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("masterProfile.count") && e.contains("remove the quotes: 3")));
-        assert!(errs.iter().any(|e| e.contains("agentPoolProfiles[0].count") && e.contains("expected an integer")));
+        assert!(errs
+            .iter()
+            .any(|e| e.contains("masterProfile.count") && e.contains("remove the quotes: 3")));
+        assert!(errs
+            .iter()
+            .any(|e| e.contains("agentPoolProfiles[0].count") && e.contains("expected an integer")));
     }
 
     #[test]
@@ -561,12 +630,19 @@ mod tests {
         let set: SetArg = "properties.providerProfile.name=aws".parse().expect("set");
         let loaded = load(text, &[set]).expect("loads");
         let w: Vec<_> = loaded.diagnostics.warnings().map(|d| d.path.clone()).collect();
-        assert_eq!(w, vec!["properties.masterProfile.distro", "properties.masterProfile.storageProfile"]);
+        assert_eq!(
+            w,
+            vec![
+                "properties.masterProfile.distro",
+                "properties.masterProfile.storageProfile"
+            ]
+        );
     }
 
     #[test]
     fn set_edits_before_typing_and_creates_what_is_missing() {
-        let text = r#"{"apiVersion":"vlabs","properties":{"masterProfile":{"count":1},"agentPoolProfiles":[{"name":"a"}]}}"#;
+        let text =
+            r#"{"apiVersion":"vlabs","properties":{"masterProfile":{"count":1},"agentPoolProfiles":[{"name":"a"}]}}"#;
         let sets: Vec<SetArg> = [
             "properties.masterProfile.count=3",
             "PROPERTIES.agentPoolProfiles[0].count=7",
@@ -582,13 +658,19 @@ mod tests {
         let p = m.properties.expect("properties");
         let master = p.master_profile.expect("master");
         assert_eq!(master.count, Some(3));
-        assert_eq!(master.dns_prefix.as_deref(), Some("1234"), "a string field keeps digits as text");
+        assert_eq!(
+            master.dns_prefix.as_deref(),
+            Some("1234"),
+            "a string field keeps digits as text"
+        );
         assert_eq!(master.subject_alt_names, Some(vec!["a.example".to_string()]));
         let pools = p.agent_pool_profiles.expect("pools");
         assert_eq!(pools[0].count, Some(7));
         assert_eq!(pools[1].name.as_deref(), Some("win"));
         assert_eq!(
-            p.orchestrator_profile.and_then(|o| o.kubernetes_config).and_then(|k| k.enable_rbac),
+            p.orchestrator_profile
+                .and_then(|o| o.kubernetes_config)
+                .and_then(|k| k.enable_rbac),
             Some(true)
         );
     }
@@ -596,10 +678,13 @@ mod tests {
     #[test]
     fn bad_set_values_name_the_flag() {
         let text = r#"{"apiVersion":"vlabs","properties":{"agentPoolProfiles":[]}}"#;
-        let sets: Vec<SetArg> = ["properties.masterProfile.count=three", "properties.agentPoolProfiles[4].count=1"]
-            .iter()
-            .map(|s| s.parse().expect("set"))
-            .collect();
+        let sets: Vec<SetArg> = [
+            "properties.masterProfile.count=three",
+            "properties.agentPoolProfiles[4].count=1",
+        ]
+        .iter()
+        .map(|s| s.parse().expect("set"))
+        .collect();
         let errs: Vec<String> = load(text, &sets)
             .expect_err("rejected")
             .diagnostics
@@ -607,8 +692,27 @@ mod tests {
             .map(|d| d.to_string())
             .collect();
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].contains("--set properties.agentPoolProfiles[4].count=1"), "{errs:?}");
-        assert!(errs[1].contains("--set properties.masterProfile.count=three"), "{errs:?}");
+        assert!(
+            errs[0].contains("--set properties.agentPoolProfiles[4].count=1"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains("--set properties.masterProfile.count=three"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn secret_set_values_are_redacted_in_origins() {
+        let s: SetArg = "properties.windowsProfile.adminPassword=hunter2".parse().expect("set");
+        assert_eq!(s.shown(), "properties.windowsProfile.adminPassword=<redacted>");
+        let s: SetArg = "properties.masterProfile.count=3".parse().expect("set");
+        assert_eq!(s.shown(), "properties.masterProfile.count=3");
+        // A secret of the wrong type is reported without its value.
+        let r = load(r#"{"properties":{"windowsProfile":{"adminPassword":87654321}}}"#, &[]).expect_err("wrong type");
+        let shown: String = r.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(shown.contains("expected a string, found a number"), "{shown}");
+        assert!(!shown.contains("87654321"), "{shown}");
     }
 
     #[test]

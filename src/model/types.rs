@@ -178,7 +178,11 @@ impl FromStr for K8sVersion {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim().trim_start_matches('v');
         let parts: Vec<&str> = t.split('.').collect();
-        let num = |p: &str| p.parse::<u32>().ok().filter(|_| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        let num = |p: &str| {
+            p.parse::<u32>()
+                .ok()
+                .filter(|_| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        };
         match parts.as_slice() {
             [a, b] => Some((num(a), num(b), Some(0))),
             [a, b, c] => Some((num(a), num(b), num(c))),
@@ -242,7 +246,10 @@ impl FromStr for WindowsVersion {
     fn from_str(s: &str) -> Result<Self, WindowsVersionError> {
         let t = s.trim().to_ascii_lowercase();
         let t = t.trim_start_matches("windows").trim_start_matches("server").trim();
-        let t = t.trim_start_matches("ws").trim_start_matches("ltsc").trim_start_matches("10.0.");
+        let t = t
+            .trim_start_matches("ws")
+            .trim_start_matches("ltsc")
+            .trim_start_matches("10.0.");
         match t {
             "2019" | "17763" => Ok(WindowsVersion::Ws2019),
             "2022" | "20348" => Ok(WindowsVersion::Ws2022),
@@ -365,7 +372,9 @@ impl FromStr for KeyAlgorithm {
             "ECDSA-P256" | "ECDSA" | "P256" | "EC" => Ok(KeyAlgorithm::EcdsaP256),
             "RSA-2048" | "RSA2048" => Ok(KeyAlgorithm::Rsa2048),
             "RSA-4096" | "RSA4096" | "RSA" => Ok(KeyAlgorithm::Rsa4096),
-            _ => Err(format!("{s:?} is not a key algorithm; use ECDSA-P256, RSA-2048 or RSA-4096")),
+            _ => Err(format!(
+                "{s:?} is not a key algorithm; use ECDSA-P256, RSA-2048 or RSA-4096"
+            )),
         }
     }
 }
@@ -409,16 +418,46 @@ mod tests {
         for ok in ["abc", "kubernetes-windows", "a1-b2", &"a".repeat(45)] {
             assert!(ok.parse::<DnsPrefix>().is_ok(), "{ok}");
         }
-        for bad in ["ab", "1abc", "abc-", "a_bc", "", &"a".repeat(46), "ab.c", "<your-dns-prefix>"] {
+        for bad in [
+            "ab",
+            "1abc",
+            "abc-",
+            "a_bc",
+            "",
+            &"a".repeat(46),
+            "ab.c",
+            "<your-dns-prefix>",
+        ] {
             assert!(bad.parse::<DnsPrefix>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn k8s_version_table() {
-        assert_eq!("1.36.4".parse(), Ok(K8sVersion { major: 1, minor: 36, patch: 4 }));
-        assert_eq!("v1.11.1".parse(), Ok(K8sVersion { major: 1, minor: 11, patch: 1 }));
-        assert_eq!("1.36".parse(), Ok(K8sVersion { major: 1, minor: 36, patch: 0 }));
+        assert_eq!(
+            "1.36.4".parse(),
+            Ok(K8sVersion {
+                major: 1,
+                minor: 36,
+                patch: 4
+            })
+        );
+        assert_eq!(
+            "v1.11.1".parse(),
+            Ok(K8sVersion {
+                major: 1,
+                minor: 11,
+                patch: 1
+            })
+        );
+        assert_eq!(
+            "1.36".parse(),
+            Ok(K8sVersion {
+                major: 1,
+                minor: 36,
+                patch: 0
+            })
+        );
         for bad in ["", "1", "1.x", "1.2.3.4", "1.2.+3", "1..2"] {
             assert!(bad.parse::<K8sVersion>().is_err(), "{bad}");
         }
@@ -437,9 +476,15 @@ mod tests {
             assert_eq!(s.parse::<WindowsVersion>(), Ok(v), "{s}");
         }
         for retired in ["1803", "1809", "2016", "1903", "2004", "20H2"] {
-            assert!(matches!(retired.parse::<WindowsVersion>(), Err(WindowsVersionError::Retired(_))), "{retired}");
+            assert!(
+                matches!(retired.parse::<WindowsVersion>(), Err(WindowsVersionError::Retired(_))),
+                "{retired}"
+            );
         }
-        assert!(matches!("vista".parse::<WindowsVersion>(), Err(WindowsVersionError::Unknown(_))));
+        assert!(matches!(
+            "vista".parse::<WindowsVersion>(),
+            Err(WindowsVersionError::Unknown(_))
+        ));
     }
 
     #[test]
