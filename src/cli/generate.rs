@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
-    let text = a.model.read()?;
+    let text = a.model.read(true)?;
     let prepared =
         generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
     let dir = a

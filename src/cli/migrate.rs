@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
-    let text = a.model.read()?;
+    let text = a.model.read(false)?;
     let (model, changes) = match migrate::migrate(&text, &a.model.set) {
         Ok(x) => x,
         Err(MigrateError::Rejected(r)) => return Err(report_rejected(r, format)),

@@ -43,9 +43,10 @@ pub enum Command {
 /// The model input shared by several verbs.
 #[derive(Debug, clap::Args)]
 pub struct ModelArgs {
-    /// The API model (vlabs JSON).
+    /// The API model (vlabs JSON). `generate` and `validate` default to the
+    /// built-in example (examples/windows.json).
     #[arg(short = 'm', long = "api-model", value_name = "FILE")]
-    pub api_model: PathBuf,
+    pub api_model: Option<PathBuf>,
     /// Edit the model before defaults: --set properties.masterProfile.count=3
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = parse_set)]
     pub set: Vec<SetArg>,
@@ -55,10 +56,31 @@ fn parse_set(s: &str) -> Result<SetArg, String> {
     s.parse()
 }
 
+/// The shipped example, built into the binary.
+pub const BUILTIN_EXAMPLE: &str = include_str!("../../examples/windows.json");
+
 impl ModelArgs {
-    pub fn read(&self) -> Result<String, Failure> {
-        std::fs::read_to_string(&self.api_model)
-            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", self.api_model.display())))
+    /// The model text; without `--api-model`, the built-in example when
+    /// `default_ok`, else a usage error.
+    pub fn read(&self, default_ok: bool) -> Result<String, Failure> {
+        match &self.api_model {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", p.display())))
+            }
+            None if default_ok => {
+                crate::ui::say("no --api-model given: using the built-in example (examples/windows.json)");
+                Ok(BUILTIN_EXAMPLE.to_string())
+            }
+            None => Err(Failure::Usage("--api-model FILE is required".into())),
+        }
+    }
+
+    /// How to name the model in messages.
+    pub fn name(&self) -> String {
+        self.api_model
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the built-in example".into())
     }
 }
 

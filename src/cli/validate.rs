@@ -11,13 +11,13 @@ pub struct Args {
 }
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
-    let text = a.model.read()?;
+    let text = a.model.read(true)?;
     let prepared =
         generate::prepare(&text, &a.model.set, &mut OsRng, generate::now()).map_err(|r| report_rejected(r, format))?;
     match format {
         Format::Text => {
             ui::diagnostics(&prepared.warnings);
-            ui::say(&format!("{} is valid", a.model.api_model.display()));
+            ui::say(&format!("{} is valid", a.model.name()));
         }
         Format::Json => {
             ui::json(&serde_json::json!({ "ok": true, "warnings": prepared.warnings, "cluster": prepared.cluster }))

@@ -68,6 +68,15 @@ fn generate_writes_the_complete_directory() {
 }
 
 #[test]
+fn generate_without_a_model_uses_the_built_in_example() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = hke(tmp.path(), &["generate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("built-in example"));
+    assert!(tmp.path().join("_output/kubernetes-windows/apimodel.json").is_file());
+}
+
+#[test]
 fn existing_directories_need_force_and_failures_write_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let model = root().join("examples/windows.json");
@@ -180,9 +189,9 @@ fn json_output_is_one_document_on_stdout() {
 fn usage_errors_exit_2() {
     let tmp = tempfile::tempdir().expect("tmp");
     assert_eq!(
-        hke(tmp.path(), &["generate"]).status.code(),
+        hke(tmp.path(), &["migrate"]).status.code(),
         Some(2),
-        "missing --api-model"
+        "migrate needs --api-model"
     );
     assert_eq!(hke(tmp.path(), &["frobnicate"]).status.code(), Some(2));
     let missing = hke(tmp.path(), &["validate", "-m", "nope.json"]);
