@@ -1348,6 +1348,17 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         });
     }
 
+    azure_rules(&mut v, k, master, &pools_in);
+    for (path, flags) in [
+        (format!("{kpath}.kubeletConfig"), k.kubelet_config.as_ref()),
+        (
+            format!("{kpath}.controllerManagerConfig"),
+            k.controller_manager_config.as_ref(),
+        ),
+    ] {
+        check_durations(&mut v, &path, flags);
+    }
+
     // Capacity of the networks.
     let nodes = u64::from(master_count) + pools.iter().map(|p| u64::from(p.count)).sum::<u64>();
     if nodes > MAX_NODES {
@@ -1630,10 +1641,229 @@ mod tests {
     }
 
     #[test]
+    fn go_durations() {
+        for ok in ["0", "10s", "5m0s", "1h2m3.5s", "300ms", "1.5h", "-2s"] {
+            assert!(is_go_duration(ok), "{ok}");
+        }
+        for bad in ["", "10", "5 m", "1d", "s", "1.2.3s", "abc"] {
+            assert!(!is_go_duration(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn placeholders_are_detected_without_echoing_secrets() {
         assert!(is_placeholder("<your-password>"));
         assert!(!is_placeholder("a<b>"));
         assert!(is_secret_path("properties.windowsProfile.adminPassword"));
         assert!(!is_secret_path("properties.masterProfile.dnsPrefix"));
+    }
+}
+
+/// Flags whose values are Go durations.
+pub const DURATION_FLAGS: &[&str] = &[
+    "--node-status-update-frequency",
+    "--node-monitor-grace-period",
+    "--pod-eviction-timeout",
+    "--route-reconciliation-period",
+    "--streaming-connection-idle-timeout",
+    "--runtime-request-timeout",
+    "--image-pull-progress-deadline",
+];
+
+/// Does `s` parse as a Go duration (`300ms`, `1h2m3.5s`, `0`)?
+pub fn is_go_duration(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if s == "0" {
+        return true;
+    }
+    let mut rest = s;
+    let mut any = false;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return false;
+        }
+        rest = &rest[num_len..];
+        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
+            .iter()
+            .find(|u| rest.starts_with(**u) && !(**u == "m" && rest.starts_with("ms")));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+        any = true;
+    }
+    any
+}
+
+fn check_durations(v: &mut V<'_>, path: &str, flags: Option<&vlabs::FlagMap>) {
+    for (flag, value) in flags.into_iter().flatten() {
+        if DURATION_FLAGS.contains(&flag.as_str()) && !is_go_duration(value) {
+            v.err(
+                &format!("{path}[{flag:?}]"),
+                format!("{flag} {value:?} is not a duration"),
+                "write a duration such as 10s, 5m0s or 1h".to_string(),
+            );
+        }
+    }
+}
+
+fn one_of(v: &mut V<'_>, path: &str, value: Option<&str>, allowed: &[&str]) {
+    if let Some(x) = value.filter(|x| !x.is_empty()) {
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(x)) {
+            v.err(
+                path,
+                format!("{x:?} is not allowed"),
+                format!("use one of {}", allowed.join(", ")),
+            );
+        }
+    }
+}
+
+/// Azure-only settings: checked wherever they appear, since a wrong value is
+/// wrong on every cloud (and off Azure they only warn as having no effect).
+fn azure_rules(
+    v: &mut V<'_>,
+    k: &vlabs::KubernetesConfig,
+    master: &vlabs::MasterProfile,
+    pools: &[vlabs::AgentPoolProfile],
+) {
+    let kpath = "properties.orchestratorProfile.kubernetesConfig";
+    one_of(
+        v,
+        &format!("{kpath}.loadBalancerSku"),
+        k.load_balancer_sku.as_deref(),
+        &["Standard", "Basic"],
+    );
+    one_of(
+        v,
+        &format!("{kpath}.networkMode"),
+        k.network_mode.as_deref(),
+        &["transparent", "bridge"],
+    );
+    if let Some(t) = k.outbound_rule_idle_timeout_in_minutes {
+        if !(4..=120).contains(&t) {
+            v.err(
+                &format!("{kpath}.outboundRuleIdleTimeoutInMinutes"),
+                format!("{t} is out of range"),
+                "use 4 to 120".to_string(),
+            );
+        }
+    }
+    let mpath = "properties.masterProfile";
+    one_of(
+        v,
+        &format!("{mpath}.storageProfile"),
+        master.storage_profile.as_deref(),
+        &["ManagedDisks", "StorageAccount"],
+    );
+    one_of(
+        v,
+        &format!("{mpath}.availabilityProfile"),
+        master.availability_profile.as_deref(),
+        &["AvailabilitySet", "VirtualMachineScaleSets"],
+    );
+    one_of(
+        v,
+        &format!("{mpath}.osDiskCachingType"),
+        master.os_disk_caching_type.as_deref(),
+        &["None", "ReadWrite", "ReadOnly"],
+    );
+    if let Some(n) = master.ip_address_count {
+        if !(0..=256).contains(&n) {
+            v.err(
+                &format!("{mpath}.ipAddressCount"),
+                format!("{n} is out of range"),
+                "use 0 to 256".to_string(),
+            );
+        }
+    }
+    let mut profiles = BTreeSet::new();
+    let master_vnet = master.vnet_subnet_id.as_deref().is_some_and(|s| !s.is_empty());
+    for (i, pool) in pools.iter().enumerate() {
+        let pp = format!("properties.agentPoolProfiles[{i}]");
+        one_of(
+            v,
+            &format!("{pp}.storageProfile"),
+            pool.storage_profile.as_deref(),
+            &["ManagedDisks", "StorageAccount", "Ephemeral"],
+        );
+        one_of(
+            v,
+            &format!("{pp}.availabilityProfile"),
+            pool.availability_profile.as_deref(),
+            &["AvailabilitySet", "VirtualMachineScaleSets"],
+        );
+        one_of(
+            v,
+            &format!("{pp}.scaleSetPriority"),
+            pool.scale_set_priority.as_deref(),
+            &["Regular", "Low", "Spot"],
+        );
+        one_of(
+            v,
+            &format!("{pp}.scaleSetEvictionPolicy"),
+            pool.scale_set_eviction_policy.as_deref(),
+            &["Delete", "Deallocate"],
+        );
+        one_of(
+            v,
+            &format!("{pp}.osDiskCachingType"),
+            pool.os_disk_caching_type.as_deref(),
+            &["None", "ReadWrite", "ReadOnly"],
+        );
+        one_of(
+            v,
+            &format!("{pp}.dataDiskCachingType"),
+            pool.data_disk_caching_type.as_deref(),
+            &["None", "ReadWrite", "ReadOnly"],
+        );
+        if let Some(p) = pool.availability_profile.as_deref().filter(|p| !p.is_empty()) {
+            profiles.insert(p.to_ascii_lowercase());
+        }
+        if let Some(disks) = &pool.disk_sizes_gb {
+            if disks.len() > 4 {
+                v.err(
+                    &format!("{pp}.diskSizesGB"),
+                    format!("{} data disks given", disks.len()),
+                    "use at most 4".to_string(),
+                );
+            }
+            for (j, d) in disks.iter().enumerate() {
+                if !(1..=32767).contains(d) {
+                    v.err(
+                        &format!("{pp}.diskSizesGB[{j}]"),
+                        format!("{d} GB is out of range"),
+                        "use 1 to 32767".to_string(),
+                    );
+                }
+            }
+        }
+        if let Some(n) = pool.ip_address_count {
+            if !(0..=256).contains(&n) {
+                v.err(
+                    &format!("{pp}.ipAddressCount"),
+                    format!("{n} is out of range"),
+                    "use 0 to 256".to_string(),
+                );
+            }
+        }
+        if pool.vnet_subnet_id.as_deref().is_some_and(|s| !s.is_empty()) != master_vnet {
+            v.err(
+                &format!("{pp}.vnetSubnetID"),
+                "the master profile and every pool must all name a custom VNet subnet, or none of them",
+                "set vnetSubnetID everywhere, or remove it everywhere".to_string(),
+            );
+        }
+    }
+    if profiles.len() > 1 {
+        v.err(
+            "properties.agentPoolProfiles",
+            "pools mix AvailabilitySet and VirtualMachineScaleSets",
+            "use one availabilityProfile for every pool".to_string(),
+        );
     }
 }
