@@ -4,4 +4,5 @@ mod cli;
 mod corpus;
 mod pki;
 mod props;
+mod rules;
 mod support;
