@@ -1590,75 +1590,6 @@ fn parse_windows(v: &mut V<'_>, path: &str, s: &str) -> Option<WindowsVersion> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels() {
-        for (k, val) in [
-            ("app", "web"),
-            ("example.com/tier", "gold"),
-            ("node.kubernetes.io/windows-build", "10.0.20348"),
-            ("x", ""),
-        ] {
-            assert!(check_label(k, val).is_ok(), "{k}={val}");
-        }
-        for (k, val) in [
-            ("kubernetes.io/os", "windows"),
-            ("-bad", "x"),
-            ("a/b/c", "x"),
-            ("app", "-x"),
-            ("Example.com/a", "b"),
-            (&"a".repeat(64), "x"),
-        ] {
-            assert!(check_label(k, val).is_err(), "{k}={val}");
-        }
-    }
-
-    #[test]
-    fn taints() {
-        assert_eq!(
-            parse_taints("os=windows:NoSchedule").expect("ok"),
-            vec!["os=windows:NoSchedule"]
-        );
-        assert_eq!(parse_taints("a:NoExecute, b=c:PreferNoSchedule").expect("ok").len(), 2);
-        for bad in ["os=windows", "os=windows:Never", "=x:NoSchedule"] {
-            assert!(parse_taints(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn windows_node_names_fit_in_fifteen_characters() {
-        let id = defaults::cluster_id("kubernetes-windows");
-        let n = node_name(&id, "windowspool1", 99, OsType::Windows, 999);
-        assert!(n.len() <= WINDOWS_NAME_MAX, "{n}");
-        assert_eq!(&n[..4], &id[..4]);
-        assert_ne!(
-            node_name(&id, "p", 1, OsType::Windows, 0),
-            node_name(&id, "p", 2, OsType::Windows, 0)
-        );
-    }
-
-    #[test]
-    fn go_durations() {
-        for ok in ["0", "10s", "5m0s", "1h2m3.5s", "300ms", "1.5h", "-2s"] {
-            assert!(is_go_duration(ok), "{ok}");
-        }
-        for bad in ["", "10", "5 m", "1d", "s", "1.2.3s", "abc"] {
-            assert!(!is_go_duration(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn placeholders_are_detected_without_echoing_secrets() {
-        assert!(is_placeholder("<your-password>"));
-        assert!(!is_placeholder("a<b>"));
-        assert!(is_secret_path("properties.windowsProfile.adminPassword"));
-        assert!(!is_secret_path("properties.masterProfile.dnsPrefix"));
-    }
-}
-
 /// Flags whose values are Go durations.
 pub const DURATION_FLAGS: &[&str] = &[
     "--node-status-update-frequency",
@@ -1865,5 +1796,74 @@ fn azure_rules(
             "pools mix AvailabilitySet and VirtualMachineScaleSets",
             "use one availabilityProfile for every pool".to_string(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        for (k, val) in [
+            ("app", "web"),
+            ("example.com/tier", "gold"),
+            ("node.kubernetes.io/windows-build", "10.0.20348"),
+            ("x", ""),
+        ] {
+            assert!(check_label(k, val).is_ok(), "{k}={val}");
+        }
+        for (k, val) in [
+            ("kubernetes.io/os", "windows"),
+            ("-bad", "x"),
+            ("a/b/c", "x"),
+            ("app", "-x"),
+            ("Example.com/a", "b"),
+            (&"a".repeat(64), "x"),
+        ] {
+            assert!(check_label(k, val).is_err(), "{k}={val}");
+        }
+    }
+
+    #[test]
+    fn taints() {
+        assert_eq!(
+            parse_taints("os=windows:NoSchedule").expect("ok"),
+            vec!["os=windows:NoSchedule"]
+        );
+        assert_eq!(parse_taints("a:NoExecute, b=c:PreferNoSchedule").expect("ok").len(), 2);
+        for bad in ["os=windows", "os=windows:Never", "=x:NoSchedule"] {
+            assert!(parse_taints(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn windows_node_names_fit_in_fifteen_characters() {
+        let id = defaults::cluster_id("kubernetes-windows");
+        let n = node_name(&id, "windowspool1", 99, OsType::Windows, 999);
+        assert!(n.len() <= WINDOWS_NAME_MAX, "{n}");
+        assert_eq!(&n[..4], &id[..4]);
+        assert_ne!(
+            node_name(&id, "p", 1, OsType::Windows, 0),
+            node_name(&id, "p", 2, OsType::Windows, 0)
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        for ok in ["0", "10s", "5m0s", "1h2m3.5s", "300ms", "1.5h", "-2s"] {
+            assert!(is_go_duration(ok), "{ok}");
+        }
+        for bad in ["", "10", "5 m", "1d", "s", "1.2.3s", "abc"] {
+            assert!(!is_go_duration(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_detected_without_echoing_secrets() {
+        assert!(is_placeholder("<your-password>"));
+        assert!(!is_placeholder("a<b>"));
+        assert!(is_secret_path("properties.windowsProfile.adminPassword"));
+        assert!(!is_secret_path("properties.masterProfile.dnsPrefix"));
     }
 }
