@@ -36,6 +36,16 @@ fn is_placeholder(s: &str) -> bool {
 struct Log(Vec<Change>);
 
 impl Log {
+    /// Remove kubelet flags that Kubernetes no longer has.
+    fn strip_removed_flags(&mut self, flags: Option<&mut crate::model::vlabs::FlagMap>, path: &str) {
+        let Some(flags) = flags else { return };
+        for (flag, since) in REMOVED_KUBELET_FLAGS {
+            if flags.remove(*flag).is_some() {
+                self.add(path, format!("removed {flag} (removed from Kubernetes in {since})"));
+            }
+        }
+    }
+
     fn add(&mut self, path: &str, change: impl Into<String>) {
         self.0.push(Change {
             path: path.to_string(),
@@ -218,16 +228,7 @@ pub fn migrate(text: &str, sets: &[SetArg]) -> Result<(ApiModel, Vec<Change>), M
             );
             k.enable_rbac = None;
         }
-        if let Some(flags) = k.kubelet_config.as_mut() {
-            for (flag, since) in REMOVED_KUBELET_FLAGS {
-                if flags.remove(*flag).is_some() {
-                    log.add(
-                        &format!("{kpath}.kubeletConfig"),
-                        format!("removed {flag} (removed from Kubernetes in {since})"),
-                    );
-                }
-            }
-        }
+        log.strip_removed_flags(k.kubelet_config.as_mut(), &format!("{kpath}.kubeletConfig"));
     }
     if let Some(ff) = props.feature_flags.as_mut() {
         if ff.enable_ipv6_dual_stack.take() == Some(true) {
@@ -259,20 +260,13 @@ pub fn migrate(text: &str, sets: &[SetArg]) -> Result<(ApiModel, Vec<Change>), M
         );
         master.dns_prefix = Some(name);
     }
-    if let Some(mk) = master
-        .kubernetes_config
-        .as_mut()
-        .and_then(|c| c.kubelet_config.as_mut())
-    {
-        for (flag, since) in REMOVED_KUBELET_FLAGS {
-            if mk.remove(*flag).is_some() {
-                log.add(
-                    "properties.masterProfile.kubernetesConfig.kubeletConfig",
-                    format!("removed {flag} (removed in {since})"),
-                );
-            }
-        }
-    }
+    log.strip_removed_flags(
+        master
+            .kubernetes_config
+            .as_mut()
+            .and_then(|c| c.kubelet_config.as_mut()),
+        "properties.masterProfile.kubernetesConfig.kubeletConfig",
+    );
 
     // Windows.
     let target = table.default_windows();
@@ -340,16 +334,10 @@ pub fn migrate(text: &str, sets: &[SetArg]) -> Result<(ApiModel, Vec<Change>), M
                 pool.windows_version = Some(target.name().into());
             }
         }
-        if let Some(mk) = pool.kubernetes_config.as_mut().and_then(|c| c.kubelet_config.as_mut()) {
-            for (flag, since) in REMOVED_KUBELET_FLAGS {
-                if mk.remove(*flag).is_some() {
-                    log.add(
-                        &format!("{pp}.kubernetesConfig.kubeletConfig"),
-                        format!("removed {flag} (removed in {since})"),
-                    );
-                }
-            }
-        }
+        log.strip_removed_flags(
+            pool.kubernetes_config.as_mut().and_then(|c| c.kubelet_config.as_mut()),
+            &format!("{pp}.kubernetesConfig.kubeletConfig"),
+        );
     }
 
     // Linux access.

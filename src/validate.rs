@@ -1642,6 +1642,18 @@ fn check_durations(v: &mut V<'_>, path: &str, flags: Option<&vlabs::FlagMap>) {
     }
 }
 
+fn in_range(v: &mut V<'_>, path: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>, what: &str) {
+    if let Some(n) = value {
+        if !range.contains(&n) {
+            v.err(
+                path,
+                format!("{n}{what} is out of range"),
+                format!("use {} to {}", range.start(), range.end()),
+            );
+        }
+    }
+}
+
 fn one_of(v: &mut V<'_>, path: &str, value: Option<&str>, allowed: &[&str]) {
     if let Some(x) = value.filter(|x| !x.is_empty()) {
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(x)) {
@@ -1675,15 +1687,13 @@ fn azure_rules(
         k.network_mode.as_deref(),
         &["transparent", "bridge"],
     );
-    if let Some(t) = k.outbound_rule_idle_timeout_in_minutes {
-        if !(4..=120).contains(&t) {
-            v.err(
-                &format!("{kpath}.outboundRuleIdleTimeoutInMinutes"),
-                format!("{t} is out of range"),
-                "use 4 to 120".to_string(),
-            );
-        }
-    }
+    in_range(
+        v,
+        &format!("{kpath}.outboundRuleIdleTimeoutInMinutes"),
+        k.outbound_rule_idle_timeout_in_minutes,
+        4..=120,
+        "",
+    );
     let mpath = "properties.masterProfile";
     one_of(
         v,
@@ -1703,15 +1713,13 @@ fn azure_rules(
         master.os_disk_caching_type.as_deref(),
         &["None", "ReadWrite", "ReadOnly"],
     );
-    if let Some(n) = master.ip_address_count {
-        if !(0..=256).contains(&n) {
-            v.err(
-                &format!("{mpath}.ipAddressCount"),
-                format!("{n} is out of range"),
-                "use 0 to 256".to_string(),
-            );
-        }
-    }
+    in_range(
+        v,
+        &format!("{mpath}.ipAddressCount"),
+        master.ip_address_count,
+        0..=256,
+        "",
+    );
     let mut profiles = BTreeSet::new();
     let master_vnet = master.vnet_subnet_id.as_deref().is_some_and(|s| !s.is_empty());
     for (i, pool) in pools.iter().enumerate() {
@@ -1764,24 +1772,10 @@ fn azure_rules(
                 );
             }
             for (j, d) in disks.iter().enumerate() {
-                if !(1..=32767).contains(d) {
-                    v.err(
-                        &format!("{pp}.diskSizesGB[{j}]"),
-                        format!("{d} GB is out of range"),
-                        "use 1 to 32767".to_string(),
-                    );
-                }
+                in_range(v, &format!("{pp}.diskSizesGB[{j}]"), Some(*d), 1..=32767, " GB");
             }
         }
-        if let Some(n) = pool.ip_address_count {
-            if !(0..=256).contains(&n) {
-                v.err(
-                    &format!("{pp}.ipAddressCount"),
-                    format!("{n} is out of range"),
-                    "use 0 to 256".to_string(),
-                );
-            }
-        }
+        in_range(v, &format!("{pp}.ipAddressCount"), pool.ip_address_count, 0..=256, "");
         if pool.vnet_subnet_id.as_deref().is_some_and(|s| !s.is_empty()) != master_vnet {
             v.err(
                 &format!("{pp}.vnetSubnetID"),
