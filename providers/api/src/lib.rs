@@ -1,11 +1,20 @@
-//! The vocabulary shared by hke and its cloud crates.
+//! The vocabulary shared by hke and its cloud crates: resource kinds and
+//! specs, the `Provider` trait, classified errors, the tags every resource
+//! carries, and a fake cloud for tests, benchmarks and demos.
 //!
-//! This crate will hold the `Provider` trait (see issue "Plan and execute");
-//! for now it defines what every cloud resource hke creates carries: the tags
-//! (Azure, AWS) or labels (GCP) by which teardown and the janitor find a
+//! The tags (Azure, AWS) or labels (GCP) let teardown and the janitor find a
 //! cluster's resources even when the state file is lost.
 
 use std::collections::BTreeMap;
+
+pub mod error;
+pub mod fake;
+pub mod provider;
+pub mod resource;
+
+pub use error::{Class, LeftBehind, ProviderError};
+pub use provider::Provider;
+pub use resource::{Found, Image, Kind, Os, Outputs, Request, Rule, Spec, Val};
 
 /// Tag naming the cluster a resource belongs to.
 pub const TAG_CLUSTER: &str = "hke.io/cluster";

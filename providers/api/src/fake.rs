@@ -1,0 +1,576 @@
+//! A fake cloud kept in a directory, for tests, benchmarks and demos.
+//!
+//! Each resource is a JSON file under `<dir>/resources/`, so a killed `hke`
+//! and its re-run see the same cloud, and a test can list what is left. It
+//! behaves like a strict cloud: names are unique per kind except for machines
+//! (which, like EC2 instances, can be duplicated unless the same client token
+//! is sent), creating something that references a missing resource fails,
+//! deleting something still referenced fails with a transient
+//! `DependencyViolation`, and deleting what is not there is `NotFound`.
+//!
+//! Faults are injected by call number (1-based, counting every call):
+//! throttling with `Retry-After`, a permanent failure, or a process abort
+//! ("crash") before or after the call's effect. Every call is appended to
+//! `<dir>/calls.jsonl` with its start time.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProviderError;
+use crate::provider::Provider;
+use crate::resource::{Found, Kind, Outputs, Request, Spec, OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
+use crate::TAG_CLUSTER;
+
+/// Behaviour of the fake cloud.
+#[derive(Debug, Clone, Default)]
+pub struct FakeConfig {
+    /// Create latency per kind (default: `default_latency`).
+    pub latency: BTreeMap<Kind, Duration>,
+    /// Delete latency per kind (default: the create latency).
+    pub delete_latency: BTreeMap<Kind, Duration>,
+    pub default_latency: Duration,
+    /// Latency of reads and lists.
+    pub read_latency: Duration,
+    /// Every Nth call is throttled.
+    pub throttle_every: Option<u64>,
+    /// The Retry-After of a throttled call.
+    pub retry_after: Duration,
+    /// The Nth call fails permanently.
+    pub fail_at: Option<u64>,
+    /// The Nth call aborts the process: before its effect when N is even,
+    /// after it when N is odd (the worst case: created, id never returned).
+    pub crash_at: Option<u64>,
+}
+
+impl FakeConfig {
+    /// Read the configuration from `HKE_FAKE_*` variables through `get`
+    /// (tests pass their own lookup; the binary passes its environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<FakeConfig, String> {
+        let num = |name: &str| -> Result<Option<u64>, String> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{name}={v:?} is not a whole number")),
+            }
+        };
+        let ms = |n: Option<u64>| n.map(Duration::from_millis);
+        let mut c = FakeConfig {
+            default_latency: ms(num("HKE_FAKE_LATENCY_MS")?).unwrap_or(Duration::from_millis(5)),
+            read_latency: ms(num("HKE_FAKE_READ_LATENCY_MS")?).unwrap_or(Duration::from_millis(1)),
+            throttle_every: num("HKE_FAKE_THROTTLE_EVERY")?,
+            retry_after: ms(num("HKE_FAKE_RETRY_AFTER_MS")?).unwrap_or(Duration::from_millis(50)),
+            fail_at: num("HKE_FAKE_FAIL_AT")?,
+            crash_at: num("HKE_FAKE_CRASH_AT")?,
+            ..FakeConfig::default()
+        };
+        if let Some(m) = ms(num("HKE_FAKE_MACHINE_LATENCY_MS")?) {
+            c.latency.insert(Kind::Machine, m);
+        }
+        Ok(c)
+    }
+
+    pub fn create_latency(&self, kind: Kind) -> Duration {
+        self.latency.get(&kind).copied().unwrap_or(self.default_latency)
+    }
+
+    pub fn delete_latency(&self, kind: Kind) -> Duration {
+        self.delete_latency
+            .get(&kind)
+            .copied()
+            .unwrap_or_else(|| self.create_latency(kind))
+    }
+}
+
+/// A resource as the fake cloud stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stored {
+    pub id: String,
+    pub kind: Kind,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: String,
+    pub references: Vec<String>,
+    pub outputs: Outputs,
+    pub spec: Spec<String>,
+    pub user_data: Option<String>,
+}
+
+/// One line of `calls.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub n: u64,
+    /// Milliseconds since the Unix epoch when the call arrived.
+    pub at_ms: u64,
+    pub op: String,
+    pub kind: Option<Kind>,
+    pub name: String,
+    /// `ok`, `throttled`, `failed`, `notFound`, `inUse`, `exists`.
+    pub result: String,
+}
+
+#[derive(Debug)]
+pub struct FakeCloud {
+    dir: PathBuf,
+    config: FakeConfig,
+    calls: AtomicU64,
+    ids: AtomicU64,
+    /// Serializes check-then-write on the resource files (latency is spent outside it).
+    state: Mutex<()>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn io_err(e: std::io::Error, what: &Path) -> ProviderError {
+    ProviderError::transient("FakeIo", format!("fake cloud cannot use {}: {e}", what.display()), None)
+}
+
+impl FakeCloud {
+    pub fn open(dir: impl Into<PathBuf>, config: FakeConfig) -> Result<FakeCloud, String> {
+        let dir = dir.into();
+        fs::create_dir_all(dir.join("resources"))
+            .map_err(|e| format!("cannot create the fake cloud in {}: {e}", dir.display()))?;
+        // Continue id numbering after whatever is already there.
+        let existing = fs::read_dir(dir.join("resources"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+        Ok(FakeCloud {
+            dir,
+            config,
+            calls: AtomicU64::new(0),
+            ids: AtomicU64::new(existing),
+            state: Mutex::new(()),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &FakeConfig {
+        &self.config
+    }
+
+    /// Every resource in the cloud.
+    pub fn resources(&self) -> Vec<Stored> {
+        Self::resources_in(&self.dir)
+    }
+
+    /// Every resource of the fake cloud in `dir`.
+    pub fn resources_in(dir: &Path) -> Vec<Stored> {
+        let mut v: Vec<Stored> = fs::read_dir(dir.join("resources"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect();
+        v.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
+        v
+    }
+
+    /// Every call recorded in `dir`.
+    pub fn calls_in(dir: &Path) -> Vec<Call> {
+        fs::read_to_string(dir.join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn record(&self, n: u64, at_ms: u64, op: &str, kind: Option<Kind>, name: &str, result: &str) {
+        let call = Call {
+            n,
+            at_ms,
+            op: op.into(),
+            kind,
+            name: name.into(),
+            result: result.into(),
+        };
+        if let Ok(line) = serde_json::to_string(&call) {
+            if let Ok(mut f) = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("calls.jsonl"))
+            {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    }
+
+    /// Count the call and apply injected faults that come before any effect.
+    fn begin(&self, op: &str, kind: Option<Kind>, name: &str) -> Result<(u64, u64), ProviderError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let at = now_ms();
+        if self.config.crash_at == Some(n) && n % 2 == 0 {
+            self.record(n, at, op, kind, name, "crashed");
+            std::process::abort();
+        }
+        if self
+            .config
+            .throttle_every
+            .is_some_and(|every| every > 0 && n % every == 0)
+        {
+            self.record(n, at, op, kind, name, "throttled");
+            return Err(ProviderError::transient(
+                "Throttled",
+                format!("{op} {name}: too many requests"),
+                Some(self.config.retry_after),
+            ));
+        }
+        if self.config.fail_at == Some(n) {
+            self.record(n, at, op, kind, name, "failed");
+            return Err(ProviderError::permanent(
+                "InjectedFailure",
+                format!("{op} {name}: injected failure at call {n}"),
+            ));
+        }
+        Ok((n, at))
+    }
+
+    fn after_effect(&self, n: u64) {
+        if self.config.crash_at == Some(n) && n % 2 == 1 {
+            std::process::abort();
+        }
+    }
+
+    fn path_of(&self, id: &str) -> PathBuf {
+        self.dir.join("resources").join(format!("{id}.json"))
+    }
+
+    fn write(&self, s: &Stored) -> Result<(), ProviderError> {
+        let path = self.path_of(&s.id);
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_vec_pretty(s).map_err(|e| ProviderError::permanent("FakeEncode", e.to_string()))?;
+        fs::write(&tmp, text).map_err(|e| io_err(e, &tmp))?;
+        fs::rename(&tmp, &path).map_err(|e| io_err(e, &path))
+    }
+
+    fn outputs_for(&self, req: &Request, id: &str, all: &[Stored]) -> Outputs {
+        let mut o = Outputs::new();
+        o.insert(OUT_ID.into(), id.into());
+        let seq = self.ids.load(Ordering::SeqCst);
+        match &req.spec {
+            Spec::PublicAddress { dns_label, .. } => {
+                o.insert(OUT_ADDRESS.into(), format!("203.0.113.{}", 1 + seq % 250));
+                if let Some(label) = dns_label {
+                    o.insert(OUT_DNS_NAME.into(), format!("{label}.fake.hke.invalid"));
+                }
+            }
+            Spec::LoadBalancer { address, .. } => {
+                if let Some(a) = all.iter().find(|s| &s.id == address) {
+                    for k in [OUT_ADDRESS, OUT_DNS_NAME] {
+                        if let Some(v) = a.outputs.get(k) {
+                            o.insert(k.into(), v.clone());
+                        }
+                    }
+                }
+            }
+            Spec::Machine { private_ip, .. } => {
+                let ip = private_ip
+                    .clone()
+                    .unwrap_or_else(|| format!("10.{}.{}.{}", 200 + (seq >> 16) % 50, (seq >> 8) % 256, seq % 256));
+                o.insert(OUT_PRIVATE_IP.into(), ip);
+            }
+            _ => {}
+        }
+        o
+    }
+}
+
+#[async_trait]
+impl Provider for FakeCloud {
+    fn cloud(&self) -> &str {
+        "fake"
+    }
+
+    async fn create(&self, req: &Request) -> Result<Outputs, ProviderError> {
+        let kind = req.spec.kind();
+        let (n, at) = self.begin("create", Some(kind), &req.name)?;
+        tokio::time::sleep(self.config.create_latency(kind)).await;
+        let result = {
+            let _guard = self
+                .state
+                .lock()
+                .map_err(|_| ProviderError::permanent("FakePoisoned", "fake cloud lock poisoned"))?;
+            let all = self.resources();
+            if let Some(existing) = all
+                .iter()
+                .find(|s| s.client_token == req.client_token && s.kind == kind)
+            {
+                Ok(existing.outputs.clone())
+            } else if kind != Kind::Machine && all.iter().any(|s| s.kind == kind && s.name == req.name) {
+                Err(ProviderError::already_exists(format!("{kind} {} exists", req.name)))
+            } else if let Some(missing) = req.references.iter().find(|r| !all.iter().any(|s| &s.id == *r)) {
+                Err(ProviderError::permanent(
+                    "InvalidReference",
+                    format!("{kind} {} references {missing}, which does not exist", req.name),
+                ))
+            } else {
+                let seq = self.ids.fetch_add(1, Ordering::SeqCst) + 1;
+                let id = format!("{}-{seq:06}", kind.name().to_ascii_lowercase());
+                let outputs = self.outputs_for(req, &id, &all);
+                let stored = Stored {
+                    id,
+                    kind,
+                    name: req.name.clone(),
+                    tags: req.tags.clone(),
+                    client_token: req.client_token.clone(),
+                    references: req.references.clone(),
+                    outputs: outputs.clone(),
+                    spec: req.spec.clone(),
+                    user_data: req.user_data.clone(),
+                };
+                self.write(&stored).map(|()| outputs)
+            }
+        };
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.class == crate::Class::AlreadyExists => "exists",
+            Err(_) => "failed",
+        };
+        self.record(n, at, "create", Some(kind), &req.name, label);
+        self.after_effect(n);
+        result
+    }
+
+    async fn read(&self, kind: Kind, name: &str) -> Result<Option<Outputs>, ProviderError> {
+        let (n, at) = self.begin("read", Some(kind), name)?;
+        tokio::time::sleep(self.config.read_latency).await;
+        let found = self
+            .resources()
+            .into_iter()
+            .find(|s| s.kind == kind && s.name == name)
+            .map(|s| s.outputs);
+        self.record(
+            n,
+            at,
+            "read",
+            Some(kind),
+            name,
+            if found.is_some() { "ok" } else { "notFound" },
+        );
+        self.after_effect(n);
+        Ok(found)
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, id: Option<&str>) -> Result<(), ProviderError> {
+        let (n, at) = self.begin("delete", Some(kind), name)?;
+        tokio::time::sleep(self.config.delete_latency(kind)).await;
+        let result = {
+            let _guard = self
+                .state
+                .lock()
+                .map_err(|_| ProviderError::permanent("FakePoisoned", "fake cloud lock poisoned"))?;
+            let all = self.resources();
+            let targets: Vec<&Stored> = all
+                .iter()
+                .filter(|s| s.kind == kind && (id.is_some_and(|i| i == s.id) || (id.is_none() && s.name == name)))
+                .collect();
+            if targets.is_empty() {
+                Err(ProviderError::not_found(format!("{kind} {name} not found")))
+            } else if let Some(user) = all
+                .iter()
+                .find(|s| s.references.iter().any(|r| targets.iter().any(|t| &t.id == r)))
+            {
+                Err(ProviderError::transient(
+                    "DependencyViolation",
+                    format!("{kind} {name} is still used by {} {}", user.kind, user.name),
+                    None,
+                ))
+            } else {
+                let mut r = Ok(());
+                for t in targets {
+                    if let Err(e) = fs::remove_file(self.path_of(&t.id)) {
+                        r = Err(io_err(e, &self.path_of(&t.id)));
+                    }
+                }
+                r
+            }
+        };
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(e) if e.class == crate::Class::NotFound => "notFound",
+            Err(e) if e.is_transient() => "inUse",
+            Err(_) => "failed",
+        };
+        self.record(n, at, "delete", Some(kind), name, label);
+        self.after_effect(n);
+        result
+    }
+
+    async fn list(&self, cluster: &str) -> Result<Vec<Found>, ProviderError> {
+        let (n, at) = self.begin("list", None, cluster)?;
+        tokio::time::sleep(self.config.read_latency).await;
+        let found = self
+            .resources()
+            .into_iter()
+            .filter(|s| s.tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster))
+            .map(|s| Found {
+                kind: s.kind,
+                name: s.name,
+                id: s.id,
+                tags: s.tags,
+            })
+            .collect();
+        self.record(n, at, "list", None, cluster, "ok");
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::Val;
+    use crate::Class;
+
+    fn req(name: &str, spec: Spec<String>, refs: &[&str]) -> Request {
+        let mut tags = BTreeMap::new();
+        tags.insert(TAG_CLUSTER.to_string(), "c1".to_string());
+        Request {
+            logical_id: name.into(),
+            name: name.into(),
+            spec,
+            tags,
+            references: refs.iter().map(|s| s.to_string()).collect(),
+            client_token: format!("tok-{name}"),
+            user_data: None,
+        }
+    }
+
+    fn quick() -> FakeConfig {
+        FakeConfig {
+            default_latency: Duration::from_millis(1),
+            ..FakeConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn strict_cloud_semantics() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cloud = FakeCloud::open(tmp.path(), quick()).expect("open");
+        let g = cloud
+            .create(&req("g", Spec::Group { location: "x".into() }, &[]))
+            .await
+            .expect("group");
+        let gid = g[OUT_ID].clone();
+        let net = cloud
+            .create(&req(
+                "n",
+                Spec::Network {
+                    cidr: "10.0.0.0/16".into(),
+                    group: gid.clone(),
+                },
+                &[&gid],
+            ))
+            .await
+            .expect("network");
+        // Same token: the same resource comes back.
+        let again = cloud
+            .create(&req(
+                "n",
+                Spec::Network {
+                    cidr: "10.0.0.0/16".into(),
+                    group: gid.clone(),
+                },
+                &[&gid],
+            ))
+            .await
+            .expect("idempotent");
+        assert_eq!(net, again);
+        // Same name, other token: AlreadyExists.
+        let mut other = req(
+            "n",
+            Spec::Network {
+                cidr: "10.0.0.0/16".into(),
+                group: gid.clone(),
+            },
+            &[&gid],
+        );
+        other.client_token = "different".into();
+        assert_eq!(
+            cloud.create(&other).await.expect_err("exists").class,
+            Class::AlreadyExists
+        );
+        // A dangling reference is refused.
+        let bad = cloud
+            .create(&req(
+                "s",
+                Spec::Subnet {
+                    network: "nope".into(),
+                    cidr: "10.0.0.0/24".into(),
+                },
+                &["nope"],
+            ))
+            .await;
+        assert_eq!(bad.expect_err("dangling").class, Class::Permanent);
+        // Deleting what is in use is transient; deleting what is gone is NotFound.
+        let e = cloud.delete(Kind::Group, "g", None).await.expect_err("in use");
+        assert!(e.is_transient() && e.code.as_deref() == Some("DependencyViolation"));
+        cloud.delete(Kind::Network, "n", None).await.expect("delete network");
+        cloud.delete(Kind::Group, "g", None).await.expect("delete group");
+        assert_eq!(
+            cloud.delete(Kind::Group, "g", None).await.expect_err("gone").class,
+            Class::NotFound
+        );
+        assert!(cloud.resources().is_empty());
+        let _ = Val::lit("unused");
+    }
+
+    #[tokio::test]
+    async fn throttling_and_failures_follow_the_call_count() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cfg = FakeConfig {
+            throttle_every: Some(2),
+            retry_after: Duration::from_millis(30),
+            fail_at: Some(3),
+            ..quick()
+        };
+        let cloud = FakeCloud::open(tmp.path(), cfg).expect("open");
+        assert!(cloud.read(Kind::Group, "a").await.is_ok(), "call 1");
+        let e = cloud.read(Kind::Group, "a").await.expect_err("call 2 throttled");
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(30)));
+        assert_eq!(
+            cloud.read(Kind::Group, "a").await.expect_err("call 3 fails").class,
+            Class::Permanent
+        );
+        let calls = FakeCloud::calls_in(tmp.path());
+        assert_eq!(
+            calls.iter().map(|c| c.result.as_str()).collect::<Vec<_>>(),
+            vec!["notFound", "throttled", "failed"]
+        );
+    }
+
+    #[test]
+    fn config_from_lookup() {
+        let env: BTreeMap<&str, &str> = [
+            ("HKE_FAKE_LATENCY_MS", "20"),
+            ("HKE_FAKE_MACHINE_LATENCY_MS", "200"),
+            ("HKE_FAKE_CRASH_AT", "7"),
+        ]
+        .into_iter()
+        .collect();
+        let c = FakeConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
+        assert_eq!(c.create_latency(Kind::Subnet), Duration::from_millis(20));
+        assert_eq!(c.create_latency(Kind::Machine), Duration::from_millis(200));
+        assert_eq!(c.crash_at, Some(7));
+        assert!(FakeConfig::from_lookup(|k| (k == "HKE_FAKE_FAIL_AT").then(|| "x".to_string())).is_err());
+    }
+}

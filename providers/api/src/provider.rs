@@ -1,0 +1,28 @@
+//! The Provider trait every cloud implements.
+
+use async_trait::async_trait;
+
+use crate::error::ProviderError;
+use crate::resource::{Found, Kind, Outputs, Request};
+
+/// A cloud. Implementations must make `create` safe to repeat: the same
+/// request (same name and client token) never makes a second resource; it
+/// either returns the existing one or fails with `AlreadyExists`.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// `azure`, `aws`, `gcp` or `fake`.
+    fn cloud(&self) -> &str;
+
+    /// Create a resource and wait until it is usable (machines running).
+    async fn create(&self, req: &Request) -> Result<Outputs, ProviderError>;
+
+    /// Find a resource of the cluster by kind and name.
+    async fn read(&self, kind: Kind, name: &str) -> Result<Option<Outputs>, ProviderError>;
+
+    /// Delete a resource and wait until it is gone. A missing resource is
+    /// `NotFound`, which callers treat as done.
+    async fn delete(&self, kind: Kind, name: &str, id: Option<&str>) -> Result<(), ProviderError>;
+
+    /// Every resource tagged `hke.io/cluster=<cluster>`.
+    async fn list(&self, cluster: &str) -> Result<Vec<Found>, ProviderError>;
+}

@@ -1,0 +1,366 @@
+//! The resource vocabulary: what hke asks any cloud for.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Kinds of cloud resources. Each provider maps them to its own objects
+/// (Azure resource group / AWS VPC container / GCP network labels, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    /// The isolation unit: Azure resource group; on AWS and GCP a logical
+    /// container the provider may map to tags only.
+    Group,
+    Network,
+    Subnet,
+    Firewall,
+    PublicAddress,
+    LoadBalancer,
+    /// A machine's membership in a load balancer's backend.
+    LbMember,
+    /// A route to a node's pod CIDR (kubenet).
+    Route,
+    Machine,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Group,
+        Kind::Network,
+        Kind::Subnet,
+        Kind::Firewall,
+        Kind::PublicAddress,
+        Kind::LoadBalancer,
+        Kind::LbMember,
+        Kind::Route,
+        Kind::Machine,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::Network => "network",
+            Kind::Subnet => "subnet",
+            Kind::Firewall => "firewall",
+            Kind::PublicAddress => "publicAddress",
+            Kind::LoadBalancer => "loadBalancer",
+            Kind::LbMember => "lbMember",
+            Kind::Route => "route",
+            Kind::Machine => "machine",
+        }
+    }
+
+    /// Teardown layer: everything of a lower rank goes before anything of a
+    /// higher one. Consistent with every dependency the planner creates
+    /// (a resource's dependencies always have a higher rank).
+    pub fn teardown_rank(&self) -> u8 {
+        match self {
+            Kind::LbMember | Kind::Route => 0,
+            Kind::Machine => 1,
+            Kind::LoadBalancer => 2,
+            Kind::PublicAddress | Kind::Firewall | Kind::Subnet => 3,
+            Kind::Network => 4,
+            Kind::Group => 5,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A value known at plan time, or an output of another resource that is only
+/// known once that resource exists.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Val {
+    Lit(String),
+    Ref { resource: String, output: String },
+}
+
+impl Val {
+    pub fn lit(s: impl Into<String>) -> Val {
+        Val::Lit(s.into())
+    }
+
+    pub fn id_of(resource: &str) -> Val {
+        Val::Ref {
+            resource: resource.into(),
+            output: OUT_ID.into(),
+        }
+    }
+
+    pub fn output(resource: &str, output: &str) -> Val {
+        Val::Ref {
+            resource: resource.into(),
+            output: output.into(),
+        }
+    }
+}
+
+impl fmt::Display for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Lit(s) => f.write_str(s),
+            Val::Ref { resource, output } => write!(f, "${{{resource}.{output}}}"),
+        }
+    }
+}
+
+/// Output names every provider fills where they apply.
+pub const OUT_ID: &str = "id";
+pub const OUT_ADDRESS: &str = "address";
+pub const OUT_DNS_NAME: &str = "dnsName";
+pub const OUT_PRIVATE_IP: &str = "privateIp";
+
+pub type Outputs = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Os {
+    Linux,
+    Windows,
+}
+
+/// A firewall rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub name: String,
+    /// `tcp`, `udp` or `all`.
+    pub protocol: String,
+    /// `6443`, `30000-32767`, or `*`.
+    pub ports: String,
+    pub sources: Vec<String>,
+}
+
+/// Where a machine's OS image comes from, per cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// A readable name: `ubuntu-24.04`, `windows-2022`.
+    pub name: String,
+    /// Cloud-specific lookup fields (Azure publisher/offer/sku/version, AWS
+    /// AMI name pattern and owner, GCP project and family).
+    pub lookup: BTreeMap<String, String>,
+}
+
+/// What to create. `V` is `Val` in a plan and `String` once resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Spec<V> {
+    Group {
+        location: String,
+    },
+    Network {
+        cidr: String,
+        group: V,
+    },
+    Subnet {
+        network: V,
+        cidr: String,
+    },
+    Firewall {
+        network: V,
+        rules: Vec<Rule>,
+    },
+    PublicAddress {
+        group: V,
+        dns_label: Option<String>,
+    },
+    LoadBalancer {
+        address: V,
+        subnet: V,
+        port: u16,
+    },
+    LbMember {
+        load_balancer: V,
+        machine: V,
+        port: u16,
+    },
+    Route {
+        network: V,
+        destination: String,
+        next_hop: V,
+    },
+    Machine {
+        subnet: V,
+        firewall: V,
+        os: Os,
+        size: String,
+        image: Image,
+        disk_gb: u32,
+        private_ip: Option<String>,
+        /// Route pod traffic (kubenet): AWS source/dest check off, GCP canIpForward.
+        ip_forwarding: bool,
+        /// The values the node's bootstrap needs from other resources
+        /// (`endpoint` → the load balancer's address).
+        bootstrap_inputs: BTreeMap<String, V>,
+    },
+}
+
+impl<V> Spec<V> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Spec::Group { .. } => Kind::Group,
+            Spec::Network { .. } => Kind::Network,
+            Spec::Subnet { .. } => Kind::Subnet,
+            Spec::Firewall { .. } => Kind::Firewall,
+            Spec::PublicAddress { .. } => Kind::PublicAddress,
+            Spec::LoadBalancer { .. } => Kind::LoadBalancer,
+            Spec::LbMember { .. } => Kind::LbMember,
+            Spec::Route { .. } => Kind::Route,
+            Spec::Machine { .. } => Kind::Machine,
+        }
+    }
+
+    /// Every value of the spec that may reference another resource.
+    pub fn values(&self) -> Vec<&V> {
+        match self {
+            Spec::Group { .. } => vec![],
+            Spec::Network { group, .. } => vec![group],
+            Spec::Subnet { network, .. } | Spec::Firewall { network, .. } => vec![network],
+            Spec::PublicAddress { group, .. } => vec![group],
+            Spec::LoadBalancer { address, subnet, .. } => vec![address, subnet],
+            Spec::LbMember {
+                load_balancer, machine, ..
+            } => vec![load_balancer, machine],
+            Spec::Route { network, next_hop, .. } => vec![network, next_hop],
+            Spec::Machine {
+                subnet,
+                firewall,
+                bootstrap_inputs,
+                ..
+            } => {
+                let mut v = vec![subnet, firewall];
+                v.extend(bootstrap_inputs.values());
+                v
+            }
+        }
+    }
+
+    /// The same spec with every value mapped.
+    pub fn try_map<W, E>(&self, f: &mut impl FnMut(&V) -> Result<W, E>) -> Result<Spec<W>, E> {
+        Ok(match self {
+            Spec::Group { location } => Spec::Group {
+                location: location.clone(),
+            },
+            Spec::Network { cidr, group } => Spec::Network {
+                cidr: cidr.clone(),
+                group: f(group)?,
+            },
+            Spec::Subnet { network, cidr } => Spec::Subnet {
+                network: f(network)?,
+                cidr: cidr.clone(),
+            },
+            Spec::Firewall { network, rules } => Spec::Firewall {
+                network: f(network)?,
+                rules: rules.clone(),
+            },
+            Spec::PublicAddress { group, dns_label } => Spec::PublicAddress {
+                group: f(group)?,
+                dns_label: dns_label.clone(),
+            },
+            Spec::LoadBalancer { address, subnet, port } => Spec::LoadBalancer {
+                address: f(address)?,
+                subnet: f(subnet)?,
+                port: *port,
+            },
+            Spec::LbMember {
+                load_balancer,
+                machine,
+                port,
+            } => Spec::LbMember {
+                load_balancer: f(load_balancer)?,
+                machine: f(machine)?,
+                port: *port,
+            },
+            Spec::Route {
+                network,
+                destination,
+                next_hop,
+            } => Spec::Route {
+                network: f(network)?,
+                destination: destination.clone(),
+                next_hop: f(next_hop)?,
+            },
+            Spec::Machine {
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                disk_gb,
+                private_ip,
+                ip_forwarding,
+                bootstrap_inputs,
+            } => {
+                let mut inputs = BTreeMap::new();
+                for (k, v) in bootstrap_inputs {
+                    inputs.insert(k.clone(), f(v)?);
+                }
+                Spec::Machine {
+                    subnet: f(subnet)?,
+                    firewall: f(firewall)?,
+                    os: os.clone(),
+                    size: size.clone(),
+                    image: image.clone(),
+                    disk_gb: *disk_gb,
+                    private_ip: private_ip.clone(),
+                    ip_forwarding: *ip_forwarding,
+                    bootstrap_inputs: inputs,
+                }
+            }
+        })
+    }
+}
+
+impl Spec<Val> {
+    /// Logical ids this spec references.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut deps: Vec<String> = self
+            .values()
+            .into_iter()
+            .filter_map(|v| match v {
+                Val::Ref { resource, .. } => Some(resource.clone()),
+                Val::Lit(_) => None,
+            })
+            .collect();
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+}
+
+/// A create call, with every reference resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// The plan's logical id (`machine/k8s-master-aa910c6f-0`).
+    pub logical_id: String,
+    /// The name in the cloud.
+    pub name: String,
+    pub spec: Spec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Cloud ids of the resources this one uses (for dependency checks).
+    pub references: Vec<String>,
+    /// A deterministic idempotency key: the same logical resource of the same
+    /// cluster always has the same token (EC2 ClientToken and the like).
+    pub client_token: String,
+    /// Machines: the rendered bootstrap (cloud-init or PowerShell).
+    pub user_data: Option<String>,
+}
+
+/// A resource found in the cloud by its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Found {
+    pub kind: Kind,
+    pub name: String,
+    pub id: String,
+    pub tags: BTreeMap<String, String>,
+}
