@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod model;
 pub mod output;
 pub mod pki;
+pub mod plan;
 pub mod secrets;
 pub mod ui;
 pub mod validate;

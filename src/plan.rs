@@ -1,0 +1,492 @@
+//! The plan: a deterministic DAG of cloud resources for a validated cluster.
+//!
+//! Pure: no IO, no randomness. Values known only once another resource exists
+//! (a load balancer's address) are `Val::Ref`s that the engine resolves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use hke_provider_api::{Image, Kind, Os, Rule, Spec, Val};
+use serde::Serialize;
+
+use crate::cluster::Cluster;
+use crate::model::types::{Cidr, NetworkPlugin, OsType};
+use crate::versions;
+use crate::vmsizes;
+
+/// A resource of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Planned {
+    /// Name in the cloud.
+    pub name: String,
+    pub spec: Spec<Val>,
+    /// Logical ids this resource needs first (derived from the spec's refs).
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub cluster: String,
+    pub cloud: String,
+    /// Logical id → resource, in a stable order.
+    pub resources: BTreeMap<String, Planned>,
+    /// Node name → pod CIDR (kubenet routes; the bootstrap uses the same map).
+    pub pod_cidrs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("resource {0} depends on {1}, which is not in the plan")]
+    Dangling(String, String),
+    #[error("the plan has a dependency cycle through {0}")]
+    Cycle(String),
+    #[error("the pod network {0} has room for {1} nodes but the cluster has {2}")]
+    PodCidrExhausted(String, u64, u64),
+}
+
+pub const GROUP: &str = "group";
+pub const NETWORK: &str = "network";
+pub const SUBNET: &str = "subnet/nodes";
+pub const FIREWALL: &str = "firewall/nodes";
+pub const ADDRESS: &str = "publicAddress/apiserver";
+pub const LB: &str = "loadBalancer/apiserver";
+
+pub fn machine_id(node: &str) -> String {
+    format!("machine/{node}")
+}
+
+/// Per-node pod CIDRs (/24 each), masters first, then pools in order.
+pub fn allocate_pod_cidrs(c: &Cluster) -> Result<BTreeMap<String, String>, PlanError> {
+    let pod: Cidr = c.network.pod_cidr;
+    let nodes: Vec<&String> = c
+        .masters
+        .names
+        .iter()
+        .chain(c.pools.iter().flat_map(|p| p.node_names.iter()))
+        .collect();
+    let room = if pod.prefix() <= 24 {
+        1u64 << (24 - pod.prefix())
+    } else {
+        0
+    };
+    if (nodes.len() as u64) > room {
+        return Err(PlanError::PodCidrExhausted(pod.to_string(), room, nodes.len() as u64));
+    }
+    Ok(nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let base = u32::from(pod.network()) + ((i as u32) << 8);
+            (n.clone(), format!("{}/24", Ipv4Addr::from(base)))
+        })
+        .collect())
+}
+
+fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>) -> Image {
+    let t = versions::table();
+    let (name, set) = match windows {
+        Some(w) => (format!("windows-{w}"), &t.windows(w).images),
+        None => ("ubuntu-24.04".to_string(), &t.linux),
+    };
+    let mut lookup = BTreeMap::new();
+    match c.provider.cloud {
+        crate::model::types::Cloud::Azure | crate::model::types::Cloud::Fake => {
+            lookup.insert("publisher".into(), set.azure.publisher.clone());
+            lookup.insert("offer".into(), set.azure.offer.clone());
+            lookup.insert("sku".into(), set.azure.sku.clone());
+            lookup.insert("version".into(), set.azure.version.clone());
+        }
+        crate::model::types::Cloud::Aws => {
+            lookup.insert("amiNamePattern".into(), set.aws.ami_name_pattern.clone());
+            lookup.insert("owner".into(), set.aws.owner.clone());
+        }
+        crate::model::types::Cloud::Gcp => {
+            lookup.insert("project".into(), set.gcp.project.clone());
+            lookup.insert("family".into(), set.gcp.family.clone());
+        }
+    }
+    Image { name, lookup }
+}
+
+/// Build the plan of a cluster.
+pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
+    let name = c.name.as_str();
+    let mut r: BTreeMap<String, (String, Spec<Val>)> = BTreeMap::new();
+    let group_name = c
+        .provider
+        .azure_resource_group
+        .clone()
+        .unwrap_or_else(|| name.to_string());
+    r.insert(
+        GROUP.into(),
+        (
+            group_name,
+            Spec::Group {
+                location: c.provider.location.clone(),
+            },
+        ),
+    );
+    r.insert(
+        NETWORK.into(),
+        (
+            format!("{name}-vnet"),
+            Spec::Network {
+                cidr: c.network.node_cidr.to_string(),
+                group: Val::id_of(GROUP),
+            },
+        ),
+    );
+    r.insert(
+        SUBNET.into(),
+        (
+            format!("{name}-nodes"),
+            Spec::Subnet {
+                network: Val::id_of(NETWORK),
+                cidr: c.network.node_cidr.to_string(),
+            },
+        ),
+    );
+    let mut rules = vec![
+        Rule {
+            name: "apiserver".into(),
+            protocol: "tcp".into(),
+            ports: c.endpoint.port.to_string(),
+            sources: c.network.api_source_ranges.clone(),
+        },
+        Rule {
+            name: "ssh".into(),
+            protocol: "tcp".into(),
+            ports: "22".into(),
+            sources: c.network.api_source_ranges.clone(),
+        },
+        // Node to node: kubelet 10250, VXLAN 4789/udp, NodePorts, etcd.
+        Rule {
+            name: "nodes".into(),
+            protocol: "all".into(),
+            ports: "*".into(),
+            sources: vec![c.network.node_cidr.to_string()],
+        },
+    ];
+    if c.network.plugin != NetworkPlugin::Azure {
+        rules.push(Rule {
+            name: "pods".into(),
+            protocol: "all".into(),
+            ports: "*".into(),
+            sources: vec![c.network.pod_cidr.to_string()],
+        });
+    }
+    r.insert(
+        FIREWALL.into(),
+        (
+            format!("{name}-nsg"),
+            Spec::Firewall {
+                network: Val::id_of(NETWORK),
+                rules,
+            },
+        ),
+    );
+    r.insert(
+        ADDRESS.into(),
+        (
+            format!("{name}-apiserver-ip"),
+            Spec::PublicAddress {
+                group: Val::id_of(GROUP),
+                dns_label: Some(name.to_string()),
+            },
+        ),
+    );
+    r.insert(
+        LB.into(),
+        (
+            format!("{name}-apiserver"),
+            Spec::LoadBalancer {
+                address: Val::id_of(ADDRESS),
+                subnet: Val::id_of(SUBNET),
+                port: c.endpoint.port,
+            },
+        ),
+    );
+    let kubenet = c.network.plugin == NetworkPlugin::Kubenet;
+    let pod_cidrs = allocate_pod_cidrs(c)?;
+    let bootstrap_inputs = || {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "endpointAddress".to_string(),
+            Val::output(LB, hke_provider_api::resource::OUT_ADDRESS),
+        );
+        m
+    };
+    let machine = |size: &str, os: Os, windows, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {
+        subnet: Val::id_of(SUBNET),
+        firewall: Val::id_of(FIREWALL),
+        os,
+        size: vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string()),
+        image: image_for(c, windows),
+        disk_gb: disk,
+        private_ip: ip.map(|i| i.to_string()),
+        ip_forwarding: kubenet,
+        bootstrap_inputs: bootstrap_inputs(),
+    };
+    let mut nodes: Vec<String> = Vec::new();
+    for (i, node) in c.masters.names.iter().enumerate() {
+        let id = machine_id(node);
+        r.insert(
+            id.clone(),
+            (
+                node.clone(),
+                machine(
+                    &c.masters.vm_size,
+                    Os::Linux,
+                    None,
+                    c.masters.os_disk_gb,
+                    c.masters.ips.get(i).copied(),
+                ),
+            ),
+        );
+        r.insert(
+            format!("lbMember/{node}"),
+            (
+                format!("{name}-apiserver-{node}"),
+                Spec::LbMember {
+                    load_balancer: Val::id_of(LB),
+                    machine: Val::id_of(&id),
+                    port: c.endpoint.port,
+                },
+            ),
+        );
+        nodes.push(node.clone());
+    }
+    for pool in &c.pools {
+        let os = match pool.os {
+            OsType::Linux => Os::Linux,
+            OsType::Windows => Os::Windows,
+        };
+        for node in &pool.node_names {
+            r.insert(
+                machine_id(node),
+                (
+                    node.clone(),
+                    machine(&pool.vm_size, os.clone(), pool.windows, pool.os_disk_gb, None),
+                ),
+            );
+            nodes.push(node.clone());
+        }
+    }
+    if kubenet {
+        for node in &nodes {
+            let dest = pod_cidrs.get(node).cloned().unwrap_or_default();
+            r.insert(
+                format!("route/{node}"),
+                (
+                    format!("{name}-route-{node}"),
+                    Spec::Route {
+                        network: Val::id_of(NETWORK),
+                        destination: dest,
+                        next_hop: Val::id_of(&machine_id(node)),
+                    },
+                ),
+            );
+        }
+    }
+    let resources: BTreeMap<String, Planned> = r
+        .into_iter()
+        .map(|(id, (name, spec))| {
+            let depends_on = spec.dependencies();
+            (id, Planned { name, spec, depends_on })
+        })
+        .collect();
+    let p = Plan {
+        cluster: name.to_string(),
+        cloud: c.provider.cloud.to_string(),
+        resources,
+        pod_cidrs,
+    };
+    p.check()?;
+    Ok(p)
+}
+
+impl Plan {
+    /// Every dependency exists and there is no cycle.
+    pub fn check(&self) -> Result<(), PlanError> {
+        for (id, p) in &self.resources {
+            for d in &p.depends_on {
+                if !self.resources.contains_key(d) {
+                    return Err(PlanError::Dangling(id.clone(), d.clone()));
+                }
+            }
+        }
+        self.topological_order().map(|_| ())
+    }
+
+    /// Logical ids, each after its dependencies (Kahn; ties in id order).
+    pub fn topological_order(&self) -> Result<Vec<String>, PlanError> {
+        let mut indegree: BTreeMap<&str, usize> = self.resources.keys().map(|k| (k.as_str(), 0)).collect();
+        let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (id, p) in &self.resources {
+            for d in &p.depends_on {
+                *indegree.entry(id.as_str()).or_default() += 1;
+                dependents.entry(d.as_str()).or_default().push(id.as_str());
+            }
+        }
+        let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+        let mut order = Vec::new();
+        while let Some(next) = ready.pop_first() {
+            order.push(next.to_string());
+            for dep in dependents.get(next).into_iter().flatten() {
+                let n = indegree.entry(dep).or_default();
+                *n -= 1;
+                if *n == 0 {
+                    ready.insert(dep);
+                }
+            }
+        }
+        if order.len() != self.resources.len() {
+            let stuck = indegree
+                .iter()
+                .find(|(_, n)| **n > 0)
+                .map(|(k, _)| k.to_string())
+                .unwrap_or_default();
+            return Err(PlanError::Cycle(stuck));
+        }
+        Ok(order)
+    }
+
+    /// The longest chain of latencies: no executor can finish sooner.
+    pub fn critical_path(&self, latency: impl Fn(Kind) -> Duration) -> Duration {
+        let mut finish: BTreeMap<String, Duration> = BTreeMap::new();
+        for id in self.topological_order().unwrap_or_default() {
+            let p = &self.resources[&id];
+            let start = p
+                .depends_on
+                .iter()
+                .filter_map(|d| finish.get(d))
+                .max()
+                .copied()
+                .unwrap_or_default();
+            finish.insert(id, start + latency(p.spec.kind()));
+        }
+        finish.values().max().copied().unwrap_or_default()
+    }
+
+    /// Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "digraph \"{}\" {{", self.cluster);
+        let _ = writeln!(s, "  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];");
+        for (id, p) in &self.resources {
+            let _ = writeln!(s, "  \"{id}\" [label=\"{}\\n{}\"];", p.spec.kind(), p.name);
+        }
+        for (id, p) in &self.resources {
+            for d in &p.depends_on {
+                let _ = writeln!(s, "  \"{d}\" -> \"{id}\";");
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    /// A short human summary: counts per kind.
+    pub fn summary(&self) -> BTreeMap<Kind, usize> {
+        let mut m = BTreeMap::new();
+        for p in self.resources.values() {
+            *m.entry(p.spec.kind()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::prepare;
+    use rand::SeedableRng;
+
+    fn cluster(sets: &[&str]) -> Cluster {
+        let text = include_str!("../examples/windows.json");
+        let sets: Vec<_> = sets.iter().map(|s| s.parse().expect("set")).collect();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        prepare(
+            text,
+            &sets,
+            &mut rng,
+            time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000),
+        )
+        .expect("valid")
+        .cluster
+    }
+
+    #[test]
+    fn the_example_plan_is_complete_and_acyclic() {
+        let c = cluster(&[]);
+        let p = plan(&c).expect("plan");
+        let s = p.summary();
+        assert_eq!(s[&Kind::Machine], 8, "3 masters + 2 linux + 3 windows");
+        assert_eq!(s[&Kind::LbMember], 3);
+        assert!(!s.contains_key(&Kind::Route), "no routes without kubenet");
+        let order = p.topological_order().expect("acyclic");
+        let pos = |id: &str| order.iter().position(|x| x == id).expect("present");
+        assert!(
+            pos(GROUP) < pos(NETWORK) && pos(NETWORK) < pos(SUBNET) && pos(LB) < pos(&machine_id(&c.masters.names[0]))
+        );
+        // Deterministic: planning twice gives the same plan.
+        assert_eq!(plan(&c).expect("again"), p);
+        // Every dependency has a higher teardown rank (teardown order is safe).
+        for r in p.resources.values() {
+            for d in &r.depends_on {
+                assert!(
+                    p.resources[d].spec.kind().teardown_rank() > r.spec.kind().teardown_rank(),
+                    "{d} -> {}",
+                    r.name
+                );
+            }
+        }
+        assert!(p.to_dot().contains("\"loadBalancer/apiserver\" -> \"machine/"));
+    }
+
+    #[test]
+    fn kubenet_adds_one_route_per_node_with_distinct_pod_cidrs() {
+        let c = cluster(&["properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet"]);
+        let p = plan(&c).expect("plan");
+        assert_eq!(p.summary()[&Kind::Route], 8);
+        let cidrs: BTreeSet<&String> = p.pod_cidrs.values().collect();
+        assert_eq!(cidrs.len(), 8);
+        assert_eq!(p.pod_cidrs[&c.masters.names[0]], "10.244.0.0/24");
+        assert!(p.resources.values().all(|r| match &r.spec {
+            Spec::Machine { ip_forwarding, .. } => *ip_forwarding,
+            _ => true,
+        }));
+    }
+
+    #[test]
+    fn cycles_and_dangling_references_are_caught() {
+        let c = cluster(&[]);
+        let mut p = plan(&c).expect("plan");
+        p.resources.get_mut(GROUP).expect("group").depends_on.push(LB.into());
+        assert!(matches!(p.check(), Err(PlanError::Cycle(_))));
+        let mut p = plan(&c).expect("plan");
+        p.resources
+            .get_mut(GROUP)
+            .expect("group")
+            .depends_on
+            .push("nothing".into());
+        assert!(matches!(p.check(), Err(PlanError::Dangling(_, _))));
+    }
+
+    #[test]
+    fn critical_path_follows_the_longest_chain() {
+        let p = plan(&cluster(&[])).expect("plan");
+        let cp = p.critical_path(|k| {
+            if k == Kind::Machine {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(1)
+            }
+        });
+        // group → network → subnet → lb → machine → lbMember = 1+1+1+1+10+1
+        assert_eq!(cp, Duration::from_secs(15));
+    }
+}
