@@ -12,6 +12,7 @@ pub mod output;
 pub mod pki;
 pub mod plan;
 pub mod secrets;
+pub mod state;
 pub mod ui;
 pub mod validate;
 pub mod versions;
