@@ -86,7 +86,7 @@ pub fn default_location(cloud: Cloud) -> &'static str {
 /// meant), flannel elsewhere (cloud route tables cap at 50–250 routes).
 pub fn default_network_plugin(cloud: Cloud) -> &'static str {
     match cloud {
-        Cloud::Azure => "azure",
+        Cloud::Azure | Cloud::Fake => "azure",
         _ => "flannel",
     }
 }

@@ -81,6 +81,14 @@ pub fn tree(p: &Prepared) -> Tree {
     let c = &p.cluster;
     t.add("apimodel.json", pretty(&p.model), Mode::Secret);
     t.add("cluster.json", pretty(&p.cluster), Mode::Public);
+    match crate::plan::plan(c) {
+        Ok(plan) => t.add("plan.json", pretty(&plan), Mode::Public),
+        Err(e) => t.add(
+            "plan.json",
+            pretty(&serde_json::json!({ "error": e.to_string() })),
+            Mode::Public,
+        ),
+    }
     let kc = kubeconfig::admin(c, &p.pki);
     t.add(
         format!("kubeconfig/kubeconfig.{}.json", c.provider.location),

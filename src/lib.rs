@@ -1,9 +1,13 @@
 //! hke: the hybrid Kubernetes engine. See ARCHITECTURE.md for the map.
 
+pub mod bootstrap;
 pub mod cli;
 pub mod cluster;
+pub mod context;
 pub mod defaults;
+pub mod deploy;
 pub mod diag;
+pub mod engine;
 pub mod generate;
 pub mod kubeconfig;
 pub mod migrate;

@@ -11,7 +11,7 @@ fn main() {
             std::process::exit(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    if let Err(failure) = cli::run(cli) {
+    if let Err(failure) = cli::run(cli, &hke::context::Env::from_process()) {
         match &failure {
             Failure::Rejected(_) => {}
             Failure::Usage(msg) => hke::ui::say(&format!("error: {msg}")),

@@ -170,7 +170,12 @@ pub fn migrate(text: &str, sets: &[SetArg]) -> Result<(ApiModel, Vec<Change>), M
                 k.network_policy = Some("calico".into());
             }
         }
-        if plugin == "azure" && cloud != crate::model::types::Cloud::Azure {
+        if plugin == "azure"
+            && !matches!(
+                cloud,
+                crate::model::types::Cloud::Azure | crate::model::types::Cloud::Fake
+            )
+        {
             log.add(
                 &format!("{kpath}.networkPlugin"),
                 format!("azure → flannel (Azure CNI runs only on Azure, not {cloud})"),

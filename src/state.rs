@@ -46,6 +46,9 @@ pub struct Entry {
 pub struct State {
     pub cluster: String,
     pub cloud: String,
+    /// When the first deploy started (RFC 3339): the `hke.io/created` tag.
+    #[serde(default)]
+    pub created: Option<String>,
     /// Logical id → entry.
     pub resources: BTreeMap<String, Entry>,
 }

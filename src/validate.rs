@@ -688,7 +688,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             NetworkPlugin::Flannel
         }
     };
-    if plugin == NetworkPlugin::Azure && cloud != Cloud::Azure {
+    if plugin == NetworkPlugin::Azure && !matches!(cloud, Cloud::Azure | Cloud::Fake) {
         v.err(
             &format!("{kpath}.networkPlugin"),
             format!("Azure CNI runs only on Azure, not on {cloud}"),

@@ -9,9 +9,13 @@ use crate::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::ui::Format;
 
+mod deploy;
 mod generate;
 mod migrate;
+mod plan;
 mod schema;
+mod status;
+mod teardown;
 mod validate;
 
 #[derive(Debug, Parser)]
@@ -38,6 +42,14 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Print the JSON Schema of the API model (the field reference).
     Schema(schema::Args),
+    /// Show the resources a cluster consists of, in creation order.
+    Plan(plan::Args),
+    /// Create the cluster (or continue a deploy that stopped).
+    Deploy(deploy::Args),
+    /// Delete every resource of a cluster, including ones the state lost.
+    Teardown(teardown::Args),
+    /// Show what the state records for a cluster.
+    Status(status::Args),
 }
 
 /// The model input shared by several verbs.
@@ -107,13 +119,25 @@ impl Failure {
     }
 }
 
-pub fn run(cli: Cli) -> Result<(), Failure> {
+pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
     match cli.command {
         Command::Generate(a) => generate::run(a, cli.output),
         Command::Validate(a) => validate::run(a, cli.output),
         Command::Migrate(a) => migrate::run(a, cli.output),
         Command::Schema(a) => schema::run(a),
+        Command::Plan(a) => plan::run(a, cli.output),
+        Command::Deploy(a) => deploy::run(a, cli.output, env),
+        Command::Teardown(a) => teardown::run(a, cli.output, env),
+        Command::Status(a) => status::run(a, cli.output),
     }
+}
+
+/// The async runtime for verbs that talk to a cloud.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(e.into()))
 }
 
 /// Report a rejected model in the chosen format.

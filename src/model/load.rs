@@ -193,7 +193,8 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
                 "an acs-engine setting that hke does not act on; it is kept in apimodel.json but has no effect",
                 None,
             ),
-            FieldClass::Azure if provider != "azure" => diags.warning(
+            // The fake cloud stands in for Azure.
+            FieldClass::Azure if provider != "azure" && provider != "fake" => diags.warning(
                 path,
                 origin,
                 format!("an Azure-only setting; it has no effect on {provider}"),

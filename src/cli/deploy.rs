@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use super::{report_rejected, runtime, Failure, ModelArgs};
+use crate::context::Env;
+use crate::deploy::{self, DeployError, Options};
+use crate::engine::RetryPolicy;
+use crate::ui::{self, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The output directory (default: _output/<dnsPrefix>). An existing
+    /// apimodel.json there is reused, so a re-run continues the same cluster.
+    #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
+    pub output_directory: Option<PathBuf>,
+    /// How many cloud calls may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Time to live, written as the hke.io/ttl tag (for `hke janitor`).
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+}
+
+pub fn map_error(e: DeployError, format: Format) -> Failure {
+    match e {
+        DeployError::Rejected(r) => report_rejected(r, format),
+        DeployError::Usage(m) => Failure::Usage(m),
+        DeployError::State(crate::state::StateError::Locked(m)) => Failure::Usage(m),
+        other => Failure::Other(anyhow::Error::new(other)),
+    }
+}
+
+pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
+    let text = a.model.read(true)?;
+    let opts = Options {
+        text,
+        sets: a.model.set.clone(),
+        output_dir: a.output_directory.clone(),
+        parallelism: usize::from(a.parallelism),
+        ttl: a.ttl.clone(),
+        retry: RetryPolicy::default(),
+    };
+    let events = ui::event_sink(format);
+    let done = runtime()?
+        .block_on(deploy::deploy(opts, env, events, None))
+        .map_err(|e| map_error(e, format))?;
+    if format == Format::Text {
+        ui::say(&format!("kubeconfig: export KUBECONFIG={}", done.kubeconfig.display()));
+    }
+    Ok(())
+}

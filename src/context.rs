@@ -1,0 +1,39 @@
+//! The process environment, read once and passed down, so that library code
+//! and tests never read ambient variables (or credentials) by accident.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The variables hke reads (`HKE_*`).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// The `HKE_*` variables of this process.
+    #[allow(clippy::disallowed_methods)]
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars().filter(|(k, _)| k.starts_with("HKE_")).collect(),
+        }
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
+        Env {
+            vars: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.vars.get(key).cloned()
+    }
+
+    /// Where the fake cloud lives: `HKE_FAKE_CLOUD`, else `_output/.fake-cloud`.
+    pub fn fake_cloud_dir(&self) -> PathBuf {
+        self.get("HKE_FAKE_CLOUD")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("_output/.fake-cloud"))
+    }
+}

@@ -1,0 +1,257 @@
+//! `deploy` and `teardown`: the edges where hke meets a cloud.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hke_provider_api::fake::{FakeCloud, FakeConfig};
+use hke_provider_api::Provider;
+use rand::rngs::OsRng;
+use time::format_description::well_known::Rfc3339;
+
+use crate::bootstrap::NodeManifests;
+use crate::context::Env;
+use crate::diag::Rejected;
+use crate::engine::{Engine, EngineError, Event, EventSink, RetryPolicy, Summary};
+use crate::generate::{self, Prepared};
+use crate::model::load::SetArg;
+use crate::model::types::Cloud;
+use crate::output::OutputError;
+use crate::plan::{self, Plan, PlanError};
+use crate::state::{self, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    Rejected(Rejected),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}\nthe state in {1} records what exists: run the same command again to continue, or `hke teardown` to remove it")]
+    Engine(EngineError, PathBuf),
+    #[error("cannot write {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+pub struct Options {
+    pub text: String,
+    pub sets: Vec<SetArg>,
+    pub output_dir: Option<PathBuf>,
+    pub parallelism: usize,
+    pub ttl: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DeployError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| DeployError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| DeployError::Io(path.to_path_buf(), e))
+}
+
+/// The provider for a cloud. Only the fake cloud is built so far.
+pub fn provider_for(cloud: Cloud, env: &Env) -> Result<Arc<dyn Provider>, DeployError> {
+    match cloud {
+        Cloud::Fake => {
+            let cfg = FakeConfig::from_lookup(|k| env.get(k)).map_err(DeployError::Usage)?;
+            let cloud = FakeCloud::open(env.fake_cloud_dir(), cfg).map_err(DeployError::Usage)?;
+            Ok(Arc::new(cloud))
+        }
+        other => Err(DeployError::Usage(format!(
+            "hke cannot deploy to {other} yet: its provider is not built. `hke plan` shows what it would create; \
+             --set properties.providerProfile.name=fake deploys to the built-in fake cloud"
+        ))),
+    }
+}
+
+/// Load the cluster for `opts`: the output directory's apimodel.json when a
+/// previous run wrote one (so secrets and certificates are kept), otherwise a
+/// freshly generated directory.
+pub fn materialize(opts: &Options, events: &EventSink) -> Result<(Prepared, PathBuf), DeployError> {
+    let fresh =
+        generate::prepare(&opts.text, &opts.sets, &mut OsRng, generate::now()).map_err(DeployError::Rejected)?;
+    let dir = opts
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| generate::default_dir(&fresh.cluster));
+    let existing = dir.join("apimodel.json");
+    if existing.is_file() {
+        let text = std::fs::read_to_string(&existing).map_err(|e| DeployError::Io(existing.clone(), e))?;
+        let prepared = generate::prepare(&text, &[], &mut OsRng, generate::now()).map_err(DeployError::Rejected)?;
+        events(&Event::Note {
+            message: format!(
+                "using {} from an earlier run (its secrets and certificates are kept)",
+                existing.display()
+            ),
+        });
+        Ok((prepared, dir))
+    } else {
+        generate::tree(&fresh).commit(&dir, false)?;
+        events(&Event::Note {
+            message: format!("generated {}", dir.display()),
+        });
+        Ok((fresh, dir))
+    }
+}
+
+pub struct Deployed {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub kubeconfig: PathBuf,
+}
+
+/// Deploy (or continue deploying) a cluster.
+pub async fn deploy(
+    opts: Options,
+    env: &Env,
+    events: EventSink,
+    provider: Option<Arc<dyn Provider>>,
+) -> Result<Deployed, DeployError> {
+    let (prepared, dir) = materialize(&opts, &events)?;
+    let c = &prepared.cluster;
+    let plan: Plan = plan::plan(c)?;
+    write_atomic(
+        &dir.join("plan.json"),
+        &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
+    )?;
+    let provider = match provider {
+        Some(p) => p,
+        None => provider_for(c.provider.cloud, env)?,
+    };
+    let stale = events.clone();
+    let _lock = state::lock(&dir, "hke deploy", &now_rfc3339(), move |h| {
+        stale(&Event::Note {
+            message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
+        })
+    })?;
+    let mut st = state::load(&dir)?;
+    st.cluster = c.name.to_string();
+    st.cloud = c.provider.cloud.to_string();
+    let created = st.created.get_or_insert_with(now_rfc3339).clone();
+    let journal = Arc::new(state::Journal::open(&dir)?);
+    let tags = hke_provider_api::standard_tags(c.name.as_str(), &created, opts.ttl.as_deref(), &c.tags);
+    let engine = Arc::new(Engine {
+        provider,
+        journal: journal.clone(),
+        parallelism: opts.parallelism,
+        retry: opts.retry.clone(),
+        events: events.clone(),
+        bootstrap: Arc::new(NodeManifests::new(c, &plan)),
+        tags,
+        cluster: c.name.to_string(),
+    });
+    let result = engine.deploy(&plan, st.clone()).await;
+    drop(engine);
+    if let Ok(j) = Arc::try_unwrap(journal) {
+        j.close();
+    }
+    // Fold the journal into the snapshot whatever happened.
+    let merged = state::load(&dir)?;
+    let merged = state::State {
+        cluster: st.cluster.clone(),
+        cloud: st.cloud.clone(),
+        created: st.created.clone(),
+        ..merged
+    };
+    state::compact(&dir, &merged)?;
+    let (_, summary) = result.map_err(|e| DeployError::Engine(e, dir.clone()))?;
+    let kubeconfig = dir.join(format!("kubeconfig/kubeconfig.{}.json", c.provider.location));
+    if !c.endpoint.resolved {
+        // The address is known now: point the kubeconfig at it.
+        let lb = merged
+            .resources
+            .get(plan::LB)
+            .map(|e| e.outputs.clone())
+            .unwrap_or_default();
+        if let Some(host) = lb.get("dnsName").or_else(|| lb.get("address")) {
+            let text = std::fs::read_to_string(&kubeconfig).map_err(|e| DeployError::Io(kubeconfig.clone(), e))?;
+            let mut kc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| DeployError::Usage(e.to_string()))?;
+            kc["clusters"][0]["cluster"]["server"] = serde_json::json!(format!("https://{host}:{}", c.endpoint.port));
+            write_atomic(&kubeconfig, &serde_json::to_vec_pretty(&kc).unwrap_or_default())?;
+        }
+    }
+    Ok(Deployed {
+        dir,
+        summary,
+        kubeconfig,
+    })
+}
+
+pub struct TornDown {
+    pub dir: PathBuf,
+    pub summary: Summary,
+}
+
+/// Tear down the cluster whose output directory is `dir` on `cloud`.
+pub async fn teardown(
+    dir: &Path,
+    cluster: &str,
+    cloud: Cloud,
+    env: &Env,
+    events: EventSink,
+    retry: RetryPolicy,
+    parallelism: usize,
+    provider: Option<Arc<dyn Provider>>,
+) -> Result<TornDown, DeployError> {
+    let provider = match provider {
+        Some(p) => p,
+        None => provider_for(cloud, env)?,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| DeployError::Io(dir.to_path_buf(), e))?;
+    let stale = events.clone();
+    let _lock = state::lock(dir, "hke teardown", &now_rfc3339(), move |h| {
+        stale(&Event::Note {
+            message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
+        })
+    })?;
+    let st = state::load(dir)?;
+    let journal = Arc::new(state::Journal::open(dir)?);
+    let engine = Arc::new(Engine {
+        provider,
+        journal: journal.clone(),
+        parallelism,
+        retry,
+        events,
+        bootstrap: Arc::new(NoBootstrap),
+        tags: Default::default(),
+        cluster: cluster.to_string(),
+    });
+    let result = engine.teardown(st.clone()).await;
+    drop(engine);
+    if let Ok(j) = Arc::try_unwrap(journal) {
+        j.close();
+    }
+    let merged = state::load(dir)?;
+    match result {
+        Ok((_, summary)) => {
+            // Nothing is left: the state has nothing to say.
+            for f in [state::STATE_FILE, state::JOURNAL_FILE] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            Ok(TornDown {
+                dir: dir.to_path_buf(),
+                summary,
+            })
+        }
+        Err(e) => {
+            state::compact(dir, &state::State { ..merged })?;
+            Err(DeployError::Engine(e, dir.to_path_buf()))
+        }
+    }
+}
+
+struct NoBootstrap;
+
+impl crate::engine::Bootstrap for NoBootstrap {
+    fn user_data(&self, node: &str, _: &std::collections::BTreeMap<String, String>) -> Result<String, String> {
+        Err(format!("teardown does not create machines ({node})"))
+    }
+}
