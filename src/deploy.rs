@@ -190,17 +190,33 @@ pub struct TornDown {
     pub summary: Summary,
 }
 
-/// Tear down the cluster whose output directory is `dir` on `cloud`.
+/// What to tear down.
+pub struct TeardownOptions {
+    /// The cluster's output directory (state, lock).
+    pub dir: PathBuf,
+    /// The cluster's name: the `hke.io/cluster` tag to sweep.
+    pub cluster: String,
+    pub cloud: Cloud,
+    pub retry: RetryPolicy,
+    pub parallelism: usize,
+}
+
+/// Tear down a cluster.
 pub async fn teardown(
-    dir: &Path,
-    cluster: &str,
-    cloud: Cloud,
+    opts: TeardownOptions,
     env: &Env,
     events: EventSink,
-    retry: RetryPolicy,
-    parallelism: usize,
     provider: Option<Arc<dyn Provider>>,
 ) -> Result<TornDown, DeployError> {
+    let TeardownOptions {
+        dir,
+        cluster,
+        cloud,
+        retry,
+        parallelism,
+    } = opts;
+    let dir = dir.as_path();
+    let cluster = cluster.as_str();
     let provider = match provider {
         Some(p) => p,
         None => provider_for(cloud, env)?,

@@ -106,13 +106,15 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let events = ui::event_sink(format);
     let rt = runtime()?;
     rt.block_on(deploy::teardown(
-        &dir,
-        &name,
-        cloud,
+        deploy::TeardownOptions {
+            dir: dir.clone(),
+            cluster: name.clone(),
+            cloud,
+            retry: RetryPolicy::default(),
+            parallelism: usize::from(a.parallelism),
+        },
         env,
         events,
-        RetryPolicy::default(),
-        usize::from(a.parallelism),
         None,
     ))
     .map_err(|e| map_error(e, format))?;
