@@ -44,6 +44,7 @@ pub struct Options {
     pub parallelism: usize,
     pub ttl: Option<String>,
     pub retry: RetryPolicy,
+    pub durability: state::Durability,
 }
 
 fn now_rfc3339() -> String {
@@ -135,7 +136,7 @@ pub async fn deploy(
     st.cluster = c.name.to_string();
     st.cloud = c.provider.cloud.to_string();
     let created = st.created.get_or_insert_with(now_rfc3339).clone();
-    let journal = Arc::new(state::Journal::open(&dir)?);
+    let journal = Arc::new(state::Journal::open_with(&dir, opts.durability)?);
     let tags = hke_provider_api::standard_tags(c.name.as_str(), &created, opts.ttl.as_deref(), &c.tags);
     let engine = Arc::new(Engine {
         provider,

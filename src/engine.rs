@@ -141,6 +141,18 @@ pub enum EngineError {
     State(#[from] StateError),
 }
 
+/// Typical create latency of each kind on a real cloud, for scheduling
+/// priorities only (machines dominate; network objects are quick).
+pub fn typical_latency(kind: Kind) -> Duration {
+    Duration::from_secs(match kind {
+        Kind::Group | Kind::Route => 2,
+        Kind::Subnet | Kind::Firewall | Kind::PublicAddress => 3,
+        Kind::Network | Kind::LbMember => 5,
+        Kind::LoadBalancer => 10,
+        Kind::Machine => 60,
+    })
+}
+
 pub struct Engine {
     pub provider: Arc<dyn Provider>,
     pub journal: Arc<Journal>,
@@ -364,17 +376,25 @@ impl Engine {
                 dependents.entry(d.clone()).or_default().push(id.clone());
             }
         }
-        let mut ready: BTreeSet<String> = waiting
+        // Highest bottom level first; ties by id for determinism.
+        let levels = plan.bottom_levels(typical_latency);
+        let key = |id: &str| {
+            (
+                std::cmp::Reverse(levels.get(id).copied().unwrap_or_default()),
+                id.to_string(),
+            )
+        };
+        let mut ready: BTreeSet<(std::cmp::Reverse<Duration>, String)> = waiting
             .iter()
             .filter(|(_, n)| **n == 0)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| key(id))
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
         let mut failures: Vec<(String, String)> = Vec::new();
         let parallelism = self.parallelism.max(1);
         loop {
             while tasks.len() < parallelism && failures.is_empty() {
-                let Some(id) = ready.pop_first() else { break };
+                let Some((_, id)) = ready.pop_first() else { break };
                 let p = plan.resources[&id].clone();
                 let req = match self.resolve(&id, &p, &outputs) {
                     Ok(r) => r,
@@ -439,7 +459,7 @@ impl Engine {
                         if let Some(n) = waiting.get_mut(d) {
                             *n -= 1;
                             if *n == 0 {
-                                ready.insert(d.clone());
+                                ready.insert(key(d));
                             }
                         }
                     }

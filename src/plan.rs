@@ -372,6 +372,32 @@ impl Plan {
         finish.values().max().copied().unwrap_or_default()
     }
 
+    /// Each resource's bottom level: its own latency plus the longest chain
+    /// of latencies that must follow it. Scheduling the highest first keeps
+    /// the critical path busy when parallelism is the limit.
+    pub fn bottom_levels(&self, latency: impl Fn(Kind) -> Duration) -> BTreeMap<String, Duration> {
+        let mut level: BTreeMap<String, Duration> = BTreeMap::new();
+        let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (id, p) in &self.resources {
+            for d in &p.depends_on {
+                dependents.entry(d.as_str()).or_default().push(id.as_str());
+            }
+        }
+        for id in self.topological_order().unwrap_or_default().into_iter().rev() {
+            let after = dependents
+                .get(id.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|d| level.get(*d))
+                .max()
+                .copied()
+                .unwrap_or_default();
+            let own = latency(self.resources[&id].spec.kind());
+            level.insert(id, own + after);
+        }
+        level
+    }
+
     /// Graphviz DOT.
     pub fn to_dot(&self) -> String {
         let mut s = String::new();

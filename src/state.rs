@@ -143,22 +143,59 @@ pub fn compact(dir: &Path, state: &State) -> Result<(), StateError> {
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
+/// How journal appends reach the disk. Both are durable before `record`
+/// returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A writer thread batches concurrent appends into one write and one
+    /// fsync (fast with many parallel calls).
+    #[default]
+    GroupCommit,
+    /// Each append is written and fsynced by the caller (no thread hand-off;
+    /// used where the caller's clock must not move meanwhile, as in tests on
+    /// a paused clock).
+    Inline,
+}
+
+#[derive(Debug)]
+enum Writer {
+    Thread {
+        tx: mpsc::Sender<(Record, Ack)>,
+        worker: Option<std::thread::JoinHandle<()>>,
+    },
+    Inline {
+        file: std::sync::Mutex<fs::File>,
+        path: PathBuf,
+    },
+}
+
 /// A durable, shareable writer of state changes.
 #[derive(Debug)]
 pub struct Journal {
-    tx: mpsc::Sender<(Record, Ack)>,
-    worker: Option<std::thread::JoinHandle<()>>,
+    writer: Writer,
 }
 
 impl Journal {
-    /// Start appending to `dir/state.journal`.
+    /// Start appending to `dir/state.journal` with group commit.
     pub fn open(dir: &Path) -> Result<Journal, StateError> {
+        Journal::open_with(dir, Durability::GroupCommit)
+    }
+
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<Journal, StateError> {
         let path = dir.join(JOURNAL_FILE);
         let mut file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
+        if durability == Durability::Inline {
+            return Ok(Journal {
+                writer: Writer::Inline {
+                    file: std::sync::Mutex::new(file),
+                    path,
+                },
+            });
+        }
         let (tx, rx) = mpsc::channel::<(Record, Ack)>();
         let worker = std::thread::Builder::new()
             .name("hke-state".into())
@@ -187,34 +224,49 @@ impl Journal {
             })
             .map_err(io(dir))?;
         Ok(Journal {
-            tx,
-            worker: Some(worker),
+            writer: Writer::Thread {
+                tx,
+                worker: Some(worker),
+            },
         })
     }
 
     /// Record `entry` for logical id `id` (or its removal) and wait until it
     /// is on disk.
     pub async fn record(&self, id: &str, entry: Option<Entry>) -> Result<(), StateError> {
-        let (ack, done) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((Record { id: id.into(), entry }, ack))
-            .map_err(|_| StateError::WriterGone)?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(StateError::Io {
-                path: PathBuf::from(JOURNAL_FILE),
-                source: std::io::Error::other(msg),
-            }),
-            Err(_) => Err(StateError::WriterGone),
+        let rec = Record { id: id.into(), entry };
+        match &self.writer {
+            Writer::Inline { file, path } => {
+                let mut line = serde_json::to_vec(&rec).map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                line.push(b'\n');
+                let mut f = file.lock().map_err(|_| StateError::WriterGone)?;
+                f.write_all(&line).and_then(|()| f.sync_data()).map_err(io(path))
+            }
+            Writer::Thread { tx, .. } => {
+                let (ack, done) = tokio::sync::oneshot::channel();
+                tx.send((rec, ack)).map_err(|_| StateError::WriterGone)?;
+                match done.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(msg)) => Err(StateError::Io {
+                        path: PathBuf::from(JOURNAL_FILE),
+                        source: std::io::Error::other(msg),
+                    }),
+                    Err(_) => Err(StateError::WriterGone),
+                }
+            }
         }
     }
 
     /// Stop the writer after everything queued is written.
-    pub fn close(mut self) {
-        let (tx, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.tx, tx));
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
+    pub fn close(self) {
+        if let Writer::Thread { tx, worker } = self.writer {
+            drop(tx);
+            if let Some(w) = worker {
+                let _ = w.join();
+            }
         }
     }
 }

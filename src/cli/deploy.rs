@@ -40,6 +40,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         parallelism: usize::from(a.parallelism),
         ttl: a.ttl.clone(),
         retry: RetryPolicy::default(),
+        durability: crate::state::Durability::GroupCommit,
     };
     let events = ui::event_sink(format);
     let done = runtime()?

@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod engine;
 mod pki;
 mod props;
 mod rules;

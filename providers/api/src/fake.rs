@@ -127,8 +127,9 @@ pub struct FakeCloud {
     config: FakeConfig,
     calls: AtomicU64,
     ids: AtomicU64,
-    /// Serializes check-then-write on the resource files (latency is spent outside it).
-    state: Mutex<()>,
+    /// The resources, indexed by id and written through to disk. Also
+    /// serializes check-then-write (latency is spent outside it).
+    state: Mutex<BTreeMap<String, Stored>>,
 }
 
 fn now_ms() -> u64 {
@@ -147,17 +148,28 @@ impl FakeCloud {
         let dir = dir.into();
         fs::create_dir_all(dir.join("resources"))
             .map_err(|e| format!("cannot create the fake cloud in {}: {e}", dir.display()))?;
+        let existing: BTreeMap<String, Stored> = Self::resources_in(&dir)
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
         // Continue id numbering after whatever is already there.
-        let existing = fs::read_dir(dir.join("resources"))
-            .map(|d| d.count() as u64)
+        let next = existing
+            .keys()
+            .filter_map(|id| id.rsplit('-').next().and_then(|n| n.parse::<u64>().ok()))
+            .max()
             .unwrap_or(0);
         Ok(FakeCloud {
             dir,
             config,
             calls: AtomicU64::new(0),
-            ids: AtomicU64::new(existing),
-            state: Mutex::new(()),
+            ids: AtomicU64::new(next),
+            state: Mutex::new(existing),
         })
+    }
+
+    /// How many calls this process made.
+    pub fn call_count(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,7 +182,17 @@ impl FakeCloud {
 
     /// Every resource in the cloud.
     pub fn resources(&self) -> Vec<Stored> {
-        Self::resources_in(&self.dir)
+        let mut v: Vec<Stored> = self
+            .state
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
+        v
+    }
+
+    fn poisoned() -> ProviderError {
+        ProviderError::permanent("FakePoisoned", "fake cloud lock poisoned")
     }
 
     /// Every resource of the fake cloud in `dir`.
@@ -263,7 +285,7 @@ impl FakeCloud {
         fs::rename(&tmp, &path).map_err(|e| io_err(e, &path))
     }
 
-    fn outputs_for(&self, req: &Request, id: &str, all: &[Stored]) -> Outputs {
+    fn outputs_for(&self, req: &Request, id: &str, all: &BTreeMap<String, Stored>) -> Outputs {
         let mut o = Outputs::new();
         o.insert(OUT_ID.into(), id.into());
         let seq = self.ids.load(Ordering::SeqCst);
@@ -275,7 +297,7 @@ impl FakeCloud {
                 }
             }
             Spec::LoadBalancer { address, .. } => {
-                if let Some(a) = all.iter().find(|s| &s.id == address) {
+                if let Some(a) = all.get(address) {
                     for k in [OUT_ADDRESS, OUT_DNS_NAME] {
                         if let Some(v) = a.outputs.get(k) {
                             o.insert(k.into(), v.clone());
@@ -306,19 +328,15 @@ impl Provider for FakeCloud {
         let (n, at) = self.begin("create", Some(kind), &req.name)?;
         tokio::time::sleep(self.config.create_latency(kind)).await;
         let result = {
-            let _guard = self
-                .state
-                .lock()
-                .map_err(|_| ProviderError::permanent("FakePoisoned", "fake cloud lock poisoned"))?;
-            let all = self.resources();
+            let mut all = self.state.lock().map_err(|_| Self::poisoned())?;
             if let Some(existing) = all
-                .iter()
+                .values()
                 .find(|s| s.client_token == req.client_token && s.kind == kind)
             {
                 Ok(existing.outputs.clone())
-            } else if kind != Kind::Machine && all.iter().any(|s| s.kind == kind && s.name == req.name) {
+            } else if kind != Kind::Machine && all.values().any(|s| s.kind == kind && s.name == req.name) {
                 Err(ProviderError::already_exists(format!("{kind} {} exists", req.name)))
-            } else if let Some(missing) = req.references.iter().find(|r| !all.iter().any(|s| &s.id == *r)) {
+            } else if let Some(missing) = req.references.iter().find(|r| !all.contains_key(*r)) {
                 Err(ProviderError::permanent(
                     "InvalidReference",
                     format!("{kind} {} references {missing}, which does not exist", req.name),
@@ -327,6 +345,7 @@ impl Provider for FakeCloud {
                 let seq = self.ids.fetch_add(1, Ordering::SeqCst) + 1;
                 let id = format!("{}-{seq:06}", kind.name().to_ascii_lowercase());
                 let outputs = self.outputs_for(req, &id, &all);
+                let outputs_clone = outputs.clone();
                 let stored = Stored {
                     id,
                     kind,
@@ -338,7 +357,10 @@ impl Provider for FakeCloud {
                     spec: req.spec.clone(),
                     user_data: req.user_data.clone(),
                 };
-                self.write(&stored).map(|()| outputs)
+                self.write(&stored).map(|()| {
+                    all.insert(stored.id.clone(), stored);
+                    outputs_clone
+                })
             }
         };
         let label = match &result {
@@ -375,19 +397,16 @@ impl Provider for FakeCloud {
         let (n, at) = self.begin("delete", Some(kind), name)?;
         tokio::time::sleep(self.config.delete_latency(kind)).await;
         let result = {
-            let _guard = self
-                .state
-                .lock()
-                .map_err(|_| ProviderError::permanent("FakePoisoned", "fake cloud lock poisoned"))?;
-            let all = self.resources();
-            let targets: Vec<&Stored> = all
-                .iter()
+            let mut all = self.state.lock().map_err(|_| Self::poisoned())?;
+            let targets: Vec<Stored> = all
+                .values()
                 .filter(|s| s.kind == kind && (id.is_some_and(|i| i == s.id) || (id.is_none() && s.name == name)))
+                .cloned()
                 .collect();
             if targets.is_empty() {
                 Err(ProviderError::not_found(format!("{kind} {name} not found")))
             } else if let Some(user) = all
-                .iter()
+                .values()
                 .find(|s| s.references.iter().any(|r| targets.iter().any(|t| &t.id == r)))
             {
                 Err(ProviderError::transient(
@@ -398,8 +417,11 @@ impl Provider for FakeCloud {
             } else {
                 let mut r = Ok(());
                 for t in targets {
-                    if let Err(e) = fs::remove_file(self.path_of(&t.id)) {
-                        r = Err(io_err(e, &self.path_of(&t.id)));
+                    match fs::remove_file(self.path_of(&t.id)) {
+                        Ok(()) => {
+                            all.remove(&t.id);
+                        }
+                        Err(e) => r = Err(io_err(e, &self.path_of(&t.id))),
                     }
                 }
                 r
@@ -572,5 +594,47 @@ mod tests {
         assert_eq!(c.create_latency(Kind::Machine), Duration::from_millis(200));
         assert_eq!(c.crash_at, Some(7));
         assert!(FakeConfig::from_lookup(|k| (k == "HKE_FAKE_FAIL_AT").then(|| "x".to_string())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod paused {
+    use super::*;
+
+    #[test]
+    fn concurrent_creates_overlap_their_latency() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cfg = FakeConfig {
+            default_latency: Duration::from_secs(4),
+            ..FakeConfig::default()
+        };
+        let cloud = std::sync::Arc::new(FakeCloud::open(tmp.path(), cfg).expect("open"));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("rt");
+        let took = rt.block_on(async {
+            let t0 = tokio::time::Instant::now();
+            let mut js = tokio::task::JoinSet::new();
+            for i in 0..2 {
+                let cloud = cloud.clone();
+                js.spawn(async move {
+                    let req = Request {
+                        logical_id: format!("g{i}"),
+                        name: format!("g{i}"),
+                        spec: Spec::Group { location: "x".into() },
+                        tags: BTreeMap::new(),
+                        references: vec![],
+                        client_token: format!("t{i}"),
+                        user_data: None,
+                    };
+                    cloud.create(&req).await.expect("create");
+                });
+            }
+            while js.join_next().await.is_some() {}
+            t0.elapsed()
+        });
+        assert_eq!(took, Duration::from_secs(4));
     }
 }
