@@ -218,8 +218,8 @@ mod progress {
                     }
                 }
                 Event::End { .. } => {
-                    for b in bars.values() {
-                        b.finish();
+                    for b in bars.values().filter(|b| !b.is_finished()) {
+                        b.abandon();
                     }
                     if let Some(line) = super::plain(e) {
                         let _ = self.mp.println(line);
