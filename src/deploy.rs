@@ -92,6 +92,26 @@ pub fn materialize(opts: &Options, events: &EventSink) -> Result<(Prepared, Path
                 existing.display()
             ),
         });
+        // Say so when the model given now asks for something else: deploy
+        // builds what apimodel.json says (it does not scale or upgrade).
+        let shape = |p: &Prepared| {
+            plan::plan(&p.cluster)
+                .map(|pl| {
+                    pl.resources
+                        .values()
+                        .map(|r| (r.spec.kind(), r.name.clone()))
+                        .collect::<std::collections::BTreeSet<_>>()
+                })
+                .ok()
+        };
+        if shape(&fresh) != shape(&prepared) || fresh.cluster.kubernetes != prepared.cluster.kubernetes {
+            events(&Event::Note {
+                message: format!(
+                    "the given model (with its --set edits) differs from {}: deploy builds what that file says; to change the cluster, tear it down and deploy again, or use another --output-directory",
+                    existing.display()
+                ),
+            });
+        }
         Ok((prepared, dir))
     } else {
         generate::tree(&fresh).commit(&dir, false)?;

@@ -420,3 +420,57 @@ fn the_schedule_stays_within_1_2_of_the_lower_bound() {
         );
     }
 }
+
+#[test]
+fn a_terminal_shows_one_progress_bar_per_kind() {
+    // `script` (util-linux) runs hke on a real pseudo-terminal.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cloud = tmp.path().join("cloud");
+    let cmd = format!(
+        "{} deploy -m {} --set {FAKE} -o out",
+        env!("CARGO_BIN_EXE_hke"),
+        example_path()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(tmp.path())
+        .env("HKE_FAKE_CLOUD", &cloud)
+        .env("HKE_FAKE_LATENCY_MS", "50")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) is installed");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    for kind in ["machine", "loadBalancer", "lbMember"] {
+        assert!(screen.contains(kind), "no {kind} bar in:\n{screen}");
+    }
+    assert!(
+        screen.contains("8/8") && screen.contains("[=="),
+        "bars with counts:\n{screen}"
+    );
+    assert!(screen.contains("deploy: 17 created"), "{screen}");
+}
+
+#[test]
+fn deploy_says_when_the_model_differs_from_the_existing_directory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cloud = tmp.path().join("cloud");
+    assert!(run(tmp.path(), &cloud, &[], &deploy_args(&example_path()))
+        .status
+        .success());
+    let mut args = deploy_args(&example_path());
+    args.extend([
+        "--set".to_string(),
+        "properties.agentPoolProfiles[0].count=5".to_string(),
+    ]);
+    let again = run(tmp.path(), &cloud, &[], &args);
+    assert!(again.status.success());
+    let msg = text(&again.stderr);
+    assert!(msg.contains("differs from") && msg.contains("up to date"), "{msg}");
+    assert_eq!(
+        inventory(&cloud),
+        planned(),
+        "nothing was changed behind the user's back"
+    );
+}
