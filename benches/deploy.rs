@@ -25,7 +25,7 @@ fn real_latency(kind: Kind) -> f64 {
         Kind::LoadBalancer => 10.0,
         Kind::LbMember => 5.0,
         Kind::Route => 2.0,
-        Kind::Machine => 60.0,
+        Kind::Machine | Kind::MachineGroup => 60.0,
     }
 }
 
@@ -38,7 +38,7 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn big_model() -> String {
+fn big_model(plugin: &str) -> String {
     let pools: Vec<serde_json::Value> = (0..10)
         .map(|i| {
             serde_json::json!({
@@ -53,6 +53,7 @@ fn big_model() -> String {
         "location": "westus2",
         "properties": {
             "providerProfile": {"name": "fake"},
+            "orchestratorProfile": {"kubernetesConfig": {"networkPlugin": plugin}},
             "masterProfile": {"count": 3, "dnsPrefix": "big-hybrid"},
             "agentPoolProfiles": pools,
         }
@@ -149,5 +150,6 @@ fn main() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/windows.json")).expect("example");
     let (scale_small, scale_big) = if bench { (200.0, 1000.0) } else { (2000.0, 20000.0) };
     run("examples/windows.json", &example, scale_small, 10);
-    run("1,000-node model (3 + 10×100)", &big_model(), scale_big, 10);
+    run("1,000-node model (3 + 10×100), kubenet: a machine and a route per node", &big_model("kubenet"), scale_big, 10);
+    run("1,000-node model (3 + 10×100), azure CNI: a machine group per pool", &big_model("azure"), scale_big, 10);
 }

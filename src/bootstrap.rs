@@ -46,6 +46,13 @@ impl NodeManifests {
         }
         for p in &c.pools {
             let os = if p.os == OsType::Windows { "windows" } else { "linux" };
+            // A machine group's instances share one bootstrap.
+            let mut g = common("worker", os, Some(&p.name), &p.labels, &p.taints);
+            g["instances"] = json!(p.count);
+            if let Some(w) = p.windows {
+                g["windowsVersion"] = json!(w);
+            }
+            nodes.insert(crate::plan::group_name(c, &p.name), g);
             for n in &p.node_names {
                 let mut v = common("worker", os, Some(&p.name), &p.labels, &p.taints);
                 v["node"] = json!(n);

@@ -149,7 +149,7 @@ pub fn typical_latency(kind: Kind) -> Duration {
         Kind::Subnet | Kind::Firewall | Kind::PublicAddress => 3,
         Kind::Network | Kind::LbMember => 5,
         Kind::LoadBalancer => 10,
-        Kind::Machine => 60,
+        Kind::Machine | Kind::MachineGroup => 60,
     })
 }
 
@@ -238,7 +238,9 @@ impl Engine {
             }
         })?;
         let user_data = match &spec {
-            Spec::Machine { bootstrap_inputs, .. } => Some(self.bootstrap.user_data(&p.name, bootstrap_inputs)?),
+            Spec::Machine { bootstrap_inputs, .. } | Spec::MachineGroup { bootstrap_inputs, .. } => {
+                Some(self.bootstrap.user_data(&p.name, bootstrap_inputs)?)
+            }
             _ => None,
         };
         Ok(Request {

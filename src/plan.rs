@@ -55,6 +55,24 @@ pub const FIREWALL: &str = "firewall/nodes";
 pub const ADDRESS: &str = "publicAddress/apiserver";
 pub const LB: &str = "loadBalancer/apiserver";
 
+/// Pools of at least this many nodes become one machine group (VMSS, ASG,
+/// MIG), unless the network plugin needs a route per node (kubenet).
+pub const MACHINE_GROUP_MIN: u32 = 20;
+
+/// The cloud name of a pool's machine group.
+pub fn group_name(c: &Cluster, pool: &str) -> String {
+    format!("k8s-{pool}-{}-vmss", c.id)
+}
+
+/// Instance name prefix of a pool's machine group: Windows computer names
+/// are at most 15 characters, and clouds add a 6-character suffix.
+pub fn group_prefix(c: &Cluster, pool: &crate::cluster::Pool) -> String {
+    match pool.os {
+        OsType::Windows => format!("{}k8s{:02}", &c.id[..4], pool.index % 100),
+        OsType::Linux => format!("k8s-{}-{}-", pool.name, c.id),
+    }
+}
+
 pub fn machine_id(node: &str) -> String {
     format!("machine/{node}")
 }
@@ -116,7 +134,7 @@ fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>) 
 pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     let name = c.name.as_str();
     let mut r: BTreeMap<String, (String, Spec<Val>)> = BTreeMap::new();
-    let group_name = c
+    let rg_name = c
         .provider
         .azure_resource_group
         .clone()
@@ -124,7 +142,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     r.insert(
         GROUP.into(),
         (
-            group_name,
+            rg_name,
             Spec::Group {
                 location: c.provider.location.clone(),
             },
@@ -265,6 +283,41 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             OsType::Linux => Os::Linux,
             OsType::Windows => Os::Windows,
         };
+        if !kubenet && pool.count >= MACHINE_GROUP_MIN {
+            let Spec::Machine {
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                disk_gb,
+                ip_forwarding,
+                bootstrap_inputs,
+                ..
+            } = machine(&pool.vm_size, os.clone(), pool.windows, pool.os_disk_gb, None)
+            else {
+                unreachable!("machine() builds a machine")
+            };
+            r.insert(
+                format!("machineGroup/{}", pool.name),
+                (
+                    group_name(c, &pool.name),
+                    Spec::MachineGroup {
+                        subnet,
+                        firewall,
+                        os,
+                        size,
+                        image,
+                        disk_gb,
+                        count: pool.count,
+                        name_prefix: group_prefix(c, pool),
+                        ip_forwarding,
+                        bootstrap_inputs,
+                    },
+                ),
+            );
+            continue;
+        }
         for node in &pool.node_names {
             r.insert(
                 machine_id(node),
@@ -485,6 +538,38 @@ mod tests {
             Spec::Machine { ip_forwarding, .. } => *ip_forwarding,
             _ => true,
         }));
+    }
+
+    #[test]
+    fn large_pools_become_machine_groups_except_with_kubenet() {
+        let c = cluster(&["properties.agentPoolProfiles[1].count=25"]);
+        let p = plan(&c).expect("plan");
+        assert_eq!(p.summary()[&Kind::MachineGroup], 1);
+        assert_eq!(
+            p.summary()[&Kind::Machine],
+            5,
+            "masters and the small Linux pool stay machines"
+        );
+        let Some(Spec::MachineGroup { count, name_prefix, .. }) =
+            p.resources.get("machineGroup/windowspool1").map(|r| &r.spec)
+        else {
+            panic!("group planned")
+        };
+        assert_eq!(*count, 25);
+        assert!(
+            name_prefix.len() + 6 <= 15,
+            "{name_prefix}: Windows names fit in 15 characters"
+        );
+        let k = cluster(&[
+            "properties.agentPoolProfiles[1].count=25",
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        ]);
+        let pk = plan(&k).expect("plan");
+        assert!(
+            !pk.summary().contains_key(&Kind::MachineGroup),
+            "kubenet routes need individual machines"
+        );
+        assert_eq!(pk.summary()[&Kind::Machine], 30);
     }
 
     #[test]

@@ -305,6 +305,11 @@ impl FakeCloud {
                     }
                 }
             }
+            Spec::MachineGroup { count, name_prefix, .. } => {
+                o.insert("count".into(), count.to_string());
+                let names: Vec<String> = (0..*count).map(|i| format!("{name_prefix}{i:06}")).collect();
+                o.insert("instances".into(), names.join(","));
+            }
             Spec::Machine { private_ip, .. } => {
                 let ip = private_ip
                     .clone()

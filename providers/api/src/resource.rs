@@ -23,10 +23,13 @@ pub enum Kind {
     /// A route to a node's pod CIDR (kubenet).
     Route,
     Machine,
+    /// A pool's machines as one scalable object (Azure VM scale set, AWS
+    /// Auto Scaling group, GCP managed instance group).
+    MachineGroup,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Group,
         Kind::Network,
         Kind::Subnet,
@@ -36,6 +39,7 @@ impl Kind {
         Kind::LbMember,
         Kind::Route,
         Kind::Machine,
+        Kind::MachineGroup,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -49,6 +53,7 @@ impl Kind {
             Kind::LbMember => "lbMember",
             Kind::Route => "route",
             Kind::Machine => "machine",
+            Kind::MachineGroup => "machineGroup",
         }
     }
 
@@ -58,7 +63,7 @@ impl Kind {
     pub fn teardown_rank(&self) -> u8 {
         match self {
             Kind::LbMember | Kind::Route => 0,
-            Kind::Machine => 1,
+            Kind::Machine | Kind::MachineGroup => 1,
             Kind::LoadBalancer => 2,
             Kind::PublicAddress | Kind::Firewall | Kind::Subnet => 3,
             Kind::Network => 4,
@@ -201,6 +206,21 @@ pub enum Spec<V> {
         /// (`endpoint` → the load balancer's address).
         bootstrap_inputs: BTreeMap<String, V>,
     },
+    MachineGroup {
+        subnet: V,
+        firewall: V,
+        os: Os,
+        size: String,
+        image: Image,
+        disk_gb: u32,
+        /// Instances to run.
+        count: u32,
+        /// Instance names are this prefix plus a cloud-chosen suffix
+        /// (at most 9 characters for Windows' 15-character limit).
+        name_prefix: String,
+        ip_forwarding: bool,
+        bootstrap_inputs: BTreeMap<String, V>,
+    },
 }
 
 impl<V> Spec<V> {
@@ -215,6 +235,7 @@ impl<V> Spec<V> {
             Spec::LbMember { .. } => Kind::LbMember,
             Spec::Route { .. } => Kind::Route,
             Spec::Machine { .. } => Kind::Machine,
+            Spec::MachineGroup { .. } => Kind::MachineGroup,
         }
     }
 
@@ -231,6 +252,12 @@ impl<V> Spec<V> {
             } => vec![load_balancer, machine],
             Spec::Route { network, next_hop, .. } => vec![network, next_hop],
             Spec::Machine {
+                subnet,
+                firewall,
+                bootstrap_inputs,
+                ..
+            }
+            | Spec::MachineGroup {
                 subnet,
                 firewall,
                 bootstrap_inputs,
@@ -311,6 +338,35 @@ impl<V> Spec<V> {
                     image: image.clone(),
                     disk_gb: *disk_gb,
                     private_ip: private_ip.clone(),
+                    ip_forwarding: *ip_forwarding,
+                    bootstrap_inputs: inputs,
+                }
+            }
+            Spec::MachineGroup {
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                disk_gb,
+                count,
+                name_prefix,
+                ip_forwarding,
+                bootstrap_inputs,
+            } => {
+                let mut inputs = BTreeMap::new();
+                for (k, v) in bootstrap_inputs {
+                    inputs.insert(k.clone(), f(v)?);
+                }
+                Spec::MachineGroup {
+                    subnet: f(subnet)?,
+                    firewall: f(firewall)?,
+                    os: os.clone(),
+                    size: size.clone(),
+                    image: image.clone(),
+                    disk_gb: *disk_gb,
+                    count: *count,
+                    name_prefix: name_prefix.clone(),
                     ip_forwarding: *ip_forwarding,
                     bootstrap_inputs: inputs,
                 }
