@@ -142,16 +142,16 @@ pub async fn deploy(
         &dir.join("plan.json"),
         &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
     )?;
-    let provider = match provider {
-        Some(p) => p,
-        None => provider_for(c.provider.cloud, env)?,
-    };
     let stale = events.clone();
     let _lock = state::lock(&dir, "hke deploy", &now_rfc3339(), move |h| {
         stale(&Event::Note {
             message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
         })
     })?;
+    let provider = match provider {
+        Some(p) => p,
+        None => provider_for(c.provider.cloud, env)?,
+    };
     let mut st = state::load(&dir)?;
     st.cluster = c.name.to_string();
     st.cloud = c.provider.cloud.to_string();
@@ -238,10 +238,6 @@ pub async fn teardown(
     } = opts;
     let dir = dir.as_path();
     let cluster = cluster.as_str();
-    let provider = match provider {
-        Some(p) => p,
-        None => provider_for(cloud, env)?,
-    };
     std::fs::create_dir_all(dir).map_err(|e| DeployError::Io(dir.to_path_buf(), e))?;
     let stale = events.clone();
     let _lock = state::lock(dir, "hke teardown", &now_rfc3339(), move |h| {
@@ -249,6 +245,10 @@ pub async fn teardown(
             message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
         })
     })?;
+    let provider = match provider {
+        Some(p) => p,
+        None => provider_for(cloud, env)?,
+    };
     let st = state::load(dir)?;
     let journal = Arc::new(state::Journal::open(dir)?);
     let engine = Arc::new(Engine {

@@ -319,8 +319,10 @@ impl Engine {
             }
             Err(e) => return Err(e.to_string()),
         };
+        // The intent is durable: if this record is lost in a crash, the next
+        // run finds the resource by name.
         self.journal
-            .record(id, Some(entry(Status::Created, outputs.clone())))
+            .record_soon(id, Some(entry(Status::Created, outputs.clone())))
             .await
             .map_err(|e| e.to_string())?;
         Ok((outputs, outcome))
@@ -680,7 +682,7 @@ impl Engine {
             Err(e) => return Err(e.to_string()),
         };
         if let Some(lid) = &t.logical_id {
-            self.journal.record(lid, None).await.map_err(|e| e.to_string())?;
+            self.journal.record_soon(lid, None).await.map_err(|e| e.to_string())?;
             if let Ok(mut st) = shared.state.lock() {
                 st.resources.remove(lid);
             }

@@ -260,6 +260,21 @@ impl Journal {
         }
     }
 
+    /// Queue `entry` without waiting for the disk. For records whose loss
+    /// a crash may cause safely: the id after a create (the intent, already
+    /// durable, makes the next run look the resource up) and the removal after
+    /// a delete ("not found" is done). Inline journals write synchronously.
+    pub async fn record_soon(&self, id: &str, entry: Option<Entry>) -> Result<(), StateError> {
+        match &self.writer {
+            Writer::Inline { .. } => self.record(id, entry).await,
+            Writer::Thread { tx, .. } => {
+                let (ack, _) = tokio::sync::oneshot::channel();
+                tx.send((Record { id: id.into(), entry }, ack))
+                    .map_err(|_| StateError::WriterGone)
+            }
+        }
+    }
+
     /// Stop the writer after everything queued is written.
     pub fn close(self) {
         if let Writer::Thread { tx, worker } = self.writer {

@@ -1,7 +1,8 @@
 //! A fake cloud kept in a directory, for tests, benchmarks and demos.
 //!
-//! Each resource is a JSON file under `<dir>/resources/`, so a killed `hke`
-//! and its re-run see the same cloud, and a test can list what is left. It
+//! The resources live in `<dir>/resources.jsonl`, an append-only log of puts
+//! and deletes replayed at open, so a killed `hke` and its re-run see the same
+//! cloud, and a test can list what is left (`FakeCloud::resources_in`). It
 //! behaves like a strict cloud: names are unique per kind except for machines
 //! (which, like EC2 instances, can be duplicated unless the same client token
 //! is sent), creating something that references a missing resource fails,
@@ -127,10 +128,23 @@ pub struct FakeCloud {
     config: FakeConfig,
     calls: AtomicU64,
     ids: AtomicU64,
-    /// The resources, indexed by id and written through to disk. Also
+    /// The resources, indexed by id and written through to the log. Also
     /// serializes check-then-write (latency is spent outside it).
     state: Mutex<BTreeMap<String, Stored>>,
+    log: Mutex<fs::File>,
+    calls_log: Mutex<fs::File>,
 }
+
+/// One line of `resources.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum LogLine {
+    Put(Box<Stored>),
+    Delete(String),
+}
+
+const RESOURCES_LOG: &str = "resources.jsonl";
+const CALLS_LOG: &str = "calls.jsonl";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -146,12 +160,23 @@ fn io_err(e: std::io::Error, what: &Path) -> ProviderError {
 impl FakeCloud {
     pub fn open(dir: impl Into<PathBuf>, config: FakeConfig) -> Result<FakeCloud, String> {
         let dir = dir.into();
-        fs::create_dir_all(dir.join("resources"))
-            .map_err(|e| format!("cannot create the fake cloud in {}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create the fake cloud in {}: {e}", dir.display()))?;
         let existing: BTreeMap<String, Stored> = Self::resources_in(&dir)
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
+        // Appends only: several processes may use one fake cloud, one after
+        // the other, and a rewrite could lose another's appends.
+        let path = dir.join(RESOURCES_LOG);
+        let append = |p: PathBuf| {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(|e| format!("cannot open {}: {e}", p.display()))
+        };
+        let log = Mutex::new(append(path)?);
+        let calls_log = Mutex::new(append(dir.join(CALLS_LOG))?);
         // Continue id numbering after whatever is already there.
         let next = existing
             .keys()
@@ -164,6 +189,8 @@ impl FakeCloud {
             calls: AtomicU64::new(0),
             ids: AtomicU64::new(next),
             state: Mutex::new(existing),
+            log,
+            calls_log,
         })
     }
 
@@ -197,20 +224,27 @@ impl FakeCloud {
 
     /// Every resource of the fake cloud in `dir`.
     pub fn resources_in(dir: &Path) -> Vec<Stored> {
-        let mut v: Vec<Stored> = fs::read_dir(dir.join("resources"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| fs::read_to_string(e.path()).ok())
-            .filter_map(|t| serde_json::from_str(&t).ok())
-            .collect();
+        let mut live: BTreeMap<String, Stored> = BTreeMap::new();
+        for line in fs::read_to_string(dir.join(RESOURCES_LOG)).unwrap_or_default().lines() {
+            // A torn last line (a crash mid-append) never happened.
+            match serde_json::from_str::<LogLine>(line) {
+                Ok(LogLine::Put(s)) => {
+                    live.insert(s.id.clone(), *s);
+                }
+                Ok(LogLine::Delete(id)) => {
+                    live.remove(&id);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut v: Vec<Stored> = live.into_values().collect();
         v.sort_by(|a, b| (a.kind, &a.name, &a.id).cmp(&(b.kind, &b.name, &b.id)));
         v
     }
 
     /// Every call recorded in `dir`.
     pub fn calls_in(dir: &Path) -> Vec<Call> {
-        fs::read_to_string(dir.join("calls.jsonl"))
+        fs::read_to_string(dir.join(CALLS_LOG))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -226,14 +260,8 @@ impl FakeCloud {
             name: name.into(),
             result: result.into(),
         };
-        if let Ok(line) = serde_json::to_string(&call) {
-            if let Ok(mut f) = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("calls.jsonl"))
-            {
-                let _ = writeln!(f, "{line}");
-            }
+        if let (Ok(line), Ok(mut f)) = (serde_json::to_string(&call), self.calls_log.lock()) {
+            let _ = writeln!(f, "{line}");
         }
     }
 
@@ -273,16 +301,14 @@ impl FakeCloud {
         }
     }
 
-    fn path_of(&self, id: &str) -> PathBuf {
-        self.dir.join("resources").join(format!("{id}.json"))
-    }
-
-    fn write(&self, s: &Stored) -> Result<(), ProviderError> {
-        let path = self.path_of(&s.id);
-        let tmp = path.with_extension("tmp");
-        let text = serde_json::to_vec_pretty(s).map_err(|e| ProviderError::permanent("FakeEncode", e.to_string()))?;
-        fs::write(&tmp, text).map_err(|e| io_err(e, &tmp))?;
-        fs::rename(&tmp, &path).map_err(|e| io_err(e, &path))
+    /// Append a line to the resource log (one write: a crash leaves at most
+    /// a torn last line, which replay ignores).
+    fn append(&self, line: &LogLine) -> Result<(), ProviderError> {
+        let path = self.dir.join(RESOURCES_LOG);
+        let mut text = serde_json::to_vec(line).map_err(|e| ProviderError::permanent("FakeEncode", e.to_string()))?;
+        text.push(b'\n');
+        let mut f = self.log.lock().map_err(|_| Self::poisoned())?;
+        f.write_all(&text).map_err(|e| io_err(e, &path))
     }
 
     fn outputs_for(&self, req: &Request, id: &str, all: &BTreeMap<String, Stored>) -> Outputs {
@@ -362,7 +388,7 @@ impl Provider for FakeCloud {
                     spec: req.spec.clone(),
                     user_data: req.user_data.clone(),
                 };
-                self.write(&stored).map(|()| {
+                self.append(&LogLine::Put(Box::new(stored.clone()))).map(|()| {
                     all.insert(stored.id.clone(), stored);
                     outputs_clone
                 })
@@ -422,11 +448,11 @@ impl Provider for FakeCloud {
             } else {
                 let mut r = Ok(());
                 for t in targets {
-                    match fs::remove_file(self.path_of(&t.id)) {
+                    match self.append(&LogLine::Delete(t.id.clone())) {
                         Ok(()) => {
                             all.remove(&t.id);
                         }
-                        Err(e) => r = Err(io_err(e, &self.path_of(&t.id))),
+                        Err(e) => r = Err(e),
                     }
                 }
                 r
