@@ -122,6 +122,16 @@ pub fn materialize(opts: &Options, events: &EventSink) -> Result<(Prepared, Path
     }
 }
 
+/// Take the cluster's lock, reporting a broken stale one.
+fn take_lock(dir: &Path, command: &str, events: &EventSink) -> Result<state::Lock, DeployError> {
+    let stale = events.clone();
+    Ok(state::lock(dir, command, &now_rfc3339(), move |h| {
+        stale(&Event::Note {
+            message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
+        })
+    })?)
+}
+
 pub struct Deployed {
     pub dir: PathBuf,
     pub summary: Summary,
@@ -142,12 +152,7 @@ pub async fn deploy(
         &dir.join("plan.json"),
         &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
     )?;
-    let stale = events.clone();
-    let _lock = state::lock(&dir, "hke deploy", &now_rfc3339(), move |h| {
-        stale(&Event::Note {
-            message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
-        })
-    })?;
+    let _lock = take_lock(&dir, "hke deploy", &events)?;
     let provider = match provider {
         Some(p) => p,
         None => provider_for(c.provider.cloud, env)?,
@@ -239,12 +244,7 @@ pub async fn teardown(
     let dir = dir.as_path();
     let cluster = cluster.as_str();
     std::fs::create_dir_all(dir).map_err(|e| DeployError::Io(dir.to_path_buf(), e))?;
-    let stale = events.clone();
-    let _lock = state::lock(dir, "hke teardown", &now_rfc3339(), move |h| {
-        stale(&Event::Note {
-            message: format!("broke a stale lock of pid {} (started {})", h.pid, h.started),
-        })
-    })?;
+    let _lock = take_lock(dir, "hke teardown", &events)?;
     let provider = match provider {
         Some(p) => p,
         None => provider_for(cloud, env)?,

@@ -480,11 +480,22 @@ impl Engine {
                 }
             }
         }
+        self.finish(Op::Deploy, &shared, failures, started)
+    }
+
+    /// Close a run: the summary, the End event, and the result.
+    fn finish(
+        &self,
+        op: Op,
+        shared: &Shared,
+        failures: Vec<(String, String)>,
+        started: Instant,
+    ) -> Result<(State, Summary), EngineError> {
         let mut summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
         summary.failed = failures.len();
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         self.emit(Event::End {
-            op: Op::Deploy,
+            op,
             summary: summary.clone(),
         });
         let state = shared.state.lock().map(|s| s.clone()).unwrap_or_default();
@@ -545,19 +556,7 @@ impl Engine {
                 break;
             }
         }
-        let mut summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
-        summary.failed = failures.len();
-        summary.elapsed_ms = started.elapsed().as_millis() as u64;
-        self.emit(Event::End {
-            op: Op::Teardown,
-            summary: summary.clone(),
-        });
-        let state = shared.state.lock().map(|s| s.clone()).unwrap_or_default();
-        if failures.is_empty() {
-            Ok((state, summary))
-        } else {
-            Err(EngineError::Failed(failures))
-        }
+        self.finish(Op::Teardown, &shared, failures, started)
     }
 
     async fn teardown_targets(&self, shared: &Shared) -> Result<Vec<Target>, EngineError> {

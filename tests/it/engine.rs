@@ -47,6 +47,12 @@ fn run(cwd: &Path, cloud: &Path, extra: &[(&str, String)], args: &[String]) -> O
     hke_env(cwd, cloud, extra, &a)
 }
 
+fn teardown_args() -> Vec<String> {
+    ["teardown", "--cluster", "kubernetes-windows", "-o", "out", "--yes"]
+        .map(String::from)
+        .to_vec()
+}
+
 fn example_path() -> String {
     root().join("examples/windows.json").to_string_lossy().into_owned()
 }
@@ -106,19 +112,7 @@ fn a_crash_at_every_call_then_a_rerun_completes_without_duplicates() {
         assert!(!crashed.status.success(), "call {n}: the injected crash happened");
         if n % 3 == 0 {
             // Teardown straight after the crash leaves nothing behind.
-            let down = run(
-                tmp.path(),
-                &cloud,
-                &[],
-                &[
-                    "teardown".into(),
-                    "--cluster".into(),
-                    "kubernetes-windows".into(),
-                    "-o".into(),
-                    "out".into(),
-                    "--yes".into(),
-                ],
-            );
+            let down = run(tmp.path(), &cloud, &[], &teardown_args());
             assert!(down.status.success(), "call {n}: {}", text(&down.stderr));
             assert!(
                 FakeCloud::resources_in(&cloud).is_empty(),
@@ -138,19 +132,7 @@ fn a_crash_at_every_call_then_a_rerun_completes_without_duplicates() {
             want,
             "call {n}: the re-run ends complete, with nothing twice"
         );
-        let down = run(
-            tmp.path(),
-            &cloud,
-            &[],
-            &[
-                "teardown".into(),
-                "--cluster".into(),
-                "kubernetes-windows".into(),
-                "-o".into(),
-                "out".into(),
-                "--yes".into(),
-            ],
-        );
+        let down = run(tmp.path(), &cloud, &[], &teardown_args());
         assert!(down.status.success(), "call {n}: {}", text(&down.stderr));
         assert!(FakeCloud::resources_in(&cloud).is_empty(), "call {n}");
     }
