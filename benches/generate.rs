@@ -37,7 +37,10 @@ fn big_model() -> String {
 fn run(text: &str, out: &std::path::Path) -> Duration {
     let start = Instant::now();
     let prepared = hke::generate::prepare(text, &[], &mut OsRng, hke::generate::now()).expect("model generates");
-    hke::generate::tree(&prepared).commit(out, true).expect("writes");
+    hke::generate::tree(&prepared)
+        .expect("renders")
+        .commit(out, true)
+        .expect("writes");
     start.elapsed()
 }
 

@@ -114,7 +114,9 @@ pub fn materialize(opts: &Options, events: &EventSink) -> Result<(Prepared, Path
         }
         Ok((prepared, dir))
     } else {
-        generate::tree(&fresh).commit(&dir, false)?;
+        generate::tree(&fresh)
+            .map_err(|e| DeployError::Usage(e.to_string()))?
+            .commit(&dir, false)?;
         events(&Event::Note {
             message: format!("generated {}", dir.display()),
         });

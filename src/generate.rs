@@ -75,14 +75,57 @@ fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The API server host a node should use as known now: the planned name,
+/// or a placeholder where the cloud assigns it at deploy.
+pub fn endpoint_host(c: &Cluster) -> String {
+    let u = c.endpoint.url.trim_start_matches("https://");
+    u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u).to_string()
+}
+
+/// Every boot file: `bootstrap/<node>/<file>` for individual machines,
+/// `bootstrap/<pool>/<file>` for machine groups, and the cluster manifests.
+pub fn boot_files(
+    c: &Cluster,
+    pki: &Pki,
+    plan: &crate::plan::Plan,
+) -> Result<Vec<(String, String)>, crate::render::RenderError> {
+    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
+    let host = endpoint_host(c);
+    let mut out = Vec::new();
+    for res in plan.resources.values() {
+        let dir = match &res.spec {
+            hke_provider_api::Spec::Machine { .. } => res.name.clone(),
+            hke_provider_api::Spec::MachineGroup { .. } => c
+                .pools
+                .iter()
+                .find(|p| crate::plan::group_name(c, &p.name) == res.name)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| res.name.clone()),
+            _ => continue,
+        };
+        let f = r.node(&res.name, &host)?;
+        out.push((format!("bootstrap/{dir}/{}", f.file_name), f.content));
+    }
+    if c.windows.is_some() {
+        out.push(("bootstrap/manifests/runtimeclasses.yaml".into(), r.manifests()?));
+    }
+    Ok(out)
+}
+
 /// The files `generate` writes.
-pub fn tree(p: &Prepared) -> Tree {
+pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
     let mut t = Tree::default();
     let c = &p.cluster;
     t.add("apimodel.json", pretty(&p.model), Mode::Secret);
     t.add("cluster.json", pretty(&p.cluster), Mode::Public);
     match crate::plan::plan(c) {
-        Ok(plan) => t.add("plan.json", pretty(&plan), Mode::Public),
+        Ok(plan) => {
+            t.add("plan.json", pretty(&plan), Mode::Public);
+            for (path, content) in boot_files(c, &p.pki, &plan)? {
+                // Boot files carry the bootstrap token and, on masters, CA keys.
+                t.add(path, content, Mode::Secret);
+            }
+        }
         Err(e) => t.add(
             "plan.json",
             pretty(&serde_json::json!({ "error": e.to_string() })),
@@ -132,7 +175,7 @@ pub fn tree(p: &Prepared) -> Tree {
         let public = c.linux.ssh_public_keys.first().cloned().unwrap_or_default();
         t.add(format!("ssh/{user}_ed25519.pub"), format!("{public}\n"), Mode::Public);
     }
-    t
+    Ok(t)
 }
 
 /// Current time for certificate validity.

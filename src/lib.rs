@@ -15,6 +15,7 @@ pub mod model;
 pub mod output;
 pub mod pki;
 pub mod plan;
+pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod ui;

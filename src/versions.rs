@@ -13,8 +13,22 @@ pub struct Table {
     pub kubernetes: Kubernetes,
     pub containerd: String,
     pub pause: String,
+    pub addons: Addons,
     pub windows: Windows,
     pub linux: ImageSet,
+}
+
+/// URLs of what nodes fetch at boot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Addons {
+    pub flannel: String,
+    pub flannel_windows: String,
+    pub calico: String,
+    pub calico_windows: String,
+    pub kube_proxy_windows: String,
+    pub cni_plugins_windows: String,
+    pub azure_cni_windows: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

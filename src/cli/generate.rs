@@ -27,7 +27,7 @@ pub fn run(a: Args, format: Format) -> Result<(), Failure> {
         .output_directory
         .clone()
         .unwrap_or_else(|| generate::default_dir(&prepared.cluster));
-    let tree = generate::tree(&prepared);
+    let tree = generate::tree(&prepared).map_err(|e| Failure::Other(e.into()))?;
     tree.commit(&dir, a.force).map_err(|e| match e {
         OutputError::Exists(_) => Failure::Usage(e.to_string()),
         OutputError::Io { .. } => Failure::Other(anyhow::Error::new(e)),

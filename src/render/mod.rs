@@ -1,0 +1,594 @@
+//! Rendering what each machine runs at first boot: cloud-init for Linux
+//! nodes, a PowerShell script for Windows nodes, the kubeadm configurations,
+//! the Windows CNI configuration and the cluster manifests hke applies.
+//!
+//! Templates live in `templates/` and are rendered by handlebars in strict
+//! mode (a missing key fails) over typed contexts. No value is interpolated
+//! raw: templates call an escaping helper (`ps`, `sh`, `yaml`, `json`, `b64`)
+//! for every value, which a test checks.
+
+pub mod cni;
+pub mod escape;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
+use serde::Serialize;
+
+use crate::cluster::{Cluster, Pool};
+use crate::model::types::{NetworkPlugin, OsType, WindowsVersion};
+use crate::pki::Pki;
+use crate::versions;
+
+/// Template sources, compiled into the binary.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "linux/cloud-init",
+        include_str!("../../templates/linux/cloud-init.yaml.hbs"),
+    ),
+    (
+        "linux/bootstrap",
+        include_str!("../../templates/linux/bootstrap.sh.hbs"),
+    ),
+    (
+        "linux/kubeadm-init",
+        include_str!("../../templates/linux/kubeadm-init.yaml.hbs"),
+    ),
+    (
+        "linux/kubeadm-join",
+        include_str!("../../templates/linux/kubeadm-join.yaml.hbs"),
+    ),
+    ("windows/node", include_str!("../../templates/windows/node.ps1.hbs")),
+    (
+        "manifests/runtimeclasses",
+        include_str!("../../templates/manifests/runtimeclasses.yaml.hbs"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {0}: {1}")]
+    Template(String, String),
+    #[error("no node named {0} in this cluster")]
+    UnknownNode(String),
+}
+
+fn helper(name: &'static str, f: fn(&str) -> String) -> impl handlebars::HelperDef + Send + Sync + 'static {
+    move |h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output| -> HelperResult {
+        let v = h
+            .param(0)
+            .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(name, 0))?
+            .value();
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => {
+                return Err(RenderErrorReason::Other(format!("{name}: the value is null")).into());
+            }
+            other => other.to_string(),
+        };
+        out.write(&f(&text))?;
+        Ok(())
+    }
+}
+
+/// The template registry: strict, no HTML escaping, our helpers.
+pub fn registry() -> Result<Handlebars<'static>, RenderError> {
+    let mut h = Handlebars::new();
+    h.set_strict_mode(true);
+    h.register_escape_fn(handlebars::no_escape);
+    h.register_helper("ps", Box::new(helper("ps", escape::ps)));
+    h.register_helper("sh", Box::new(helper("sh", escape::sh)));
+    h.register_helper("yaml", Box::new(helper("yaml", escape::yaml)));
+    h.register_helper("json", Box::new(helper("json", escape::json)));
+    h.register_helper("b64", Box::new(helper("b64", escape::b64)));
+    h.register_helper(
+        "num",
+        Box::new(
+            |h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output| -> HelperResult {
+                match h.param(0).map(|p| p.value()) {
+                    Some(serde_json::Value::Number(n)) => {
+                        out.write(&n.to_string())?;
+                        Ok(())
+                    }
+                    other => Err(RenderErrorReason::Other(format!("num: {other:?} is not a number")).into()),
+                }
+            },
+        ),
+    );
+    for (name, src) in TEMPLATES {
+        h.register_template_string(name, *src)
+            .map_err(|e| RenderError::Template(name.to_string(), e.to_string()))?;
+    }
+    Ok(h)
+}
+
+fn render<T: Serialize>(h: &Handlebars, name: &str, ctx: &T) -> Result<String, RenderError> {
+    h.render(name, ctx)
+        .map_err(|e| RenderError::Template(name.to_string(), e.to_string()))
+}
+
+/// A flag for kubeadm's v1beta4 `extraArgs` lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arg {
+    pub name: String,
+    pub value: String,
+}
+
+fn args(flags: &BTreeMap<String, String>) -> Vec<Arg> {
+    flags
+        .iter()
+        .map(|(k, v)| Arg {
+            name: k.trim_start_matches('-').to_string(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: String,
+}
+
+fn taints(list: &[String]) -> Vec<Taint> {
+    list.iter()
+        .filter_map(|t| {
+            let (kv, effect) = t.rsplit_once(':')?;
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Some(Taint {
+                key: k.into(),
+                value: v.into(),
+                effect: effect.into(),
+            })
+        })
+        .collect()
+}
+
+/// One file a Linux node writes (base64 in cloud-init: no escaping issues).
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteFile {
+    pub path: String,
+    pub permissions: String,
+    pub content: String,
+}
+
+/// Context of `linux/kubeadm-init` and `linux/kubeadm-join`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KubeadmCtx {
+    pub node_name: String,
+    pub node_ip: String,
+    pub cluster_name: String,
+    pub kubernetes_version: String,
+    pub endpoint: String,
+    pub port: u16,
+    /// `host:port`.
+    pub endpoint_address: String,
+    pub service_cidr: String,
+    pub pod_cidr: String,
+    pub dns_domain: String,
+    pub cluster_dns: String,
+    pub max_pods: u32,
+    pub token: String,
+    pub ca_hash: String,
+    pub control_plane: bool,
+    pub cert_sans: Vec<String>,
+    pub kubelet_args: Vec<Arg>,
+    pub api_server_args: Vec<Arg>,
+    pub controller_manager_args: Vec<Arg>,
+    pub scheduler_args: Vec<Arg>,
+    pub taints: Vec<Taint>,
+    pub node_labels: String,
+    pub kube_proxy_mode: String,
+    pub pause_image: String,
+}
+
+/// Context of `linux/bootstrap`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinuxBootstrapCtx {
+    pub node_name: String,
+    pub role: String,
+    pub kubernetes_version: String,
+    pub kubernetes_release: String,
+    pub containerd_version: String,
+    pub pause_image: String,
+    pub init: bool,
+    pub join: bool,
+    pub apply_manifests: bool,
+    pub addon_urls: Vec<String>,
+}
+
+/// Context of `linux/cloud-init`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudInitCtx {
+    pub node_name: String,
+    pub admin_username: String,
+    pub ssh_keys: Vec<String>,
+    pub files: Vec<WriteFile>,
+}
+
+/// Context of `windows/node`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowsCtx {
+    pub node_name: String,
+    pub pool: String,
+    pub windows_version: String,
+    pub windows_build: String,
+    pub kubernetes_version: String,
+    pub binaries_base_url: String,
+    pub containerd_version: String,
+    pub containerd_url: String,
+    pub pause_image: String,
+    pub always_pull_pause: bool,
+    pub network_plugin: String,
+    pub overlay: bool,
+    pub hns_network_name: String,
+    pub hns_network_type: String,
+    pub node_labels: String,
+    pub register_taints: String,
+    pub kubelet_args: Vec<String>,
+    pub endpoint: String,
+    pub port: u16,
+    pub token: String,
+    pub ca_hash: String,
+    pub cni_config: String,
+    pub cni_plugins_url: String,
+    pub ssh_enabled: bool,
+    pub ssh_keys: Vec<String>,
+    pub hyperv: bool,
+}
+
+/// Context of `manifests/runtimeclasses`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeClassCtx {
+    pub classes: Vec<RuntimeClass>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeClass {
+    pub name: String,
+    pub handler: String,
+    pub build: String,
+    pub tolerations: Vec<Taint>,
+}
+
+/// Where Kubernetes node binaries are downloaded from (`<base>/v<version>/bin/windows/amd64/kubelet.exe`).
+pub const DEFAULT_BINARIES_BASE_URL: &str = "https://dl.k8s.io";
+
+/// The pause image of a Kubernetes cluster (multi-arch, with Windows LTSC builds).
+pub fn pause_image() -> String {
+    format!("registry.k8s.io/pause:{}", versions::table().pause)
+}
+
+fn node_labels(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The RuntimeClasses for the Windows versions of a cluster.
+pub fn runtime_classes(c: &Cluster) -> Vec<RuntimeClass> {
+    let t = versions::table();
+    let mut out: Vec<RuntimeClass> = Vec::new();
+    for w in c.windows_versions() {
+        // Tolerate the taints of every pool of this version.
+        let mut tolerations: Vec<Taint> = Vec::new();
+        for p in c.pools.iter().filter(|p| p.windows == Some(w)) {
+            for tt in taints(&p.taints) {
+                if !tolerations
+                    .iter()
+                    .any(|x| x.key == tt.key && x.value == tt.value && x.effect == tt.effect)
+                {
+                    tolerations.push(tt);
+                }
+            }
+        }
+        out.push(RuntimeClass {
+            name: format!("windows-{w}"),
+            handler: "runhcs-wcow-process".into(),
+            build: t.windows(w).build.clone(),
+            tolerations,
+        });
+    }
+    out
+}
+
+/// What a node is.
+#[derive(Debug, Clone)]
+pub enum NodeRef<'a> {
+    Master(usize),
+    Worker(&'a Pool, Option<usize>),
+}
+
+/// Find a node (or a machine-group pool) by name.
+pub fn find_node<'a>(c: &'a Cluster, name: &str) -> Option<NodeRef<'a>> {
+    if let Some(i) = c.masters.names.iter().position(|n| n == name) {
+        return Some(NodeRef::Master(i));
+    }
+    for p in &c.pools {
+        if let Some(i) = p.node_names.iter().position(|n| n == name) {
+            return Some(NodeRef::Worker(p, Some(i)));
+        }
+        if crate::plan::group_name(c, &p.name) == name || p.name == name {
+            return Some(NodeRef::Worker(p, None));
+        }
+    }
+    None
+}
+
+/// A rendered boot file and the name it is written under.
+#[derive(Debug, Clone)]
+pub struct BootFile {
+    /// `cloud-init.yaml` or `bootstrap.ps1`.
+    pub file_name: &'static str,
+    pub content: String,
+}
+
+pub struct Renderer<'a> {
+    h: Handlebars<'static>,
+    c: &'a Cluster,
+    pki: &'a Pki,
+    pod_cidrs: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(
+        c: &'a Cluster,
+        pki: &'a Pki,
+        pod_cidrs: &'a BTreeMap<String, String>,
+    ) -> Result<Renderer<'a>, RenderError> {
+        Ok(Renderer {
+            h: registry()?,
+            c,
+            pki,
+            pod_cidrs,
+        })
+    }
+
+    /// The manifests the first master applies.
+    pub fn manifests(&self) -> Result<String, RenderError> {
+        render(
+            &self.h,
+            "manifests/runtimeclasses",
+            &RuntimeClassCtx {
+                classes: runtime_classes(self.c),
+            },
+        )
+    }
+
+    fn kubeadm(
+        &self,
+        name: &str,
+        ip: Option<Ipv4Addr>,
+        control_plane: bool,
+        pool: Option<&Pool>,
+        endpoint: &str,
+    ) -> KubeadmCtx {
+        let c = self.c;
+        let mut sans: Vec<String> = crate::pki::apiserver_sans(c)
+            .iter()
+            .map(|s| match s {
+                rcgen::SanType::DnsName(d) => d.as_str().to_string(),
+                rcgen::SanType::IpAddress(ip) => ip.to_string(),
+                _ => String::new(),
+            })
+            .filter(|s| !s.is_empty() && !s.starts_with('*'))
+            .collect();
+        if !sans.iter().any(|s| s == endpoint) {
+            sans.push(endpoint.to_string());
+        }
+        let (flags, labels, taint_list) = match pool {
+            Some(p) => (&p.kubelet_flags, node_labels(&p.labels), taints(&p.taints)),
+            None => {
+                // The control plane keeps workloads off when Linux workers
+                // exist (acs-engine's rule), so system pods land on workers.
+                let any_linux = c.pools.iter().any(|p| p.os == OsType::Linux);
+                let t = if any_linux {
+                    vec![Taint {
+                        key: "node-role.kubernetes.io/control-plane".into(),
+                        value: String::new(),
+                        effect: "NoSchedule".into(),
+                    }]
+                } else {
+                    vec![]
+                };
+                (&c.masters.kubelet_flags, String::new(), t)
+            }
+        };
+        let mut kubelet: BTreeMap<String, String> = flags.clone();
+        kubelet.remove("--register-with-taints");
+        if !labels.is_empty() {
+            kubelet.insert("--node-labels".into(), labels.clone());
+        }
+        let mut cm = c.controller_manager_flags.clone();
+        if c.network.plugin != NetworkPlugin::Azure {
+            cm.entry("--allocate-node-cidrs".into())
+                .or_insert_with(|| "true".into());
+        }
+        KubeadmCtx {
+            node_name: name.into(),
+            node_ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+            cluster_name: c.name.to_string(),
+            kubernetes_version: format!("v{}", c.kubernetes),
+            endpoint: endpoint.into(),
+            port: c.endpoint.port,
+            endpoint_address: format!("{endpoint}:{}", c.endpoint.port),
+            service_cidr: c.network.service_cidr.to_string(),
+            pod_cidr: c.network.pod_cidr.to_string(),
+            dns_domain: c.network.cluster_domain.clone(),
+            cluster_dns: c.network.dns_service_ip.to_string(),
+            max_pods: c.network.max_pods,
+            token: c.bootstrap_token.expose().to_string(),
+            ca_hash: self.pki.discovery_hash.clone(),
+            control_plane,
+            cert_sans: sans,
+            kubelet_args: args(&kubelet),
+            api_server_args: args(&c.api_server_flags),
+            controller_manager_args: args(&cm),
+            scheduler_args: args(&c.scheduler_flags),
+            taints: taint_list,
+            node_labels: labels,
+            kube_proxy_mode: c.network.kube_proxy_mode.clone(),
+            pause_image: pause_image(),
+        }
+    }
+
+    /// The boot file of a node. `endpoint` is the API server's address as
+    /// known now (the planned name, or the load balancer's resolved address).
+    pub fn node(&self, name: &str, endpoint: &str) -> Result<BootFile, RenderError> {
+        let c = self.c;
+        match find_node(c, name).ok_or_else(|| RenderError::UnknownNode(name.into()))? {
+            NodeRef::Master(i) => self.linux(name, c.masters.ips.get(i).copied(), true, i == 0, None, endpoint),
+            // A machine group's instances name themselves after their host.
+            NodeRef::Worker(p, None) if p.os == OsType::Linux => self.linux("", None, false, false, Some(p), endpoint),
+            NodeRef::Worker(p, None) => self.windows("", p, endpoint),
+            NodeRef::Worker(p, _) if p.os == OsType::Linux => self.linux(name, None, false, false, Some(p), endpoint),
+            NodeRef::Worker(p, _) => self.windows(name, p, endpoint),
+        }
+    }
+
+    fn linux(
+        &self,
+        name: &str,
+        ip: Option<Ipv4Addr>,
+        master: bool,
+        first: bool,
+        pool: Option<&Pool>,
+        endpoint: &str,
+    ) -> Result<BootFile, RenderError> {
+        let c = self.c;
+        let pki = self.pki;
+        let ctx = self.kubeadm(name, ip, master, pool, endpoint);
+        let kubeadm = if first {
+            render(&self.h, "linux/kubeadm-init", &ctx)?
+        } else {
+            render(&self.h, "linux/kubeadm-join", &ctx)?
+        };
+        let boot = LinuxBootstrapCtx {
+            node_name: name.into(),
+            role: if master {
+                "control-plane".into()
+            } else {
+                "worker".into()
+            },
+            kubernetes_version: c.kubernetes.to_string(),
+            kubernetes_release: c.kubernetes.release(),
+            containerd_version: c.containerd_version.clone(),
+            pause_image: pause_image(),
+            init: first,
+            join: !first,
+            apply_manifests: first,
+            addon_urls: cni::linux_manifest_urls(c),
+        };
+        let script = render(&self.h, "linux/bootstrap", &boot)?;
+        let mut files = vec![
+            WriteFile {
+                path: "/etc/hke/kubeadm.yaml".into(),
+                permissions: "0600".into(),
+                content: kubeadm,
+            },
+            WriteFile {
+                path: "/etc/hke/bootstrap.sh".into(),
+                permissions: "0700".into(),
+                content: script,
+            },
+        ];
+        if master {
+            let secret = |path: &str, content: &str| WriteFile {
+                path: format!("/etc/kubernetes/pki/{path}"),
+                permissions: "0600".into(),
+                content: content.to_string(),
+            };
+            let public = |path: &str, content: &str| WriteFile {
+                path: format!("/etc/kubernetes/pki/{path}"),
+                permissions: "0644".into(),
+                content: content.to_string(),
+            };
+            files.push(public("ca.crt", &pki.ca.cert));
+            files.push(secret("ca.key", pki.ca.key.expose()));
+            files.push(public("front-proxy-ca.crt", &pki.front_proxy_ca.cert));
+            files.push(secret("front-proxy-ca.key", pki.front_proxy_ca.key.expose()));
+            files.push(public("etcd/ca.crt", &pki.etcd_ca.cert));
+            files.push(secret("etcd/ca.key", pki.etcd_ca.key.expose()));
+            files.push(public("sa.pub", &pki.service_account_public));
+            files.push(secret("sa.key", pki.service_account_private.expose()));
+        }
+        if first {
+            files.push(WriteFile {
+                path: "/etc/hke/manifests/runtimeclasses.yaml".into(),
+                permissions: "0644".into(),
+                content: self.manifests()?,
+            });
+        }
+        let content = render(
+            &self.h,
+            "linux/cloud-init",
+            &CloudInitCtx {
+                node_name: name.into(),
+                admin_username: c.linux.admin_username.clone(),
+                ssh_keys: c.linux.ssh_public_keys.clone(),
+                files,
+            },
+        )?;
+        Ok(BootFile {
+            file_name: "cloud-init.yaml",
+            content,
+        })
+    }
+
+    fn windows(&self, name: &str, p: &Pool, endpoint: &str) -> Result<BootFile, RenderError> {
+        let c = self.c;
+        let t = versions::table();
+        let w: WindowsVersion = p.windows.unwrap_or(WindowsVersion::Ws2022);
+        let win = c.windows.as_ref();
+        let mut kubelet: Vec<String> = p
+            .kubelet_flags
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "--register-with-taints" | "--eviction-hard"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        // Windows has no cgroups; memory eviction works differently.
+        kubelet.push("--cgroups-per-qos=false".into());
+        kubelet.push("--enforce-node-allocatable=".into());
+        kubelet.push("--resolv-conf=".into());
+        let cni_config = cni::windows_config(c, p, self.pod_cidrs.get(name).map(String::as_str));
+        let ctx = WindowsCtx {
+            node_name: name.into(),
+            pool: p.name.clone(),
+            windows_version: w.to_string(),
+            windows_build: t.windows(w).build.clone(),
+            kubernetes_version: c.kubernetes.to_string(),
+            binaries_base_url: DEFAULT_BINARIES_BASE_URL.into(),
+            containerd_version: c.containerd_version.clone(),
+            containerd_url: format!(
+                "https://github.com/containerd/containerd/releases/download/v{v}/containerd-{v}-windows-amd64.tar.gz",
+                v = c.containerd_version
+            ),
+            pause_image: win.and_then(|w| w.pause_image.clone()).unwrap_or_else(pause_image),
+            always_pull_pause: win.is_some_and(|w| w.always_pull_pause_image),
+            network_plugin: c.network.plugin.to_string(),
+            overlay: c.network.plugin.is_overlay(),
+            hns_network_name: cni::hns_network_name(c.network.plugin).into(),
+            hns_network_type: cni::hns_network_type(c.network.plugin).into(),
+            node_labels: node_labels(&p.labels),
+            register_taints: p.taints.join(","),
+            kubelet_args: kubelet,
+            endpoint: endpoint.into(),
+            port: c.endpoint.port,
+            token: c.bootstrap_token.expose().to_string(),
+            ca_hash: self.pki.discovery_hash.clone(),
+            cni_config: serde_json::to_string_pretty(&cni_config).unwrap_or_default(),
+            cni_plugins_url: cni::windows_plugins_url(c.network.plugin),
+            ssh_enabled: win.is_some_and(|w| w.ssh_enabled),
+            ssh_keys: c.linux.ssh_public_keys.clone(),
+            hyperv: false,
+        };
+        Ok(BootFile {
+            file_name: "bootstrap.ps1",
+            content: render(&self.h, "windows/node", &ctx)?,
+        })
+    }
+}
