@@ -516,7 +516,7 @@ impl<'a> Renderer<'a> {
             files.push(public("sa.pub", &pki.service_account_public));
             files.push(secret("sa.key", pki.service_account_private.expose()));
         }
-        if first {
+        if first && c.windows.is_some() {
             files.push(WriteFile {
                 path: "/etc/hke/manifests/runtimeclasses.yaml".into(),
                 permissions: "0644".into(),

@@ -5,5 +5,6 @@ mod corpus;
 mod engine;
 mod pki;
 mod props;
+mod render;
 mod rules;
 mod support;

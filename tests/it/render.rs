@@ -1,0 +1,387 @@
+//! Rendered boot files, proven by real third-party checkers: Debian's
+//! cloud-init schema, the tree-sitter PowerShell grammar, the Kubernetes
+//! JSON schema (kubernetes-validate), and JSON parsing for CNI configs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use hke::generate::{boot_files, prepare, Prepared};
+use hke::model::load::SetArg;
+
+use crate::support::{corpus_files, example, now, rng, text};
+
+fn prepared(model: &str, sets: &[&str]) -> Prepared {
+    let sets: Vec<SetArg> = sets.iter().map(|s| s.parse().expect("set")).collect();
+    prepare(model, &sets, &mut rng(4), now()).unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+}
+
+fn files_of(p: &Prepared) -> BTreeMap<String, String> {
+    let plan = hke::plan::plan(&p.cluster).expect("plan");
+    boot_files(&p.cluster, &p.pki, &plan)
+        .expect("renders")
+        .into_iter()
+        .collect()
+}
+
+/// Every shipped example under every network plugin it can use.
+fn example_variants() -> Vec<(String, Prepared)> {
+    let mut v = Vec::new();
+    for (ex, plugins) in [
+        ("windows.json", &["azure", "kubenet", "flannel", "calico"][..]),
+        ("windows-aws.json", &["kubenet", "flannel", "calico"][..]),
+        ("windows-gcp.json", &["kubenet", "flannel", "calico"][..]),
+    ] {
+        for plugin in plugins {
+            let set = format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}");
+            v.push((format!("{ex}/{plugin}"), prepared(&example(ex), &[&set])));
+        }
+    }
+    v
+}
+
+/// Every corpus model that generates after `hke migrate`.
+fn corpus_variants() -> Vec<(String, Prepared)> {
+    corpus_files()
+        .into_iter()
+        .filter_map(|path| {
+            let t = std::fs::read_to_string(&path).ok()?;
+            let (m, _) = hke::migrate::migrate(&t, &[]).ok()?;
+            let json = serde_json::to_string(&m).ok()?;
+            prepare(&json, &[], &mut rng(6), now())
+                .ok()
+                .map(|p| (path.display().to_string(), p))
+        })
+        .collect()
+}
+
+/// The text of the PowerShell single-quoted literal assigned to `var`.
+fn ps_literal(script: &str, var: &str) -> String {
+    let start = script
+        .find(&format!("{var} = '"))
+        .unwrap_or_else(|| panic!("{var} not assigned"))
+        + var.len()
+        + 4;
+    let mut out = String::new();
+    let mut chars = script[start..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if chars.peek() == Some(&'\'') {
+                chars.next();
+                out.push('\'');
+                continue;
+            }
+            return out;
+        }
+        out.push(c);
+    }
+    panic!("unterminated literal for {var}");
+}
+
+fn pwsh_errors(script: &str) -> Vec<String> {
+    let mut parser = tree_sitter::Parser::new();
+    parser
+        .set_language(&tree_sitter_pwsh::LANGUAGE.into())
+        .expect("grammar loads");
+    let tree = parser.parse(script, None).expect("parses");
+    let mut errors = Vec::new();
+    let mut cursor = tree.walk();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        if n.is_error() || n.is_missing() {
+            let line = n.start_position().row + 1;
+            errors.push(format!(
+                "line {line}: {} {:?}",
+                n.kind(),
+                script.lines().nth(line - 1).unwrap_or("")
+            ));
+        }
+        for child in n.children(&mut cursor) {
+            stack.push(child);
+        }
+    }
+    errors
+}
+
+#[test]
+fn windows_scripts_parse_under_the_powershell_grammar() {
+    let mut checked = 0;
+    for (name, p) in example_variants().into_iter().chain(corpus_variants()) {
+        for (path, content) in files_of(&p).iter().filter(|(k, _)| k.ends_with(".ps1")) {
+            let errors = pwsh_errors(content);
+            assert!(errors.is_empty(), "{name} {path}: {errors:#?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} scripts checked");
+    // The check can fail: a broken script is caught.
+    assert!(!pwsh_errors("$a = 'unterminated\nif ($x {").is_empty());
+}
+
+fn cloud_init_available() -> bool {
+    Command::new("cloud-init")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn cloud_init_passes_debians_schema_check() {
+    assert!(
+        cloud_init_available(),
+        "Debian's cloud-init must be installed (.ci/run installs it)"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The examples: the `cloud-init schema -c` command itself, file by file.
+    let mut n = 0;
+    for (name, p) in example_variants() {
+        for (path, content) in files_of(&p).iter().filter(|(k, _)| k.ends_with("cloud-init.yaml")) {
+            // A master, a joining master and a worker cover the shapes.
+            if !(path.contains("master-") || path.contains("-0/")) {
+                continue;
+            }
+            let f = tmp.path().join(format!("ci-{n}.yaml"));
+            std::fs::write(&f, content).expect("write");
+            let out = Command::new("cloud-init")
+                .args(["schema", "-c"])
+                .arg(&f)
+                .output()
+                .expect("cloud-init runs");
+            assert!(
+                out.status.success(),
+                "{name} {path}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 20, "{n}");
+    // A broken config is refused (the check can fail).
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "#cloud-config\nwrite_files:\n  - path: 1\n    encoding: bogus\n").expect("write");
+    let out = Command::new("cloud-init")
+        .args(["schema", "-c"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "cloud-init accepted a broken config");
+
+    // Every corpus model: one Python process with cloud-init's own validator,
+    // which also decodes every written file and checks YAML and bash syntax.
+    let dir = tmp.path().join("corpus");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut count = 0;
+    for (i, (_, p)) in corpus_variants().into_iter().enumerate() {
+        for (j, (_, content)) in files_of(&p)
+            .iter()
+            .filter(|(k, _)| k.ends_with("cloud-init.yaml"))
+            .enumerate()
+        {
+            std::fs::write(dir.join(format!("{i}-{j}.yaml")), content).expect("write");
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count}");
+    let script = r##"
+import base64, glob, subprocess, sys, yaml
+from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
+schema = get_schema()
+bad = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
+    text = open(path).read()
+    if not text.startswith("#cloud-config"):
+        bad.append(path + ": no #cloud-config header"); continue
+    cfg = yaml.safe_load(text)
+    try:
+        validate_cloudconfig_schema(cfg, schema, strict=True)
+    except Exception as e:
+        bad.append(path + ": " + str(e))
+    for f in cfg.get("write_files", []):
+        body = base64.b64decode(f["content"]).decode()
+        if f["path"].endswith(".yaml"):
+            list(yaml.safe_load_all(body))
+        if f["path"].endswith(".sh"):
+            r = subprocess.run(["bash", "-n"], input=body, text=True, capture_output=True)
+            if r.returncode:
+                bad.append(path + " " + f["path"] + ": " + r.stderr)
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+"##;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&dir)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+/// PyPI's kubernetes-validate, through the Python that has it.
+fn kubernetes_validate() -> Command {
+    let mut c = Command::new("python3");
+    c.args(["-m", "kubernetes_validate"]);
+    c
+}
+
+#[test]
+fn manifests_validate_against_the_kubernetes_schema() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut paths = Vec::new();
+    for (i, (_, p)) in example_variants().into_iter().chain(corpus_variants()).enumerate() {
+        if let Some(m) = files_of(&p).get("bootstrap/manifests/runtimeclasses.yaml") {
+            let f = tmp.path().join(format!("rc-{i}.yaml"));
+            std::fs::write(&f, m).expect("write");
+            paths.push(f);
+        }
+    }
+    assert!(paths.len() > 50, "{}", paths.len());
+    let release = hke::versions::table().default_version();
+    let version = format!("{}.{}.0", release.major, release.minor);
+    let out = kubernetes_validate()
+        .args(["--strict", "--quiet", "-k", &version])
+        .args(&paths)
+        .output()
+        .expect("kubernetes-validate is installed (.ci/run installs it)");
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    // And it can fail.
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: x\nhandlr: y\n",
+    )
+    .expect("write");
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "-k", &version])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "a misspelt field was accepted");
+}
+
+#[test]
+fn cni_configs_carry_the_computed_policies() {
+    for (name, p) in example_variants().into_iter().chain(corpus_variants()) {
+        let c = &p.cluster;
+        for (path, script) in files_of(&p).iter().filter(|(k, _)| k.ends_with(".ps1")) {
+            let cni: serde_json::Value = serde_json::from_str(&ps_literal(script, "$CniConfig"))
+                .unwrap_or_else(|e| panic!("{name} {path}: {e}"));
+            let text = cni.to_string();
+            let want: Vec<String> = vec![
+                c.network.pod_cidr.to_string(),
+                c.network.service_cidr.to_string(),
+                c.network.node_cidr.to_string(),
+            ];
+            let nat = format!(
+                "\"ExceptionList\":{}",
+                serde_json::to_string(&{
+                    let mut w = want.clone();
+                    w.dedup();
+                    w
+                })
+                .expect("json")
+            );
+            assert!(
+                text.contains(&nat),
+                "{name} {path}: OutBoundNAT exceptions {nat} missing in {text}"
+            );
+            let route = format!(
+                "\"DestinationPrefix\":\"{}\",\"NeedEncap\":true",
+                c.network.service_cidr
+            );
+            assert!(
+                text.contains("\"Type\":\"ROUTE\"") && text.contains(&route),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains(&format!("\"Nameservers\":[\"{}\"]", c.network.dns_service_ip)),
+                "{name}: {text}"
+            );
+            assert!(text.contains("\"svc.cluster.local\""), "{name}: {text}");
+        }
+    }
+}
+
+#[test]
+fn two_windows_versions_get_their_own_build_pause_and_runtime_class() {
+    let model = r#"{
+      "apiVersion": "vlabs", "location": "westus2",
+      "properties": {
+        "orchestratorProfile": {"orchestratorRelease": "1.36", "kubernetesConfig": {"networkPlugin": "flannel"}},
+        "masterProfile": {"count": 1, "dnsPrefix": "two-windows"},
+        "agentPoolProfiles": [
+          {"name": "win2019", "count": 1, "osType": "Windows", "windowsVersion": "2019",
+           "kubernetesConfig": {"kubeletConfig": {"--register-with-taints": "os=windows:NoSchedule"}}},
+          {"name": "win2022", "count": 1, "osType": "Windows", "windowsVersion": "2022"}
+        ]
+      }
+    }"#;
+    let p = prepared(model, &[]);
+    let files = files_of(&p);
+    let script_of = |pool: &str| {
+        let idx = p.cluster.pools.iter().position(|x| x.name == pool).expect("pool");
+        let node = &p.cluster.pools[idx].node_names[0];
+        files
+            .get(&format!("bootstrap/{node}/bootstrap.ps1"))
+            .cloned()
+            .expect("script")
+    };
+    let s2019 = script_of("win2019");
+    let s2022 = script_of("win2022");
+    assert_eq!(ps_literal(&s2019, "$WindowsBuild"), "10.0.17763");
+    assert_eq!(ps_literal(&s2022, "$WindowsBuild"), "10.0.20348");
+    assert!(ps_literal(&s2019, "$NodeLabels").contains("node.kubernetes.io/windows-build=10.0.17763"));
+    assert!(ps_literal(&s2022, "$NodeLabels").contains("node.kubernetes.io/windows-build=10.0.20348"));
+    // The pause image is pulled for the pool's own build.
+    for s in [&s2019, &s2022] {
+        assert!(
+            s.contains("('windows/amd64:' + $WindowsBuild)"),
+            "pause pull pins the platform"
+        );
+    }
+    assert_eq!(ps_literal(&s2019, "$RegisterTaints"), "os=windows:NoSchedule");
+    assert_eq!(ps_literal(&s2022, "$RegisterTaints"), "");
+    let rc = files
+        .get("bootstrap/manifests/runtimeclasses.yaml")
+        .expect("runtime classes");
+    let docs: Vec<&str> = rc
+        .split("\n---\n")
+        .filter(|d| d.contains("kind: RuntimeClass"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{rc}");
+    let doc = |name: &str| {
+        docs.iter()
+            .find(|d| d.contains(&format!("name: \"{name}\"")))
+            .copied()
+            .unwrap_or_else(|| panic!("{name} in {rc}"))
+    };
+    assert!(doc("windows-2019").contains("node.kubernetes.io/windows-build: \"10.0.17763\""));
+    assert!(
+        doc("windows-2019").contains("key: \"os\"") && doc("windows-2019").contains("effect: \"NoSchedule\""),
+        "{rc}"
+    );
+    assert!(doc("windows-2022").contains("node.kubernetes.io/windows-build: \"10.0.20348\""));
+    assert!(
+        !doc("windows-2022").contains("tolerations"),
+        "the untainted pool's class tolerates nothing"
+    );
+}
+
+#[test]
+fn templates_interpolate_only_through_escaping_helpers() {
+    let allowed = [
+        "ps ", "sh ", "yaml ", "json ", "b64 ", "num ", "#each ", "/each", "#if ", "/if", "else",
+    ];
+    for (name, src) in hke::render::TEMPLATES {
+        let mut rest = *src;
+        while let Some(i) = rest.find("{{") {
+            let after = &rest[i + 2..];
+            assert!(
+                allowed.iter().any(|a| after.starts_with(a)),
+                "template {name}: a value is interpolated without escaping: {:?}",
+                &after[..after.len().min(30)]
+            );
+            rest = after;
+        }
+    }
+    let _ = Path::new(".");
+}
