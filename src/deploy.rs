@@ -8,7 +8,7 @@ use hke_provider_api::Provider;
 use rand::rngs::OsRng;
 use time::format_description::well_known::Rfc3339;
 
-use crate::bootstrap::NodeManifests;
+use crate::bootstrap::BootFiles;
 use crate::context::Env;
 use crate::diag::Rejected;
 use crate::engine::{Engine, EngineError, Event, EventSink, RetryPolicy, Summary};
@@ -171,7 +171,7 @@ pub async fn deploy(
         parallelism: opts.parallelism,
         retry: opts.retry.clone(),
         events: events.clone(),
-        bootstrap: Arc::new(NodeManifests::new(c, &plan)),
+        bootstrap: Arc::new(BootFiles::new(c, &prepared.pki, &plan)),
         tags,
         cluster: c.name.to_string(),
     });

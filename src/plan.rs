@@ -232,10 +232,13 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     let pod_cidrs = allocate_pod_cidrs(c)?;
     let bootstrap_inputs = || {
         let mut m = BTreeMap::new();
-        m.insert(
-            "endpointAddress".to_string(),
-            Val::output(LB, hke_provider_api::resource::OUT_ADDRESS),
-        );
+        // The API server as nodes reach it: the load balancer's DNS name
+        // (Azure, AWS), or its address (GCP forwarding rules have none).
+        let output = match c.provider.cloud {
+            crate::model::types::Cloud::Gcp => hke_provider_api::resource::OUT_ADDRESS,
+            _ => hke_provider_api::resource::OUT_DNS_NAME,
+        };
+        m.insert(crate::bootstrap::INPUT_ENDPOINT.to_string(), Val::output(LB, output));
         m
     };
     let machine = |size: &str, os: Os, windows, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {

@@ -13,6 +13,7 @@ mod deploy;
 mod generate;
 mod migrate;
 mod plan;
+mod render;
 mod schema;
 mod status;
 mod teardown;
@@ -50,6 +51,8 @@ pub enum Command {
     Teardown(teardown::Args),
     /// Show what the state records for a cluster.
     Status(status::Args),
+    /// Print the boot file (cloud-init or PowerShell) of one node.
+    Render(render::Args),
 }
 
 /// The model input shared by several verbs.
@@ -129,6 +132,7 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Deploy(a) => deploy::run(a, cli.output, env),
         Command::Teardown(a) => teardown::run(a, cli.output, env),
         Command::Status(a) => status::run(a, cli.output),
+        Command::Render(a) => render::run(a, cli.output),
     }
 }
 
