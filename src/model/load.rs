@@ -149,7 +149,7 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
     }
 
     let mut walker = Walker {
-        defs: schema().get("$defs").cloned().unwrap_or(Json::Null),
+        defs: schema().get("$defs").unwrap_or(&Json::Null),
         diags,
         origins: Origins::default(),
         classes: Vec::new(),
@@ -302,8 +302,11 @@ fn apply_set(root: &mut Node, set: &SetArg) -> Result<(), String> {
     Ok(())
 }
 
+/// The schema that accepts anything.
+static ANY: Json = Json::Bool(true);
+
 struct Walker {
-    defs: Json,
+    defs: &'static Json,
     diags: Diagnostics,
     origins: Origins,
     classes: Vec<(String, FieldClass)>,
@@ -333,7 +336,7 @@ fn describe(node: &Node) -> String {
 }
 
 impl Walker {
-    fn resolve<'a>(&'a self, schema: &'a Json) -> &'a Json {
+    fn resolve(&self, schema: &'static Json) -> &'static Json {
         let mut s = schema;
         for _ in 0..16 {
             match s.get("$ref").and_then(Json::as_str) {
@@ -350,10 +353,10 @@ impl Walker {
         s
     }
 
-    fn walk(&mut self, node: &Node, schema: &Json, path: &str) -> Json {
+    fn walk(&mut self, node: &Node, schema: &'static Json, path: &str) -> Json {
         self.origins.insert(path.to_string(), node.origin.clone());
-        let schema = self.resolve(schema).clone();
-        if schema == Json::Bool(true) || schema.as_object().is_some_and(|o| o.is_empty()) {
+        let schema = self.resolve(schema);
+        if *schema == Json::Bool(true) || schema.as_object().is_some_and(|o| o.is_empty()) {
             return match &node.value {
                 Value::Raw(s) => serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.clone())),
                 _ => node.to_json(),
@@ -370,9 +373,8 @@ impl Walker {
             let alt = alts
                 .iter()
                 .find(|a| a.get("type").and_then(Json::as_str) != Some("null"))
-                .cloned()
-                .unwrap_or(Json::Bool(true));
-            return self.walk(node, &alt, path);
+                .unwrap_or(&ANY);
+            return self.walk(node, alt, path);
         }
         let types: Vec<String> = match schema.get("type") {
             Some(Json::String(t)) => vec![t.clone()],
@@ -387,9 +389,9 @@ impl Walker {
             return Json::Null;
         }
         match ty.as_str() {
-            "object" => self.walk_object(node, &schema, path),
+            "object" => self.walk_object(node, schema, path),
             "array" => {
-                let items_schema = schema.get("items").cloned().unwrap_or(Json::Bool(true));
+                let items_schema: &'static Json = schema.get("items").unwrap_or(&ANY);
                 match &node.value {
                     Value::Array(items) => Json::Array(
                         items
@@ -408,7 +410,7 @@ impl Walker {
                                 origin: node.origin.clone(),
                                 ..parsed
                             };
-                            self.walk(&parsed, &schema, path)
+                            self.walk(&parsed, schema, path)
                         }
                         _ => self.type_error(node, path, "an array", Some("write a JSON array, e.g. [\"a\",\"b\"]")),
                     },
@@ -477,7 +479,7 @@ impl Walker {
         Json::Null
     }
 
-    fn walk_object(&mut self, node: &Node, schema: &Json, path: &str) -> Json {
+    fn walk_object(&mut self, node: &Node, schema: &'static Json, path: &str) -> Json {
         let members = match &node.value {
             Value::Object(m) => m.clone(),
             Value::Raw(s) => match json::parse(s) {
@@ -548,7 +550,7 @@ impl Walker {
             }
         } else {
             // A map: keys are free, values follow additionalProperties.
-            let value_schema = schema.get("additionalProperties").cloned().unwrap_or(Json::Bool(true));
+            let value_schema: &'static Json = schema.get("additionalProperties").unwrap_or(&ANY);
             for (key, value) in &members {
                 let child = format!("{path}[{:?}]", key.name);
                 let v = self.walk(value, &value_schema, &child);

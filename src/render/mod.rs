@@ -327,8 +327,17 @@ pub struct BootFile {
     pub content: String,
 }
 
+/// The compiled templates, built once per process.
+fn shared_registry() -> Result<&'static Handlebars<'static>, RenderError> {
+    static REGISTRY: std::sync::OnceLock<Result<Handlebars<'static>, String>> = std::sync::OnceLock::new();
+    match REGISTRY.get_or_init(|| registry().map_err(|e| e.to_string())) {
+        Ok(h) => Ok(h),
+        Err(e) => Err(RenderError::Template("registry".into(), e.clone())),
+    }
+}
+
 pub struct Renderer<'a> {
-    h: Handlebars<'static>,
+    h: &'static Handlebars<'static>,
     c: &'a Cluster,
     pki: &'a Pki,
     pod_cidrs: &'a BTreeMap<String, String>,
@@ -341,7 +350,7 @@ impl<'a> Renderer<'a> {
         pod_cidrs: &'a BTreeMap<String, String>,
     ) -> Result<Renderer<'a>, RenderError> {
         Ok(Renderer {
-            h: registry()?,
+            h: shared_registry()?,
             c,
             pki,
             pod_cidrs,
@@ -463,9 +472,9 @@ impl<'a> Renderer<'a> {
         let pki = self.pki;
         let ctx = self.kubeadm(name, ip, master, pool, endpoint);
         let kubeadm = if first {
-            render(&self.h, "linux/kubeadm-init", &ctx)?
+            render(self.h, "linux/kubeadm-init", &ctx)?
         } else {
-            render(&self.h, "linux/kubeadm-join", &ctx)?
+            render(self.h, "linux/kubeadm-join", &ctx)?
         };
         let boot = LinuxBootstrapCtx {
             node_name: name.into(),
@@ -483,7 +492,7 @@ impl<'a> Renderer<'a> {
             apply_manifests: first,
             addon_urls: cni::linux_manifest_urls(c),
         };
-        let script = render(&self.h, "linux/bootstrap", &boot)?;
+        let script = render(self.h, "linux/bootstrap", &boot)?;
         let mut files = vec![
             WriteFile {
                 path: "/etc/hke/kubeadm.yaml".into(),
@@ -588,7 +597,7 @@ impl<'a> Renderer<'a> {
         };
         Ok(BootFile {
             file_name: "bootstrap.ps1",
-            content: render(&self.h, "windows/node", &ctx)?,
+            content: render(self.h, "windows/node", &ctx)?,
         })
     }
 }

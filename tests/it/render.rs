@@ -55,6 +55,30 @@ fn corpus_variants() -> Vec<(String, Prepared)> {
         .collect()
 }
 
+/// PowerShell's single-quote characters (all of them close a '…' literal).
+fn is_ps_quote(c: char) -> bool {
+    matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}')
+}
+
+/// Decode the single-quoted literal that starts at `text` (just after its
+/// opening quote): a doubled quote character stands for itself.
+fn ps_decode(text: &str) -> (String, usize) {
+    let mut out = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if is_ps_quote(c) {
+            if chars.peek().is_some_and(|(_, n)| is_ps_quote(*n)) {
+                let (_, n) = chars.next().expect("peeked");
+                out.push(n);
+                continue;
+            }
+            return (out, i + c.len_utf8());
+        }
+        out.push(c);
+    }
+    panic!("unterminated PowerShell literal");
+}
+
 /// The text of the PowerShell single-quoted literal assigned to `var`.
 fn ps_literal(script: &str, var: &str) -> String {
     let start = script
@@ -62,20 +86,33 @@ fn ps_literal(script: &str, var: &str) -> String {
         .unwrap_or_else(|| panic!("{var} not assigned"))
         + var.len()
         + 4;
-    let mut out = String::new();
-    let mut chars = script[start..].chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
-            if chars.peek() == Some(&'\'') {
-                chars.next();
-                out.push('\'');
-                continue;
-            }
+    ps_decode(&script[start..]).0
+}
+
+/// The literals of a PowerShell array assignment `$Var = @( '…' '…' )`.
+fn ps_array(script: &str, var: &str) -> Vec<String> {
+    let start = script
+        .find(&format!("{var} = @("))
+        .unwrap_or_else(|| panic!("{var} not assigned"))
+        + var.len()
+        + 5;
+    let mut rest = &script[start..];
+    let mut out = Vec::new();
+    loop {
+        let trimmed = rest.trim_start();
+        if trimmed.starts_with(')') {
             return out;
         }
-        out.push(c);
+        let q = trimmed.chars().next().expect("array continues");
+        assert!(
+            is_ps_quote(q),
+            "unexpected {:?} in {var}",
+            &trimmed[..trimmed.len().min(20)]
+        );
+        let (value, used) = ps_decode(&trimmed[q.len_utf8()..]);
+        out.push(value);
+        rest = &trimmed[q.len_utf8() + used..];
     }
-    panic!("unterminated literal for {var}");
 }
 
 fn pwsh_errors(script: &str) -> Vec<String> {
@@ -384,4 +421,121 @@ fn templates_interpolate_only_through_escaping_helpers() {
         }
     }
     let _ = Path::new(".");
+}
+
+mod escaping {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "'",
+            "\"",
+            "$",
+            "$(whoami)",
+            "`",
+            "`n",
+            "\n",
+            "\r\n",
+            "\t",
+            "{{",
+            "}}",
+            "{{ x }}",
+            "’",
+            "‘",
+            "‚",
+            "\\",
+            "#",
+            ": ",
+            "- ",
+            "&a",
+            "*b",
+            "!tag",
+            "%",
+            "@",
+            "é",
+            "中文",
+            "🦀",
+            "\u{2028}",
+            "\u{85}",
+            "\u{feff}",
+            "a",
+            "Z",
+            "0",
+            " ",
+            "--flag=x",
+            ";",
+            "|",
+            "&&",
+        ]);
+        prop::collection::vec(pieces, 1..12).prop_map(|v| v.concat())
+    }
+
+    fn base_model() -> String {
+        // A model with its PKI already issued, so each case only checks it.
+        let p = prepared(&example("windows.json"), &[]);
+        serde_json::to_string(&p.model).expect("json")
+    }
+
+    fn kubeadm_docs(cloud_init: &str) -> Vec<serde_yaml::Value> {
+        use base64::Engine;
+        let ci: serde_yaml::Value = serde_yaml::from_str(cloud_init).expect("cloud-init is YAML");
+        let files = ci["write_files"].as_sequence().expect("write_files");
+        let kubeadm = files
+            .iter()
+            .find(|f| f["path"].as_str() == Some("/etc/hke/kubeadm.yaml"))
+            .expect("kubeadm.yaml");
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(kubeadm["content"].as_str().expect("content"))
+            .expect("base64");
+        let body = String::from_utf8(body).expect("utf8");
+        serde_yaml::Deserializer::from_str(&body)
+            .map(|d| serde_yaml::Value::deserialize(d).expect("kubeadm YAML parses"))
+            .collect()
+    }
+
+    fn arg(list: &serde_yaml::Value, name: &str) -> Option<String> {
+        list.as_sequence()?
+            .iter()
+            .find(|a| a["name"].as_str() == Some(name))
+            .and_then(|a| a["value"].as_str().map(String::from))
+    }
+
+    use serde::Deserialize;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
+
+        #[test]
+        fn hostile_values_arrive_intact(kubelet in hostile(), apiserver in hostile(), pause in hostile()) {
+            prop_assume!(!(pause.starts_with('<') && pause.ends_with('>')));
+            thread_local! { static BASE: String = base_model(); }
+            let base = BASE.with(|b| b.clone());
+            let sets: Vec<SetArg> = vec![
+                SetArg { raw: "k".into(), path: vec![], value: String::new() },
+            ].into_iter().take(0).chain([
+                format!("properties.orchestratorProfile.kubernetesConfig.kubeletConfig.--system-reserved={kubelet}"),
+                format!("properties.orchestratorProfile.kubernetesConfig.apiServerConfig.--audit-log-path={apiserver}"),
+                format!("properties.windowsProfile.windowsPauseImageURL={pause}"),
+            ].iter().map(|s| s.parse().expect("set"))).collect();
+            let p = prepare(&base, &sets, &mut rng(8), now()).map_err(|r| TestCaseError::fail(format!("{:?}", r.diagnostics)))?;
+            // Render only the two nodes checked.
+            let plan = hke::plan::plan(&p.cluster).expect("plan");
+            let r = hke::render::Renderer::new(&p.cluster, &p.pki, &plan.pod_cidrs).expect("renderer");
+            let host = hke::generate::endpoint_host(&p.cluster);
+            let master = &p.cluster.masters.names[0];
+            let docs = kubeadm_docs(&r.node(master, &host).expect("master renders").content);
+            let init = docs.iter().find(|d| d["kind"].as_str() == Some("InitConfiguration")).expect("init");
+            let cluster = docs.iter().find(|d| d["kind"].as_str() == Some("ClusterConfiguration")).expect("cluster");
+            prop_assert_eq!(arg(&init["nodeRegistration"]["kubeletExtraArgs"], "system-reserved"), Some(kubelet.clone()));
+            prop_assert_eq!(arg(&cluster["apiServer"]["extraArgs"], "audit-log-path"), Some(apiserver.clone()));
+            let win = p.cluster.pools.iter().find(|x| x.windows.is_some()).expect("windows pool");
+            let script = &r.node(&win.node_names[0], &host).expect("windows renders").content;
+            let errors = pwsh_errors(script);
+            prop_assert!(errors.is_empty(), "{:?}", errors);
+            prop_assert_eq!(ps_literal(script, "$PauseImage"), pause);
+            let args = ps_array(script, "$KubeletArgs");
+            prop_assert!(args.contains(&format!("--system-reserved={kubelet}")), "{:?}", args);
+        }
+    }
 }
