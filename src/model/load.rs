@@ -397,7 +397,7 @@ impl Walker {
                         items
                             .iter()
                             .enumerate()
-                            .map(|(i, item)| self.walk(item, &items_schema, &format!("{path}[{i}]")))
+                            .map(|(i, item)| self.walk(item, items_schema, &format!("{path}[{i}]")))
                             .collect(),
                     ),
                     Value::Raw(s) => match json::parse(s) {
@@ -553,7 +553,7 @@ impl Walker {
             let value_schema: &'static Json = schema.get("additionalProperties").unwrap_or(&ANY);
             for (key, value) in &members {
                 let child = format!("{path}[{:?}]", key.name);
-                let v = self.walk(value, &value_schema, &child);
+                let v = self.walk(value, value_schema, &child);
                 out.insert(key.name.clone(), v);
             }
         }

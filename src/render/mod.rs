@@ -360,7 +360,7 @@ impl<'a> Renderer<'a> {
     /// The manifests the first master applies.
     pub fn manifests(&self) -> Result<String, RenderError> {
         render(
-            &self.h,
+            self.h,
             "manifests/runtimeclasses",
             &RuntimeClassCtx {
                 classes: runtime_classes(self.c),
@@ -533,7 +533,7 @@ impl<'a> Renderer<'a> {
             });
         }
         let content = render(
-            &self.h,
+            self.h,
             "linux/cloud-init",
             &CloudInitCtx {
                 node_name: name.into(),
