@@ -3,6 +3,7 @@
 mod cli;
 mod corpus;
 mod engine;
+mod golden;
 mod pki;
 mod props;
 mod render;

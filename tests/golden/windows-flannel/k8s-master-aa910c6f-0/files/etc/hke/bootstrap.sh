@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# hke: bootstrap of a Linux node. Every step is logged with a timestamp to
+# /var/log/hke-bootstrap.log and the serial console; the first failure stops
+# the script with a non-zero exit code.
+set -euo pipefail
+LOG=/var/log/hke-bootstrap.log
+log() { printf '%s hke: %s\n' "$(date -Is)" "$*" | tee -a "$LOG" > /dev/console; }
+trap 'log "FAILED at line $LINENO (exit code $?)"' ERR
+
+NODE='k8s-master-aa910c6f-0'
+ROLE='control-plane'
+K8S_VERSION='1.36.4'
+K8S_RELEASE='1.36'
+CONTAINERD_VERSION='2.2.4'
+PAUSE_IMAGE='registry.k8s.io/pause:3.10.1'
+
+log "preparing ${NODE} (${ROLE}) for Kubernetes ${K8S_VERSION}"
+swapoff -a
+printf 'overlay\nbr_netfilter\n' > /etc/modules-load.d/kubernetes.conf
+modprobe overlay
+modprobe br_netfilter
+printf 'net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n' > /etc/sysctl.d/99-kubernetes.conf
+sysctl --system > /dev/null
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q apt-transport-https ca-certificates curl gpg runc
+
+log "installing containerd ${CONTAINERD_VERSION}"
+base="https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}"
+tarball="containerd-${CONTAINERD_VERSION}-linux-amd64.tar.gz"
+curl -fsSL --retry 5 -o "/tmp/${tarball}" "${base}/${tarball}"
+curl -fsSL --retry 5 -o "/tmp/${tarball}.sha256sum" "${base}/${tarball}.sha256sum"
+(cd /tmp && sha256sum --check --strict "${tarball}.sha256sum")
+tar -C /usr/local -xzf "/tmp/${tarball}"
+cat > /etc/systemd/system/containerd.service <<'UNIT'
+[Unit]
+Description=containerd container runtime
+After=network.target local-fs.target
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+mkdir -p /etc/containerd
+/usr/local/bin/containerd config default > /etc/containerd/config.toml
+sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+sed -i "s#sandbox = .*#sandbox = '${PAUSE_IMAGE}'#" /etc/containerd/config.toml
+systemctl daemon-reload
+systemctl enable --now containerd
+
+log "installing kubelet, kubeadm and kubectl ${K8S_VERSION}"
+install -d -m 0755 /etc/apt/keyrings
+curl -fsSL --retry 5 "https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list
+apt-get update -q
+apt-get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kubectl=${K8S_VERSION}-*"
+apt-mark hold kubelet kubeadm kubectl
+systemctl enable kubelet
+
+log "kubeadm init"
+kubeadm init --config /etc/hke/kubeadm.yaml
+export KUBECONFIG=/etc/kubernetes/admin.conf
+if [ -d /etc/hke/manifests ]; then
+  log "applying the cluster's manifests"
+  kubectl apply -f /etc/hke/manifests/
+fi
+log "applying 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'"
+ok=0
+for attempt in 1 2 3 4 5 6; do
+  if kubectl apply -f 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'; then ok=1; break; fi
+  log "attempt ${attempt} failed; retrying in 10s"
+  sleep 10
+done
+[ "${ok}" = 1 ] || { log "could not apply 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'"; exit 1; }
+log "applying 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'"
+ok=0
+for attempt in 1 2 3 4 5 6; do
+  if kubectl apply -f 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'; then ok=1; break; fi
+  log "attempt ${attempt} failed; retrying in 10s"
+  sleep 10
+done
+[ "${ok}" = 1 ] || { log "could not apply 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'"; exit 1; }
+log "applying 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'"
+ok=0
+for attempt in 1 2 3 4 5 6; do
+  if kubectl apply -f 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'; then ok=1; break; fi
+  log "attempt ${attempt} failed; retrying in 10s"
+  sleep 10
+done
+[ "${ok}" = 1 ] || { log "could not apply 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'"; exit 1; }
+log "node bootstrap complete"
