@@ -27,6 +27,7 @@ pub struct Addons {
     pub calico: String,
     pub calico_windows: String,
     pub kube_proxy_windows: String,
+    pub cni_plugins_linux: String,
     pub cni_plugins_windows: String,
     pub azure_cni_windows: String,
 }

@@ -197,6 +197,21 @@ pub struct LinuxBootstrapCtx {
     pub join: bool,
     pub apply_manifests: bool,
     pub addon_urls: Vec<String>,
+    /// kubenet: the node waits for its pod CIDR and configures the bridge.
+    pub kubenet: bool,
+    pub cluster_cidr: String,
+    pub node_cidr: String,
+    pub service_cidr: String,
+    pub cni_plugins_url: String,
+    /// kubenet, first master: the pod CIDR hke assigns to each node (the
+    /// same ranges its cloud routes point at).
+    pub pod_cidrs: Vec<PodCidr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodCidr {
+    pub node: String,
+    pub cidr: String,
 }
 
 /// Context of `linux/cloud-init`.
@@ -413,9 +428,16 @@ impl<'a> Renderer<'a> {
             kubelet.insert("--node-labels".into(), labels.clone());
         }
         let mut cm = c.controller_manager_flags.clone();
-        if c.network.plugin != NetworkPlugin::Azure {
-            cm.entry("--allocate-node-cidrs".into())
-                .or_insert_with(|| "true".into());
+        match c.network.plugin {
+            // hke assigns the planned ranges itself, so routes and nodes agree.
+            NetworkPlugin::Kubenet => {
+                cm.insert("--allocate-node-cidrs".into(), "false".into());
+            }
+            NetworkPlugin::Flannel | NetworkPlugin::Calico => {
+                cm.entry("--allocate-node-cidrs".into())
+                    .or_insert_with(|| "true".into());
+            }
+            NetworkPlugin::Azure => {}
         }
         KubeadmCtx {
             node_name: name.into(),
@@ -491,6 +513,22 @@ impl<'a> Renderer<'a> {
             join: !first,
             apply_manifests: first,
             addon_urls: cni::linux_manifest_urls(c),
+            kubenet: c.network.plugin == NetworkPlugin::Kubenet,
+            cluster_cidr: c.network.pod_cidr.to_string(),
+            node_cidr: c.network.node_cidr.to_string(),
+            service_cidr: c.network.service_cidr.to_string(),
+            cni_plugins_url: versions::table().addons.cni_plugins_linux.clone(),
+            pod_cidrs: if first && c.network.plugin == NetworkPlugin::Kubenet {
+                self.pod_cidrs
+                    .iter()
+                    .map(|(node, cidr)| PodCidr {
+                        node: node.clone(),
+                        cidr: cidr.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         let script = render(self.h, "linux/bootstrap", &boot)?;
         let mut files = vec![

@@ -70,9 +70,76 @@ apt-get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kub
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
+log "installing the CNI plugins"
+mkdir -p /opt/cni/bin /etc/cni/net.d
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz.sha256 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'.sha256
+echo "$(cut -d' ' -f1 /tmp/cni-plugins.tgz.sha256)  /tmp/cni-plugins.tgz" | sha256sum --check --strict
+tar -C /opt/cni/bin -xzf /tmp/cni-plugins.tgz
+# Once the control plane has given this node its pod range: a bridge for the
+# pods, and SNAT only for traffic that leaves the cluster (the exceptions of
+# Windows' OutBoundNAT: the cluster, service and node networks).
+cat > /usr/local/sbin/hke-kubenet <<'KUBENET'
+#!/usr/bin/env bash
+set -euo pipefail
+node="$1"
+cidr=""
+for attempt in $(seq 1 360); do
+  cidr=$(kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node "${node}" -o 'jsonpath={.spec.podCIDR}' 2>/dev/null || true)
+  [ -n "${cidr}" ] && break
+  sleep 10
+done
+[ -n "${cidr}" ] || { echo "hke: ${node} never got a pod CIDR" > /dev/console; exit 1; }
+cat > /etc/cni/net.d/10-hke-bridge.conflist <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "kubenet",
+  "plugins": [
+    {"type": "bridge", "bridge": "cbr0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${cidr}"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+for dst in "$2" "$3" "$4"; do
+  iptables -t nat -C POSTROUTING -s "${cidr}" -d "${dst}" -j RETURN 2>/dev/null || iptables -t nat -I POSTROUTING -s "${cidr}" -d "${dst}" -j RETURN
+done
+iptables -t nat -C POSTROUTING -s "${cidr}" -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -s "${cidr}" -j MASQUERADE
+echo "$(date -Is) hke: pod network ${cidr} ready on ${node}" | tee -a /var/log/hke-bootstrap.log > /dev/console
+KUBENET
+chmod 0755 /usr/local/sbin/hke-kubenet
+
 log "kubeadm init"
 kubeadm init --config /etc/hke/kubeadm.yaml
 export KUBECONFIG=/etc/kubernetes/admin.conf
+# kubenet: give every node the pod range its cloud route points at, as it
+# registers (the controller manager's own allocation is off).
+cat > /etc/hke/pod-cidrs.tsv <<'CIDRS'
+'97c3k8s01000' '10.244.3.0/24'
+'97c3k8s01001' '10.244.4.0/24'
+'k8s-linuxpool1-97c378d9-0' '10.244.1.0/24'
+'k8s-linuxpool1-97c378d9-1' '10.244.2.0/24'
+'k8s-master-97c378d9-0' '10.244.0.0/24'
+CIDRS
+cat > /usr/local/sbin/hke-assign-pod-cidrs <<'ASSIGN'
+#!/usr/bin/env bash
+export KUBECONFIG=/etc/kubernetes/admin.conf
+deadline=$(( $(date +%s) + 4 * 3600 ))
+pending=1
+while [ "${pending}" = 1 ] && [ "$(date +%s)" -lt "${deadline}" ]; do
+  pending=0
+  while read -r node cidr; do
+    node=${node//\'/}
+    cidr=${cidr//\'/}
+    current=$(kubectl get node "${node}" -o 'jsonpath={.spec.podCIDR}' 2>/dev/null) || { pending=1; continue; }
+    [ -n "${current}" ] && continue
+    kubectl patch node "${node}" --type merge -p "{\"spec\":{\"podCIDR\":\"${cidr}\",\"podCIDRs\":[\"${cidr}\"]}}" || pending=1
+  done < /etc/hke/pod-cidrs.tsv
+  if [ "${pending}" = 1 ]; then sleep 10; fi
+done
+ASSIGN
+chmod 0755 /usr/local/sbin/hke-assign-pod-cidrs
+systemd-run --unit=hke-assign-pod-cidrs /usr/local/sbin/hke-assign-pod-cidrs
 if [ -d /etc/hke/manifests ]; then
   log "applying the cluster's manifests"
   kubectl apply -f /etc/hke/manifests/
@@ -85,4 +152,6 @@ for attempt in 1 2 3 4 5 6; do
   sleep 10
 done
 [ "${ok}" = 1 ] || { log "could not apply 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'"; exit 1; }
+log "configuring the pod network once this node has its range"
+systemd-run --unit=hke-kubenet /usr/local/sbin/hke-kubenet 'k8s-master-97c378d9-0' '10.244.0.0/16' '10.0.0.0/16' '10.240.0.0/16'
 log "node bootstrap complete"

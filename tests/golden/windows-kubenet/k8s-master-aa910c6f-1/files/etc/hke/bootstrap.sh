@@ -70,6 +70,45 @@ apt-get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kub
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
+log "installing the CNI plugins"
+mkdir -p /opt/cni/bin /etc/cni/net.d
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz.sha256 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'.sha256
+echo "$(cut -d' ' -f1 /tmp/cni-plugins.tgz.sha256)  /tmp/cni-plugins.tgz" | sha256sum --check --strict
+tar -C /opt/cni/bin -xzf /tmp/cni-plugins.tgz
+# Once the control plane has given this node its pod range: a bridge for the
+# pods, and SNAT only for traffic that leaves the cluster (the exceptions of
+# Windows' OutBoundNAT: the cluster, service and node networks).
+cat > /usr/local/sbin/hke-kubenet <<'KUBENET'
+#!/usr/bin/env bash
+set -euo pipefail
+node="$1"
+cidr=""
+for attempt in $(seq 1 360); do
+  cidr=$(kubectl --kubeconfig /etc/kubernetes/kubelet.conf get node "${node}" -o 'jsonpath={.spec.podCIDR}' 2>/dev/null || true)
+  [ -n "${cidr}" ] && break
+  sleep 10
+done
+[ -n "${cidr}" ] || { echo "hke: ${node} never got a pod CIDR" > /dev/console; exit 1; }
+cat > /etc/cni/net.d/10-hke-bridge.conflist <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "kubenet",
+  "plugins": [
+    {"type": "bridge", "bridge": "cbr0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${cidr}"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+for dst in "$2" "$3" "$4"; do
+  iptables -t nat -C POSTROUTING -s "${cidr}" -d "${dst}" -j RETURN 2>/dev/null || iptables -t nat -I POSTROUTING -s "${cidr}" -d "${dst}" -j RETURN
+done
+iptables -t nat -C POSTROUTING -s "${cidr}" -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -s "${cidr}" -j MASQUERADE
+echo "$(date -Is) hke: pod network ${cidr} ready on ${node}" | tee -a /var/log/hke-bootstrap.log > /dev/console
+KUBENET
+chmod 0755 /usr/local/sbin/hke-kubenet
+
 log "kubeadm join"
 ok=0
 for attempt in $(seq 1 60); do
@@ -80,4 +119,6 @@ for attempt in $(seq 1 60); do
   sleep 10
 done
 [ "${ok}" = 1 ] || { log "kubeadm join did not succeed"; exit 1; }
+log "configuring the pod network once this node has its range"
+systemd-run --unit=hke-kubenet /usr/local/sbin/hke-kubenet 'k8s-master-aa910c6f-1' '10.244.0.0/16' '10.0.0.0/16' '10.240.0.0/16'
 log "node bootstrap complete"
