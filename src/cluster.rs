@@ -110,6 +110,8 @@ pub struct Pool {
     pub vm_size: String,
     pub os_disk_gb: u32,
     pub windows: Option<WindowsVersion>,
+    /// Hyper-V isolated containers offered (Windows pools).
+    pub hyperv: bool,
     /// Node names (Windows computer names are at most 15 characters).
     pub node_names: Vec<String>,
     pub labels: BTreeMap<String, String>,

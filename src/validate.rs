@@ -1284,8 +1284,19 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             }
             None
         };
+        let hyperv = pool.hyperv_isolation.unwrap_or(false);
+        if hyperv && os != OsType::Windows {
+            v.err(
+                &format!("{pp}.hypervIsolation"),
+                "Hyper-V isolation is for Windows pools",
+                "remove it, or set osType to Windows".to_string(),
+            );
+        }
         let mut labels = BTreeMap::new();
         labels.insert("hke.io/pool".to_string(), pname.clone());
+        if hyperv && os == OsType::Windows {
+            labels.insert(crate::render::HYPERV_LABEL.to_string(), "true".to_string());
+        }
         labels.insert("agentpool".to_string(), pname.clone());
         if let Some(w) = windows_version {
             labels.insert(
@@ -1341,6 +1352,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             vm_size: size,
             os_disk_gb: disk.clamp(0, 2048) as u32,
             windows: windows_version,
+            hyperv: hyperv && os == OsType::Windows,
             node_names,
             labels,
             taints,

@@ -417,6 +417,10 @@ pub struct AgentPoolProfile {
     pub os_disk_size_gb: Option<i64>,
     /// Windows pools: `2019`, `2022` or `2025`; default from windowsProfile.
     pub windows_version: Option<String>,
+    /// hke addition, Windows pools: also offer Hyper-V isolated containers
+    /// (a containerd runtime handler and a `windows-<version>-hyperv`
+    /// RuntimeClass). Needs a VM size with nested virtualization.
+    pub hyperv_isolation: Option<bool>,
     /// Labels for every node of the pool.
     pub custom_node_labels: Option<BTreeMap<String, String>>,
     pub kubernetes_config: Option<PoolKubernetesConfig>,

@@ -265,8 +265,16 @@ pub struct RuntimeClass {
     pub name: String,
     pub handler: String,
     pub build: String,
+    /// Hyper-V classes also select the nodes that offer it.
+    pub hyperv: bool,
     pub tolerations: Vec<Taint>,
 }
+
+/// Label of nodes that offer Hyper-V isolated containers.
+pub const HYPERV_LABEL: &str = "hke.io/hyperv";
+/// containerd's runtime handler names on Windows.
+pub const HANDLER_PROCESS: &str = "runhcs-wcow-process";
+pub const HANDLER_HYPERV: &str = "runhcs-wcow-hypervisor";
 
 /// Where Kubernetes node binaries are downloaded from (`<base>/v<version>/bin/windows/amd64/kubelet.exe`).
 pub const DEFAULT_BINARIES_BASE_URL: &str = "https://dl.k8s.io";
@@ -303,10 +311,32 @@ pub fn runtime_classes(c: &Cluster) -> Vec<RuntimeClass> {
         }
         out.push(RuntimeClass {
             name: format!("windows-{w}"),
-            handler: "runhcs-wcow-process".into(),
+            handler: HANDLER_PROCESS.into(),
             build: t.windows(w).build.clone(),
-            tolerations,
+            hyperv: false,
+            tolerations: tolerations.clone(),
         });
+        let hyperv: Vec<&Pool> = c.pools.iter().filter(|p| p.windows == Some(w) && p.hyperv).collect();
+        if !hyperv.is_empty() {
+            let mut tol: Vec<Taint> = Vec::new();
+            for p in hyperv {
+                for tt in taints(&p.taints) {
+                    if !tol
+                        .iter()
+                        .any(|x| x.key == tt.key && x.value == tt.value && x.effect == tt.effect)
+                    {
+                        tol.push(tt);
+                    }
+                }
+            }
+            out.push(RuntimeClass {
+                name: format!("windows-{w}-hyperv"),
+                handler: HANDLER_HYPERV.into(),
+                build: t.windows(w).build.clone(),
+                hyperv: true,
+                tolerations: tol,
+            });
+        }
     }
     out
 }
@@ -631,7 +661,7 @@ impl<'a> Renderer<'a> {
             cni_plugins_url: cni::windows_plugins_url(c.network.plugin),
             ssh_enabled: win.is_some_and(|w| w.ssh_enabled),
             ssh_keys: c.linux.ssh_public_keys.clone(),
-            hyperv: false,
+            hyperv: p.hyperv,
         };
         Ok(BootFile {
             file_name: "bootstrap.ps1",

@@ -404,6 +404,47 @@ fn two_windows_versions_get_their_own_build_pause_and_runtime_class() {
 }
 
 #[test]
+fn a_hyperv_pool_gets_its_runtime_handler_and_class() {
+    let p = prepared(
+        &example("windows.json"),
+        &[
+            "properties.agentPoolProfiles[1].hypervIsolation=true",
+            "properties.agentPoolProfiles[1].vmSize=Standard_D4s_v3",
+        ],
+    );
+    let files = files_of(&p);
+    let win = p
+        .cluster
+        .pools
+        .iter()
+        .find(|x| x.windows.is_some())
+        .expect("windows pool");
+    let script = &files[&format!("bootstrap/{}/bootstrap.ps1", win.node_names[0])];
+    assert_eq!(ps_literal(script, "$NodeLabels").contains("hke.io/hyperv=true"), true);
+    assert!(script.contains("runhcs-wcow-hypervisor") && script.contains("Install-WindowsFeature -Name Hyper-V"));
+    assert!(pwsh_errors(script).is_empty());
+    let rc = &files["bootstrap/manifests/runtimeclasses.yaml"];
+    assert!(
+        rc.contains("name: \"windows-2022-hyperv\"") && rc.contains("handler: \"runhcs-wcow-hypervisor\""),
+        "{rc}"
+    );
+    assert!(rc.contains("hke.io/hyperv: \"true\""), "{rc}");
+    // Without it, nothing of the kind.
+    let plain = files_of(&prepared(&example("windows.json"), &[]));
+    assert!(!plain["bootstrap/manifests/runtimeclasses.yaml"].contains("hyperv"));
+    // A Linux pool cannot ask for it.
+    let sets: Vec<SetArg> = ["properties.agentPoolProfiles[0].hypervIsolation=true"]
+        .iter()
+        .map(|s| s.parse().expect("set"))
+        .collect();
+    let r = prepare(&example("windows.json"), &sets, &mut rng(1), now()).expect_err("linux pool");
+    assert!(r
+        .diagnostics
+        .iter()
+        .any(|d| d.path == "properties.agentPoolProfiles[0].hypervIsolation"));
+}
+
+#[test]
 fn templates_interpolate_only_through_escaping_helpers() {
     let allowed = [
         "ps ", "sh ", "yaml ", "json ", "b64 ", "num ", "#each ", "/each", "#if ", "/if", "else",

@@ -79,6 +79,7 @@ $CniConfig = '{
 }'
 $CniPluginsUrl = 'https://github.com/Azure/azure-container-networking/releases/download/v1.6.21/azure-vnet-cni-windows-amd64-v1.6.21.zip'
 $SshEnabled = ('true' -eq 'true')
+$HyperV = ('false' -eq 'true')
 $KubeletArgs = @(
     '--cluster-dns=10.0.0.10'
     '--cluster-domain=cluster.local'
@@ -159,6 +160,19 @@ function Get-VerifiedFile {
     Write-Log ('verified ' + $Url)
 }
 
+# Reboot and carry on: run this script again at startup, with the step
+# that needed the reboot marked done.
+function Restart-AndResume {
+    param([string]$Step, [string]$Why)
+    $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument ('-NoProfile -ExecutionPolicy Bypass -File "' + $Self + '"')
+    $trigger = New-ScheduledTaskTrigger -AtStartup
+    Register-ScheduledTask -TaskName 'hke-bootstrap' -Action $action -Trigger $trigger -User 'SYSTEM' -RunLevel Highest -Force | Out-Null
+    New-Item -ItemType File -Force -Path (Join-Path $StateDir ($Step + '.done')) | Out-Null
+    Write-Log ('rebooting to finish ' + $Why + '; this script runs again at startup')
+    Restart-Computer -Force
+    exit 0
+}
+
 # HNS changes can take away the route to the cloud's metadata service.
 function Restore-MetadataRoute {
     $metadata = '169.254.169.254/32'
@@ -178,13 +192,16 @@ try {
     Invoke-Step 'containers-feature' {
         $result = Install-WindowsFeature -Name Containers
         if ($result.RestartNeeded -eq 'Yes') {
-            $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument ('-NoProfile -ExecutionPolicy Bypass -File "' + $Self + '"')
-            $trigger = New-ScheduledTaskTrigger -AtStartup
-            Register-ScheduledTask -TaskName 'hke-bootstrap' -Action $action -Trigger $trigger -User 'SYSTEM' -RunLevel Highest -Force | Out-Null
-            New-Item -ItemType File -Force -Path (Join-Path $StateDir 'containers-feature.done') | Out-Null
-            Write-Log 'rebooting to finish the Containers feature; this script runs again at startup'
-            Restart-Computer -Force
-            exit 0
+            Restart-AndResume -Step 'containers-feature' -Why 'the Containers feature'
+        }
+    }
+
+    if ($HyperV) {
+        Invoke-Step 'hyperv-feature' {
+            $result = Install-WindowsFeature -Name Hyper-V
+            if ($result.RestartNeeded -eq 'Yes') {
+                Restart-AndResume -Step 'hyperv-feature' -Why 'the Hyper-V feature'
+            }
         }
     }
 
@@ -218,6 +235,16 @@ try {
         $default = $default -replace "sandbox = '.*'", ("sandbox = '" + $PauseImage + "'")
         $default = $default -replace "bin_dirs = \[.*\]", ("bin_dirs = ['" + ($CniBin -replace '\\', '/') + "']")
         $default = $default -replace "conf_dir = '.*'", ("conf_dir = '" + ($CniConf -replace '\\', '/') + "'")
+        if ($HyperV) {
+            # Hyper-V isolated containers: the runtime handler the
+            # windows-<version>-hyperv RuntimeClass names.
+            $default += @(
+                "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor]",
+                "  runtime_type = 'io.containerd.runhcs.v1'",
+                "  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor.options]",
+                '    SandboxIsolation = 1'
+            )
+        }
         Set-Content -Path $config -Value $default
         Invoke-Native (Join-Path $ContainerdDir 'containerd.exe') @('--register-service')
         Start-Service containerd
