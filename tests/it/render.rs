@@ -420,7 +420,7 @@ fn a_hyperv_pool_gets_its_runtime_handler_and_class() {
         .find(|x| x.windows.is_some())
         .expect("windows pool");
     let script = &files[&format!("bootstrap/{}/bootstrap.ps1", win.node_names[0])];
-    assert_eq!(ps_literal(script, "$NodeLabels").contains("hke.io/hyperv=true"), true);
+    assert!(ps_literal(script, "$NodeLabels").contains("hke.io/hyperv=true"));
     assert!(script.contains("runhcs-wcow-hypervisor") && script.contains("Install-WindowsFeature -Name Hyper-V"));
     assert!(pwsh_errors(script).is_empty());
     let rc = &files["bootstrap/manifests/runtimeclasses.yaml"];
