@@ -292,49 +292,43 @@ fn node_labels(labels: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-/// The RuntimeClasses for the Windows versions of a cluster.
+/// The distinct taints of some pools, as tolerations.
+fn tolerations<'p>(pools: impl Iterator<Item = &'p Pool>) -> Vec<Taint> {
+    let mut out: Vec<Taint> = Vec::new();
+    for p in pools {
+        for t in taints(&p.taints) {
+            if !out
+                .iter()
+                .any(|x| x.key == t.key && x.value == t.value && x.effect == t.effect)
+            {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The RuntimeClasses for the Windows versions of a cluster: one per version,
+/// tolerating the taints of that version's pools, and a Hyper-V one where a
+/// pool offers Hyper-V isolation.
 pub fn runtime_classes(c: &Cluster) -> Vec<RuntimeClass> {
     let t = versions::table();
     let mut out: Vec<RuntimeClass> = Vec::new();
     for w in c.windows_versions() {
-        // Tolerate the taints of every pool of this version.
-        let mut tolerations: Vec<Taint> = Vec::new();
-        for p in c.pools.iter().filter(|p| p.windows == Some(w)) {
-            for tt in taints(&p.taints) {
-                if !tolerations
-                    .iter()
-                    .any(|x| x.key == tt.key && x.value == tt.value && x.effect == tt.effect)
-                {
-                    tolerations.push(tt);
-                }
-            }
-        }
         out.push(RuntimeClass {
             name: format!("windows-{w}"),
             handler: HANDLER_PROCESS.into(),
             build: t.windows(w).build.clone(),
             hyperv: false,
-            tolerations: tolerations.clone(),
+            tolerations: tolerations(c.pools.iter().filter(|p| p.windows == Some(w))),
         });
-        let hyperv: Vec<&Pool> = c.pools.iter().filter(|p| p.windows == Some(w) && p.hyperv).collect();
-        if !hyperv.is_empty() {
-            let mut tol: Vec<Taint> = Vec::new();
-            for p in hyperv {
-                for tt in taints(&p.taints) {
-                    if !tol
-                        .iter()
-                        .any(|x| x.key == tt.key && x.value == tt.value && x.effect == tt.effect)
-                    {
-                        tol.push(tt);
-                    }
-                }
-            }
+        if c.pools.iter().any(|p| p.windows == Some(w) && p.hyperv) {
             out.push(RuntimeClass {
                 name: format!("windows-{w}-hyperv"),
                 handler: HANDLER_HYPERV.into(),
                 build: t.windows(w).build.clone(),
                 hyperv: true,
-                tolerations: tol,
+                tolerations: tolerations(c.pools.iter().filter(|p| p.windows == Some(w) && p.hyperv)),
             });
         }
     }
