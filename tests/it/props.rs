@@ -103,6 +103,10 @@ fn edit(
 }
 
 fn apply(text: &str, m: &Mutation) -> String {
+    // Earlier truncations can leave nothing to damage.
+    if text.is_empty() {
+        return String::new();
+    }
     match m {
         Mutation::FlipByte(i, b) => {
             let mut bytes = text.as_bytes().to_vec();
@@ -171,6 +175,13 @@ proptest! {
         }
         let migrated = catch_unwind(AssertUnwindSafe(|| hke::migrate::migrate(&text, &[])));
         prop_assert!(migrated.is_ok(), "migrate panicked on {}", file.display());
+    }
+
+    /// Regression: two truncations in a row emptied the text and the
+    /// mutation helper divided by zero.
+    #[test]
+    fn mutations_of_an_empty_text_are_empty(m in mutation()) {
+        prop_assert_eq!(apply("", &m), "");
     }
 
     #[test]
