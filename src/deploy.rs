@@ -45,6 +45,8 @@ pub struct Options {
     pub ttl: Option<String>,
     pub retry: RetryPolicy,
     pub durability: state::Durability,
+    /// Set by Ctrl-C: stop starting new work.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn now_rfc3339() -> String {
@@ -174,6 +176,7 @@ pub async fn deploy(
         bootstrap: Arc::new(BootFiles::new(c, &prepared.pki, &plan)),
         tags,
         cluster: c.name.to_string(),
+        cancel: opts.cancel.clone(),
     });
     let result = engine.deploy(&plan, st.clone()).await;
     drop(engine);
@@ -227,6 +230,8 @@ pub struct TeardownOptions {
     pub cloud: Cloud,
     pub retry: RetryPolicy,
     pub parallelism: usize,
+    /// Set by Ctrl-C: stop starting new work.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Tear down a cluster.
@@ -242,6 +247,7 @@ pub async fn teardown(
         cloud,
         retry,
         parallelism,
+        cancel,
     } = opts;
     let dir = dir.as_path();
     let cluster = cluster.as_str();
@@ -262,6 +268,7 @@ pub async fn teardown(
         bootstrap: Arc::new(NoBootstrap),
         tags: Default::default(),
         cluster: cluster.to_string(),
+        cancel,
     });
     let result = engine.teardown(st.clone()).await;
     drop(engine);

@@ -137,6 +137,8 @@ pub trait Bootstrap: Send + Sync {
 pub enum EngineError {
     #[error("{} failed: {}", .0.len(), .0.iter().map(|(id, e)| format!("{id}: {e}")).collect::<Vec<_>>().join("; "))]
     Failed(Vec<(String, String)>),
+    #[error("interrupted: the calls in flight finished and are recorded; nothing new was started")]
+    Interrupted,
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -163,6 +165,15 @@ pub struct Engine {
     /// Tags for every created resource.
     pub tags: BTreeMap<String, String>,
     pub cluster: String,
+    /// Set to stop starting new work (Ctrl-C): calls in flight finish and
+    /// are recorded, then the run ends with `EngineError::Interrupted`.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Engine {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The idempotency token of a logical resource of a cluster.
@@ -397,7 +408,7 @@ impl Engine {
         let mut failures: Vec<(String, String)> = Vec::new();
         let parallelism = self.parallelism.max(1);
         loop {
-            while tasks.len() < parallelism && failures.is_empty() {
+            while tasks.len() < parallelism && failures.is_empty() && !self.cancelled() {
                 let Some((_, id)) = ready.pop_first() else { break };
                 let p = plan.resources[&id].clone();
                 let req = match self.resolve(&id, &p, &outputs) {
@@ -491,6 +502,12 @@ impl Engine {
         failures: Vec<(String, String)>,
         started: Instant,
     ) -> Result<(State, Summary), EngineError> {
+        if self.cancelled() && failures.is_empty() {
+            let mut summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
+            summary.elapsed_ms = started.elapsed().as_millis() as u64;
+            self.emit(Event::End { op, summary });
+            return Err(EngineError::Interrupted);
+        }
         let mut summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
         summary.failed = failures.len();
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -548,7 +565,7 @@ impl Engine {
                     .cloned()
                     .collect();
                 failures.extend(self.delete_layer(layer, &shared).await);
-                if !failures.is_empty() {
+                if !failures.is_empty() || self.cancelled() {
                     break;
                 }
             }
@@ -602,7 +619,7 @@ impl Engine {
         let mut queue = layer.into_iter();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
-            while tasks.len() < self.parallelism.max(1) {
+            while tasks.len() < self.parallelism.max(1) && !self.cancelled() {
                 let Some(t) = queue.next() else { break };
                 let engine = self.clone();
                 let shared = shared.clone();

@@ -15,6 +15,7 @@ fn main() {
         match &failure {
             Failure::Rejected(_) => {}
             Failure::Usage(msg) => hke::ui::say(&format!("error: {msg}")),
+            Failure::Interrupted(msg) => hke::ui::say(msg),
             Failure::Other(e) => hke::ui::say(&format!("error: {e:#}")),
         }
         std::process::exit(failure.exit_code());

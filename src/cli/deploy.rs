@@ -27,12 +27,17 @@ pub fn map_error(e: DeployError, format: Format) -> Failure {
         DeployError::Rejected(r) => report_rejected(r, format),
         DeployError::Usage(m) => Failure::Usage(m),
         DeployError::State(crate::state::StateError::Locked(m)) => Failure::Usage(m),
+        DeployError::Engine(crate::engine::EngineError::Interrupted, dir) => Failure::Interrupted(format!(
+            "interrupted: the calls in flight finished and are recorded in {}; run the same command again to continue, or `hke teardown` to remove what exists",
+            dir.display()
+        )),
         other => Failure::Other(anyhow::Error::new(other)),
     }
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let text = a.model.read(true)?;
+    let rt = runtime()?;
     let opts = Options {
         text,
         sets: a.model.set.clone(),
@@ -41,9 +46,10 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         ttl: a.ttl.clone(),
         retry: RetryPolicy::default(),
         durability: crate::state::Durability::GroupCommit,
+        cancel: super::cancel_on_ctrl_c(&rt),
     };
     let events = ui::event_sink(format);
-    let done = runtime()?
+    let done = rt
         .block_on(deploy::deploy(opts, env, events, None))
         .map_err(|e| map_error(e, format))?;
     if format == Format::Text {

@@ -108,6 +108,9 @@ pub enum Failure {
     /// The model was rejected: exit 2, diagnostics already printed.
     #[error("{0}")]
     Rejected(Rejected),
+    /// Stopped by Ctrl-C after the calls in flight finished: exit 130.
+    #[error("{0}")]
+    Interrupted(String),
     /// Anything else: exit 1.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -117,6 +120,7 @@ impl Failure {
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Usage(_) | Failure::Rejected(_) => 2,
+            Failure::Interrupted(_) => 130,
             Failure::Other(_) => 1,
         }
     }
@@ -134,6 +138,26 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Status(a) => status::run(a, cli.output),
         Command::Render(a) => render::run(a, cli.output),
     }
+}
+
+/// Ctrl-C during a cloud run: the first asks the engine to start nothing new
+/// and let the calls in flight finish (so they are recorded); the second
+/// stops at once (the next run still finds everything through the state's
+/// intents and the resources' tags).
+pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+            crate::ui::say("interrupted: finishing the calls in flight (Ctrl-C again to stop at once)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                crate::ui::say("stopped; run the same command again to continue");
+                std::process::exit(130);
+            }
+        }
+    });
+    flag
 }
 
 /// The async runtime for verbs that talk to a cloud.

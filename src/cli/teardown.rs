@@ -105,6 +105,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let _token = confirm(a.yes, &name, cloud)?;
     let events = ui::event_sink(format);
     let rt = runtime()?;
+    let cancel = super::cancel_on_ctrl_c(&rt);
     rt.block_on(deploy::teardown(
         deploy::TeardownOptions {
             dir: dir.clone(),
@@ -112,6 +113,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             cloud,
             retry: RetryPolicy::default(),
             parallelism: usize::from(a.parallelism),
+            cancel,
         },
         env,
         events,

@@ -287,6 +287,7 @@ fn engine_options_with(text: String, out: &Path, parallelism: usize, durability:
             max_attempts: 12,
         },
         durability,
+        cancel: Default::default(),
     }
 }
 
@@ -455,4 +456,48 @@ fn deploy_says_when_the_model_differs_from_the_existing_directory() {
         planned(),
         "nothing was changed behind the user's back"
     );
+}
+
+#[test]
+fn ctrl_c_finishes_the_calls_in_flight_and_a_rerun_continues() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cloud = tmp.path().join("cloud");
+    let child = Command::new(env!("CARGO_BIN_EXE_hke"))
+        .args(deploy_args(&example_path()))
+        .current_dir(tmp.path())
+        .env("HKE_FAKE_CLOUD", &cloud)
+        .env("HKE_FAKE_LATENCY_MS", "300")
+        .env("HKE_FAKE_MACHINE_LATENCY_MS", "3000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Interrupt once some resources exist but before the machines are done.
+    let t0 = std::time::Instant::now();
+    while FakeCloud::resources_in(&cloud).len() < 3 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let msg = text(&out.stderr);
+    assert!(
+        msg.contains("finishing the calls in flight") && msg.contains("run the same command again"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("out/state.lock").exists(), "the lock is released");
+    let partial = inventory(&cloud);
+    assert!(
+        !partial.is_empty() && partial.len() < planned().len(),
+        "stopped part-way: {}",
+        partial.len()
+    );
+    let again = run(tmp.path(), &cloud, &[], &deploy_args(&example_path()));
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(inventory(&cloud), planned());
 }
