@@ -265,6 +265,24 @@ impl Engine {
         })
     }
 
+    /// Look a resource up by kind and name (with retries).
+    async fn read_existing(
+        &self,
+        id: &str,
+        kind: Kind,
+        name: &str,
+        shared: &Shared,
+    ) -> Result<Option<Outputs>, String> {
+        let provider = self.provider.clone();
+        self.with_retry(Op::Deploy, id, kind, name, shared, || {
+            let provider = provider.clone();
+            let name = name.to_string();
+            async move { provider.read(kind, &name).await }
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
     async fn create_one(
         &self,
         id: &str,
@@ -284,15 +302,7 @@ impl Engine {
         let provider = self.provider.clone();
         // A previous run may have created it and died before recording the id.
         if prior.is_some() {
-            let found = self
-                .with_retry(Op::Deploy, id, kind, &name, shared, || {
-                    let provider = provider.clone();
-                    let name = name.clone();
-                    async move { provider.read(kind, &name).await }
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(outputs) = found {
+            if let Some(outputs) = self.read_existing(id, kind, &name, shared).await? {
                 self.journal
                     .record(id, Some(entry(Status::Created, outputs.clone())))
                     .await
@@ -314,20 +324,10 @@ impl Engine {
             .await;
         let (outputs, outcome) = match created {
             Ok(o) => (o, Outcome::Created),
-            Err(e) if e.class == Class::AlreadyExists => {
-                let found = self
-                    .with_retry(Op::Deploy, id, kind, &name, shared, || {
-                        let provider = provider.clone();
-                        let name = name.clone();
-                        async move { provider.read(kind, &name).await }
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match found {
-                    Some(o) => (o, Outcome::Adopted),
-                    None => return Err(format!("{e}, but it cannot be read")),
-                }
-            }
+            Err(e) if e.class == Class::AlreadyExists => match self.read_existing(id, kind, &name, shared).await? {
+                Some(o) => (o, Outcome::Adopted),
+                None => return Err(format!("{e}, but it cannot be read")),
+            },
             Err(e) => return Err(e.to_string()),
         };
         // The intent is durable: if this record is lost in a crash, the next

@@ -241,11 +241,12 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         m.insert(crate::bootstrap::INPUT_ENDPOINT.to_string(), Val::output(LB, output));
         m
     };
+    let native_size = |size: &str| vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string());
     let machine = |size: &str, os: Os, windows, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {
         subnet: Val::id_of(SUBNET),
         firewall: Val::id_of(FIREWALL),
         os,
-        size: vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string()),
+        size: native_size(size),
         image: image_for(c, windows),
         disk_gb: disk,
         private_ip: ip.map(|i| i.to_string()),
@@ -287,35 +288,21 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             OsType::Windows => Os::Windows,
         };
         if !kubenet && pool.count >= MACHINE_GROUP_MIN {
-            let Spec::Machine {
-                subnet,
-                firewall,
-                os,
-                size,
-                image,
-                disk_gb,
-                ip_forwarding,
-                bootstrap_inputs,
-                ..
-            } = machine(&pool.vm_size, os.clone(), pool.windows, pool.os_disk_gb, None)
-            else {
-                unreachable!("machine() builds a machine")
-            };
             r.insert(
                 format!("machineGroup/{}", pool.name),
                 (
                     group_name(c, &pool.name),
                     Spec::MachineGroup {
-                        subnet,
-                        firewall,
-                        os,
-                        size,
-                        image,
-                        disk_gb,
+                        subnet: Val::id_of(SUBNET),
+                        firewall: Val::id_of(FIREWALL),
+                        os: os.clone(),
+                        size: native_size(&pool.vm_size),
+                        image: image_for(c, pool.windows),
+                        disk_gb: pool.os_disk_gb,
                         count: pool.count,
                         name_prefix: group_prefix(c, pool),
-                        ip_forwarding,
-                        bootstrap_inputs,
+                        ip_forwarding: kubenet,
+                        bootstrap_inputs: bootstrap_inputs(),
                     },
                 ),
             );

@@ -1686,44 +1686,46 @@ fn azure_rules(
     master: &vlabs::MasterProfile,
     pools: &[vlabs::AgentPoolProfile],
 ) {
+    const CACHING: &[&str] = &["None", "ReadWrite", "ReadOnly"];
+    const AVAILABILITY: &[&str] = &["AvailabilitySet", "VirtualMachineScaleSets"];
     let kpath = "properties.orchestratorProfile.kubernetesConfig";
-    one_of(
-        v,
-        &format!("{kpath}.loadBalancerSku"),
-        k.load_balancer_sku.as_deref(),
-        &["Standard", "Basic"],
-    );
-    one_of(
-        v,
-        &format!("{kpath}.networkMode"),
-        k.network_mode.as_deref(),
-        &["transparent", "bridge"],
-    );
+    let mpath = "properties.masterProfile";
+    let fields: [(String, Option<&str>, &[&str]); 5] = [
+        (
+            format!("{kpath}.loadBalancerSku"),
+            k.load_balancer_sku.as_deref(),
+            &["Standard", "Basic"],
+        ),
+        (
+            format!("{kpath}.networkMode"),
+            k.network_mode.as_deref(),
+            &["transparent", "bridge"],
+        ),
+        (
+            format!("{mpath}.storageProfile"),
+            master.storage_profile.as_deref(),
+            &["ManagedDisks", "StorageAccount"],
+        ),
+        (
+            format!("{mpath}.availabilityProfile"),
+            master.availability_profile.as_deref(),
+            AVAILABILITY,
+        ),
+        (
+            format!("{mpath}.osDiskCachingType"),
+            master.os_disk_caching_type.as_deref(),
+            CACHING,
+        ),
+    ];
+    for (path, value, allowed) in &fields {
+        one_of(v, path, *value, allowed);
+    }
     in_range(
         v,
         &format!("{kpath}.outboundRuleIdleTimeoutInMinutes"),
         k.outbound_rule_idle_timeout_in_minutes,
         4..=120,
         "",
-    );
-    let mpath = "properties.masterProfile";
-    one_of(
-        v,
-        &format!("{mpath}.storageProfile"),
-        master.storage_profile.as_deref(),
-        &["ManagedDisks", "StorageAccount"],
-    );
-    one_of(
-        v,
-        &format!("{mpath}.availabilityProfile"),
-        master.availability_profile.as_deref(),
-        &["AvailabilitySet", "VirtualMachineScaleSets"],
-    );
-    one_of(
-        v,
-        &format!("{mpath}.osDiskCachingType"),
-        master.os_disk_caching_type.as_deref(),
-        &["None", "ReadWrite", "ReadOnly"],
     );
     in_range(
         v,
@@ -1736,42 +1738,33 @@ fn azure_rules(
     let master_vnet = master.vnet_subnet_id.as_deref().is_some_and(|s| !s.is_empty());
     for (i, pool) in pools.iter().enumerate() {
         let pp = format!("properties.agentPoolProfiles[{i}]");
-        one_of(
-            v,
-            &format!("{pp}.storageProfile"),
-            pool.storage_profile.as_deref(),
-            &["ManagedDisks", "StorageAccount", "Ephemeral"],
-        );
-        one_of(
-            v,
-            &format!("{pp}.availabilityProfile"),
-            pool.availability_profile.as_deref(),
-            &["AvailabilitySet", "VirtualMachineScaleSets"],
-        );
-        one_of(
-            v,
-            &format!("{pp}.scaleSetPriority"),
-            pool.scale_set_priority.as_deref(),
-            &["Regular", "Low", "Spot"],
-        );
-        one_of(
-            v,
-            &format!("{pp}.scaleSetEvictionPolicy"),
-            pool.scale_set_eviction_policy.as_deref(),
-            &["Delete", "Deallocate"],
-        );
-        one_of(
-            v,
-            &format!("{pp}.osDiskCachingType"),
-            pool.os_disk_caching_type.as_deref(),
-            &["None", "ReadWrite", "ReadOnly"],
-        );
-        one_of(
-            v,
-            &format!("{pp}.dataDiskCachingType"),
-            pool.data_disk_caching_type.as_deref(),
-            &["None", "ReadWrite", "ReadOnly"],
-        );
+        let fields: [(&str, Option<&str>, &[&str]); 6] = [
+            (
+                "storageProfile",
+                pool.storage_profile.as_deref(),
+                &["ManagedDisks", "StorageAccount", "Ephemeral"],
+            ),
+            (
+                "availabilityProfile",
+                pool.availability_profile.as_deref(),
+                AVAILABILITY,
+            ),
+            (
+                "scaleSetPriority",
+                pool.scale_set_priority.as_deref(),
+                &["Regular", "Low", "Spot"],
+            ),
+            (
+                "scaleSetEvictionPolicy",
+                pool.scale_set_eviction_policy.as_deref(),
+                &["Delete", "Deallocate"],
+            ),
+            ("osDiskCachingType", pool.os_disk_caching_type.as_deref(), CACHING),
+            ("dataDiskCachingType", pool.data_disk_caching_type.as_deref(), CACHING),
+        ];
+        for (field, value, allowed) in fields {
+            one_of(v, &format!("{pp}.{field}"), value, allowed);
+        }
         if let Some(p) = pool.availability_profile.as_deref().filter(|p| !p.is_empty()) {
             profiles.insert(p.to_ascii_lowercase());
         }
