@@ -143,6 +143,24 @@ pub fn compact(dir: &Path, state: &State) -> Result<(), StateError> {
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
+/// Cut a log back to its last complete line. A process killed mid-append
+/// leaves a torn line without its newline; appending after it would glue the
+/// next record onto it and lose that record too.
+pub fn trim_torn_tail(path: &Path) -> std::io::Result<()> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if data.is_empty() || data.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = data.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    let f = fs::OpenOptions::new().write(true).open(path)?;
+    f.set_len(keep as u64)?;
+    f.sync_all()
+}
+
 /// How journal appends reach the disk. Both are durable before `record`
 /// returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,6 +201,7 @@ impl Journal {
 
     pub fn open_with(dir: &Path, durability: Durability) -> Result<Journal, StateError> {
         let path = dir.join(JOURNAL_FILE);
+        trim_torn_tail(&path).map_err(io(&path))?;
         let mut file = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -419,6 +438,16 @@ mod tests {
             .expect("open");
         f.write_all(b"{\"id\":\"m9\",\"entr").expect("write");
         assert_eq!(load(tmp.path()).expect("load").resources.len(), 49);
+        // Regression: a run after the crash must not glue its records onto
+        // the torn line (they were lost on the next load).
+        let j2 = Journal::open(tmp.path()).expect("reopen");
+        j2.record("after-crash", Some(entry("after-crash", Status::Created)))
+            .await
+            .expect("record");
+        j2.close();
+        let s = load(tmp.path()).expect("load");
+        assert_eq!(s.resources.len(), 50, "the record after a torn line is kept");
+        assert!(s.resources.contains_key("after-crash"));
         compact(tmp.path(), &s).expect("compact");
         assert!(!tmp.path().join(JOURNAL_FILE).exists());
         assert_eq!(load(tmp.path()).expect("load"), s);

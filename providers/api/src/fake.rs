@@ -143,6 +143,20 @@ enum LogLine {
     Delete(String),
 }
 
+/// Cut a log back to its last complete line.
+fn trim_torn_tail(path: &Path) -> std::io::Result<()> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if data.is_empty() || data.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = data.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    fs::OpenOptions::new().write(true).open(path)?.set_len(keep as u64)
+}
+
 const RESOURCES_LOG: &str = "resources.jsonl";
 const CALLS_LOG: &str = "calls.jsonl";
 
@@ -168,6 +182,11 @@ impl FakeCloud {
         // Appends only: several processes may use one fake cloud, one after
         // the other, and a rewrite could lose another's appends.
         let path = dir.join(RESOURCES_LOG);
+        // A process aborted mid-append leaves a torn last line: cut it, so
+        // the next append starts on a line of its own.
+        for log in [path.clone(), dir.join(CALLS_LOG)] {
+            trim_torn_tail(&log).map_err(|e| format!("cannot repair {}: {e}", log.display()))?;
+        }
         let append = |p: PathBuf| {
             fs::OpenOptions::new()
                 .create(true)
@@ -625,6 +644,46 @@ mod tests {
         assert_eq!(c.create_latency(Kind::Machine), Duration::from_millis(200));
         assert_eq!(c.crash_at, Some(7));
         assert!(FakeConfig::from_lookup(|k| (k == "HKE_FAKE_FAIL_AT").then(|| "x".to_string())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod torn {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_torn_last_line_does_not_swallow_the_next_run() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let quick = FakeConfig {
+            default_latency: Duration::from_millis(1),
+            ..FakeConfig::default()
+        };
+        let req = |n: &str| Request {
+            logical_id: n.into(),
+            name: n.into(),
+            spec: Spec::Group { location: "x".into() },
+            tags: BTreeMap::new(),
+            references: vec![],
+            client_token: n.into(),
+            user_data: None,
+        };
+        {
+            let cloud = FakeCloud::open(tmp.path(), quick.clone()).expect("open");
+            cloud.create(&req("a")).await.expect("a");
+        }
+        // A crash mid-append.
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(tmp.path().join(RESOURCES_LOG))
+            .expect("log");
+        f.write_all(b"{\"put\":{\"id\":\"gro").expect("torn");
+        let cloud = FakeCloud::open(tmp.path(), quick).expect("reopen");
+        cloud.create(&req("b")).await.expect("b");
+        let names: Vec<String> = FakeCloud::resources_in(tmp.path())
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
     }
 }
 
