@@ -47,6 +47,9 @@ pub struct Options {
     pub durability: state::Durability,
     /// Set by Ctrl-C: stop starting new work.
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// Overrides of the model's region and the cloud's endpoint.
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
 }
 
 fn now_rfc3339() -> String {
@@ -59,18 +62,48 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DeployError> {
     std::fs::rename(&tmp, path).map_err(|e| DeployError::Io(path.to_path_buf(), e))
 }
 
-/// The provider for a cloud. Only the fake cloud is built so far.
-pub fn provider_for(cloud: Cloud, env: &Env) -> Result<Arc<dyn Provider>, DeployError> {
+/// Where a provider should work: the cloud, the cluster (its tag), and the
+/// overrides given on the command line or in `HKE_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub cluster: String,
+    /// Region (AWS, GCP) or location (Azure); `None` leaves it to the cloud's
+    /// own configuration chain.
+    pub region: Option<String>,
+    /// An API endpoint override (an emulator, a sovereign cloud, a private
+    /// endpoint): `--endpoint-url`, else `HKE_<CLOUD>_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+}
+
+/// The provider for a cloud.
+pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Arc<dyn Provider>, DeployError> {
+    let endpoint = target
+        .endpoint
+        .clone()
+        .or_else(|| env.get(&format!("HKE_{}_ENDPOINT_URL", cloud.to_string().to_ascii_uppercase())))
+        .filter(|e| !e.is_empty());
     match cloud {
         Cloud::Fake => {
             let cfg = FakeConfig::from_lookup(|k| env.get(k)).map_err(DeployError::Usage)?;
             let cloud = FakeCloud::open(env.fake_cloud_dir(), cfg).map_err(DeployError::Usage)?;
             Ok(Arc::new(cloud))
         }
-        other => Err(DeployError::Usage(format!(
-            "hke cannot deploy to {other} yet: its provider is not built. `hke plan` shows what it would create; \
-             --set properties.providerProfile.name=fake deploys to the built-in fake cloud"
-        ))),
+        #[cfg(feature = "aws")]
+        Cloud::Aws => {
+            let mut cfg = hke_provider_aws::AwsConfig::new(&target.cluster, target.region.as_deref());
+            cfg.endpoint = endpoint;
+            let aws = hke_provider_aws::Aws::connect(cfg)
+                .await
+                .map_err(|e| DeployError::Usage(e.to_string()))?;
+            Ok(Arc::new(aws))
+        }
+        other => {
+            let _ = endpoint;
+            Err(DeployError::Usage(format!(
+                "this hke is built without the {other} provider. `hke plan` shows what it would create; \
+                 --set properties.providerProfile.name=fake deploys to the built-in fake cloud"
+            )))
+        }
     }
 }
 
@@ -159,7 +192,14 @@ pub async fn deploy(
     let _lock = take_lock(&dir, "hke deploy", &events)?;
     let provider = match provider {
         Some(p) => p,
-        None => provider_for(c.provider.cloud, env)?,
+        None => {
+            let target = Target {
+                cluster: c.name.to_string(),
+                region: opts.region.clone().or_else(|| Some(c.provider.location.clone())),
+                endpoint: opts.endpoint.clone(),
+            };
+            provider_for(c.provider.cloud, &target, env).await?
+        }
     };
     let mut st = state::load(&dir)?;
     st.cluster = c.name.to_string();
@@ -228,6 +268,9 @@ pub struct TeardownOptions {
     /// The cluster's name: the `hke.io/cluster` tag to sweep.
     pub cluster: String,
     pub cloud: Cloud,
+    /// Region and endpoint (from the model, or the command line).
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
     pub retry: RetryPolicy,
     pub parallelism: usize,
     /// Set by Ctrl-C: stop starting new work.
@@ -245,6 +288,8 @@ pub async fn teardown(
         dir,
         cluster,
         cloud,
+        region,
+        endpoint,
         retry,
         parallelism,
         cancel,
@@ -255,7 +300,14 @@ pub async fn teardown(
     let _lock = take_lock(dir, "hke teardown", &events)?;
     let provider = match provider {
         Some(p) => p,
-        None => provider_for(cloud, env)?,
+        None => {
+            let target = Target {
+                cluster: cluster.to_string(),
+                region,
+                endpoint,
+            };
+            provider_for(cloud, &target, env).await?
+        }
     };
     let st = state::load(dir)?;
     let journal = Arc::new(state::Journal::open(dir)?);

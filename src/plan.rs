@@ -145,6 +145,10 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             rg_name,
             Spec::Group {
                 location: c.provider.location.clone(),
+                // AWS keeps it as the cluster's key pair.
+                ssh_public_key: (c.provider.cloud == crate::model::types::Cloud::Aws)
+                    .then(|| c.linux.ssh_public_keys.first().cloned())
+                    .flatten(),
             },
         ),
     );
@@ -207,22 +211,27 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             },
         ),
     );
-    r.insert(
-        ADDRESS.into(),
-        (
-            format!("{name}-apiserver-ip"),
-            Spec::PublicAddress {
-                group: Val::id_of(GROUP),
-                dns_label: Some(name.to_string()),
-            },
-        ),
-    );
+    // AWS: several masters sit behind a network load balancer, whose
+    // addresses AWS assigns; one master gets an Elastic IP instead.
+    let nlb = c.provider.cloud == crate::model::types::Cloud::Aws && c.masters.count > 1;
+    if !nlb {
+        r.insert(
+            ADDRESS.into(),
+            (
+                format!("{name}-apiserver-ip"),
+                Spec::PublicAddress {
+                    group: Val::id_of(GROUP),
+                    dns_label: Some(name.to_string()),
+                },
+            ),
+        );
+    }
     r.insert(
         LB.into(),
         (
             format!("{name}-apiserver"),
             Spec::LoadBalancer {
-                address: Val::id_of(ADDRESS),
+                address: (!nlb).then(|| Val::id_of(ADDRESS)),
                 subnet: Val::id_of(SUBNET),
                 port: c.endpoint.port,
             },

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use super::{report_rejected, runtime, Failure, ModelArgs};
+use super::{report_rejected, runtime, CloudArgs, Failure, ModelArgs};
 use crate::context::Env;
 use crate::deploy::{self, DeployError, Options};
 use crate::engine::RetryPolicy;
@@ -10,6 +10,8 @@ use crate::ui::{self, Format};
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
     /// The output directory (default: _output/<dnsPrefix>). An existing
     /// apimodel.json there is reused, so a re-run continues the same cluster.
     #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
@@ -47,6 +49,8 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         retry: RetryPolicy::default(),
         durability: crate::state::Durability::GroupCommit,
         cancel: super::cancel_on_ctrl_c(&rt),
+        region: a.cloud.region.clone(),
+        endpoint: a.cloud.endpoint_url.clone(),
     };
     let events = ui::event_sink(format);
     let done = rt

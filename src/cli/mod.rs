@@ -67,6 +67,18 @@ pub struct ModelArgs {
     pub set: Vec<SetArg>,
 }
 
+/// Where to reach the cloud, over the model's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CloudArgs {
+    /// The region (AWS, GCP) or location (Azure), over the model's.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The cloud API endpoint (an emulator, a private or sovereign endpoint);
+    /// also HKE_AWS_ENDPOINT_URL, HKE_AZURE_ENDPOINT_URL, HKE_GCP_ENDPOINT_URL.
+    #[arg(long = "endpoint-url", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
 fn parse_set(s: &str) -> Result<SetArg, String> {
     s.parse()
 }

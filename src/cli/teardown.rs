@@ -1,7 +1,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::{runtime, Failure, ModelArgs};
+use super::{runtime, CloudArgs, Failure, ModelArgs};
 use crate::cli::deploy::map_error;
 use crate::context::Env;
 use crate::deploy;
@@ -23,6 +23,8 @@ pub struct Args {
     /// The cloud, when the output directory is gone (state lost).
     #[arg(long, value_name = "CLOUD")]
     pub cloud: Option<String>,
+    #[command(flatten)]
+    pub where_: CloudArgs,
     /// Delete without asking.
     #[arg(long)]
     pub yes: bool,
@@ -73,7 +75,11 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             .output_directory
             .clone()
             .unwrap_or_else(|| crate::generate::default_dir(&p.cluster));
-        (p.cluster.name.to_string(), dir, Some(p.cluster.provider.cloud))
+        (
+            p.cluster.name.to_string(),
+            dir,
+            Some((p.cluster.provider.cloud, p.cluster.provider.location.clone())),
+        )
     } else if let Some(name) = &a.cluster {
         let dir = a
             .output_directory
@@ -83,7 +89,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         let cloud = match std::fs::read_to_string(&model) {
             Ok(text) => crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
                 .ok()
-                .map(|p| p.cluster.provider.cloud),
+                .map(|p| (p.cluster.provider.cloud, p.cluster.provider.location.clone())),
             Err(_) => None,
         };
         (name.clone(), dir, cloud)
@@ -92,7 +98,8 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             "name the cluster: --api-model FILE or --cluster NAME".into(),
         ));
     };
-    let cloud = match (&a.cloud, model_cloud) {
+    let model_region = model_cloud.as_ref().map(|(_, r)| r.clone());
+    let cloud = match (&a.cloud, model_cloud.map(|(c, _)| c)) {
         (Some(c), _) => c.parse::<Cloud>().map_err(Failure::Usage)?,
         (None, Some(c)) => c,
         (None, None) => {
@@ -111,6 +118,8 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             dir: dir.clone(),
             cluster: name.clone(),
             cloud,
+            region: a.where_.region.clone().or(model_region),
+            endpoint: a.where_.endpoint_url.clone(),
             retry: RetryPolicy::default(),
             parallelism: usize::from(a.parallelism),
             cancel,

@@ -288,6 +288,8 @@ fn engine_options_with(text: String, out: &Path, parallelism: usize, durability:
         },
         durability,
         cancel: Default::default(),
+        region: None,
+        endpoint: None,
     }
 }
 

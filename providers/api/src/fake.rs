@@ -341,7 +341,9 @@ impl FakeCloud {
                     o.insert(OUT_DNS_NAME.into(), format!("{label}.fake.hke.invalid"));
                 }
             }
-            Spec::LoadBalancer { address, .. } => {
+            Spec::LoadBalancer {
+                address: Some(address), ..
+            } => {
                 if let Some(a) = all.get(address) {
                     for k in [OUT_ADDRESS, OUT_DNS_NAME] {
                         if let Some(v) = a.outputs.get(k) {
@@ -349,6 +351,9 @@ impl FakeCloud {
                         }
                     }
                 }
+            }
+            Spec::LoadBalancer { address: None, .. } => {
+                o.insert(OUT_DNS_NAME.into(), format!("{}-{seq}.lb.fake.hke.invalid", req.name));
             }
             Spec::MachineGroup { count, name_prefix, .. } => {
                 o.insert("count".into(), count.to_string());
@@ -539,7 +544,14 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let cloud = FakeCloud::open(tmp.path(), quick()).expect("open");
         let g = cloud
-            .create(&req("g", Spec::Group { location: "x".into() }, &[]))
+            .create(&req(
+                "g",
+                Spec::Group {
+                    location: "x".into(),
+                    ssh_public_key: None,
+                },
+                &[],
+            ))
             .await
             .expect("group");
         let gid = g[OUT_ID].clone();
@@ -661,7 +673,10 @@ mod torn {
         let req = |n: &str| Request {
             logical_id: n.into(),
             name: n.into(),
-            spec: Spec::Group { location: "x".into() },
+            spec: Spec::Group {
+                location: "x".into(),
+                ssh_public_key: None,
+            },
             tags: BTreeMap::new(),
             references: vec![],
             client_token: n.into(),
@@ -713,7 +728,10 @@ mod paused {
                     let req = Request {
                         logical_id: format!("g{i}"),
                         name: format!("g{i}"),
-                        spec: Spec::Group { location: "x".into() },
+                        spec: Spec::Group {
+                            location: "x".into(),
+                            ssh_public_key: None,
+                        },
                         tags: BTreeMap::new(),
                         references: vec![],
                         client_token: format!("t{i}"),

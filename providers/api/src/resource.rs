@@ -160,6 +160,10 @@ pub struct Image {
 pub enum Spec<V> {
     Group {
         location: String,
+        /// The admin's SSH public key, where the cloud keeps one per group
+        /// (the AWS key pair).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ssh_public_key: Option<String>,
     },
     Network {
         cidr: String,
@@ -178,7 +182,10 @@ pub enum Spec<V> {
         dns_label: Option<String>,
     },
     LoadBalancer {
-        address: V,
+        /// The public address in front; `None` when the cloud assigns the
+        /// load balancer's addresses itself (AWS network load balancers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<V>,
         subnet: V,
         port: u16,
     },
@@ -246,7 +253,7 @@ impl<V> Spec<V> {
             Spec::Network { group, .. } => vec![group],
             Spec::Subnet { network, .. } | Spec::Firewall { network, .. } => vec![network],
             Spec::PublicAddress { group, .. } => vec![group],
-            Spec::LoadBalancer { address, subnet, .. } => vec![address, subnet],
+            Spec::LoadBalancer { address, subnet, .. } => address.iter().chain([subnet]).collect(),
             Spec::LbMember {
                 load_balancer, machine, ..
             } => vec![load_balancer, machine],
@@ -273,8 +280,12 @@ impl<V> Spec<V> {
     /// The same spec with every value mapped.
     pub fn try_map<W, E>(&self, f: &mut impl FnMut(&V) -> Result<W, E>) -> Result<Spec<W>, E> {
         Ok(match self {
-            Spec::Group { location } => Spec::Group {
+            Spec::Group {
+                location,
+                ssh_public_key,
+            } => Spec::Group {
                 location: location.clone(),
+                ssh_public_key: ssh_public_key.clone(),
             },
             Spec::Network { cidr, group } => Spec::Network {
                 cidr: cidr.clone(),
@@ -293,7 +304,10 @@ impl<V> Spec<V> {
                 dns_label: dns_label.clone(),
             },
             Spec::LoadBalancer { address, subnet, port } => Spec::LoadBalancer {
-                address: f(address)?,
+                address: match address {
+                    Some(a) => Some(f(a)?),
+                    None => None,
+                },
                 subnet: f(subnet)?,
                 port: *port,
             },

@@ -181,8 +181,15 @@ function Restore-MetadataRoute {
 }
 
 try {
+    # Keep a copy to run again after the reboot. Run from a file (EC2Launch,
+    # GCE's startup scripts) the script copies that file; run as a script
+    # block (Azure custom data through a loader), it writes its own text.
     if (-not (Test-Path $Self)) {
-        Set-Content -Path $Self -Value $MyInvocation.MyCommand.Definition
+        if ($PSCommandPath) {
+            Copy-Item -Path $PSCommandPath -Destination $Self -Force
+        } else {
+            Set-Content -Path $Self -Value $MyInvocation.MyCommand.Definition
+        }
     }
 
     Invoke-Step 'containers-feature' {

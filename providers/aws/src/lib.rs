@@ -1,0 +1,2129 @@
+//! hke's AWS provider: the `Provider` trait over EC2 and Elastic Load
+//! Balancing v2.
+//!
+//! How the plan's resources map to AWS:
+//!
+//! | plan kind      | AWS objects                                                              |
+//! |----------------|--------------------------------------------------------------------------|
+//! | group          | the cluster's EC2 key pair (nothing when the model has no SSH key)       |
+//! | network        | VPC (DNS hostnames on), internet gateway, route table with 0.0.0.0/0     |
+//! | subnet         | four public subnets (the node range in quarters) over up to 3 zones      |
+//! | firewall       | security group with one ingress permission per rule and source           |
+//! | publicAddress  | Elastic IP (one-master clusters)                                         |
+//! | loadBalancer   | network load balancer + TCP target group + listener; or the Elastic IP   |
+//! | lbMember       | target registration; or the Elastic IP's association                     |
+//! | route          | route to a node's pod range in the cluster's route table (kubenet)       |
+//! | machine        | an instance (RunInstances with a client token and tags)                  |
+//! | machineGroup   | the pool's instances, one RunInstances per zone                          |
+//!
+//! Idempotency: every create first looks for the object by its tags (`Name`
+//! and `hke.io/cluster`; EC2 objects are tagged in the create call itself),
+//! RunInstances carries a client token, and a multi-step create marks its
+//! main object `hke.io/complete` when every step is done, so `read` after a
+//! crash only adopts finished resources and a re-run finishes the rest.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, BlockDeviceMapping, DomainType, EbsBlockDevice, Filter, HttpTokensState, Instance,
+    InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, IpPermission, IpRange, ResourceType, Tag,
+    TagSpecification, VolumeType,
+};
+use aws_sdk_elasticloadbalancingv2 as elbv2;
+use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
+use hke_provider_api::{Found, Image, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
+
+pub mod error;
+pub mod net;
+pub mod userdata;
+
+use error::{from_sdk, invalid};
+use net::{elb_name, spread, Range};
+
+/// Tag saying which plan kind an object belongs to (`network`, `subnet`…).
+pub const TAG_KIND: &str = "hke.io/kind";
+/// Tag grouping the several AWS objects of one plan resource (its name).
+pub const TAG_NAME: &str = "hke.io/name";
+/// Tag set on a multi-step resource's objects once every step is done.
+pub const TAG_COMPLETE: &str = "hke.io/complete";
+/// Tag naming the machine group an instance belongs to.
+pub const TAG_GROUP: &str = "hke.io/group";
+/// Tag naming the load balancer an Elastic IP serves as (one-master clusters).
+pub const TAG_LB: &str = "hke.io/lb";
+
+/// Where and for which cluster.
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    /// The cluster's name: the `hke.io/cluster` tag value.
+    pub cluster: String,
+    /// The region; `None` takes it from the AWS configuration chain
+    /// (`AWS_REGION`, the profile's `region`).
+    pub region: Option<String>,
+    /// An endpoint override (an emulator such as moto, or a VPC endpoint).
+    pub endpoint: Option<String>,
+    /// The first wait between polls of a resource's state; it doubles up to 5 s.
+    pub poll: Duration,
+    /// How long to wait for an instance to run or a load balancer to be
+    /// active before reporting a (retryable) timeout.
+    pub wait: Duration,
+}
+
+impl AwsConfig {
+    pub fn new(cluster: &str, region: Option<&str>) -> AwsConfig {
+        AwsConfig {
+            cluster: cluster.to_string(),
+            region: region.map(str::to_string),
+            endpoint: None,
+            poll: Duration::from_millis(500),
+            wait: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The AWS provider.
+pub struct Aws {
+    cfg: AwsConfig,
+    ec2: aws_sdk_ec2::Client,
+    elb: elbv2::Client,
+    /// AMI lookups: pattern and owner → (image id, root device name).
+    amis: tokio::sync::Mutex<HashMap<String, (String, String)>>,
+    /// Subnet id lists → each subnet's (id, range, zone).
+    subnets: Mutex<HashMap<String, Vec<(String, Range, String)>>>,
+    /// VPC id → the cluster's route table in it.
+    route_tables: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+type R<T> = Result<T, ProviderError>;
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+fn tag_of<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+
+impl Aws {
+    /// Connect with the standard AWS credential chain (environment, shared
+    /// config and SSO profiles, web identity, container and instance roles).
+    /// Retries are left to hke's engine, which honours its own backoff.
+    pub async fn connect(mut cfg: AwsConfig) -> Result<Aws, ProviderError> {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as Tls};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Tls::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(r) = &cfg.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let mut loader = loader
+            .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(e) = &cfg.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        let sdk = loader.load().await;
+        match sdk.region() {
+            Some(r) => cfg.region = Some(r.to_string()),
+            None => {
+                return Err(ProviderError::permanent(
+                    "NoRegion",
+                    "no AWS region: set providerProfile.region in the model, pass --region, or set AWS_REGION",
+                ))
+            }
+        }
+        Ok(Aws::with_clients(
+            cfg,
+            aws_sdk_ec2::Client::new(&sdk),
+            elbv2::Client::new(&sdk),
+        ))
+    }
+
+    /// The region in use.
+    pub fn region(&self) -> &str {
+        self.cfg.region.as_deref().unwrap_or("unknown")
+    }
+
+    /// A provider over given clients (tests use mocked ones).
+    pub fn with_clients(cfg: AwsConfig, ec2: aws_sdk_ec2::Client, elb: elbv2::Client) -> Aws {
+        Aws {
+            cfg,
+            ec2,
+            elb,
+            amis: tokio::sync::Mutex::new(HashMap::new()),
+            subnets: Mutex::new(HashMap::new()),
+            route_tables: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cluster_filter(&self) -> Filter {
+        filter(&format!("tag:{TAG_CLUSTER}"), &[&self.cfg.cluster])
+    }
+
+    fn tags(&self, req: &Request, name: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
+        let mut t: BTreeMap<String, String> = req.tags.clone();
+        t.insert("Name".into(), name.into());
+        t.insert(TAG_KIND.into(), req.spec.kind().name().into());
+        t.insert(TAG_NAME.into(), req.name.clone());
+        for (k, v) in extra {
+            t.insert((*k).into(), (*v).into());
+        }
+        t.into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect()
+    }
+
+    fn tag_spec(&self, rt: ResourceType, tags: &[Tag]) -> TagSpecification {
+        TagSpecification::builder()
+            .resource_type(rt)
+            .set_tags(Some(tags.to_vec()))
+            .build()
+    }
+
+    async fn mark_complete(&self, ids: &[String]) -> R<()> {
+        self.ec2
+            .create_tags()
+            .set_resources(Some(ids.to_vec()))
+            .tags(Tag::builder().key(TAG_COMPLETE).value("true").build())
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("tag {}", ids.join(",")), false, e))?;
+        Ok(())
+    }
+
+    /// Poll `check` until it yields, with a doubling wait capped at 5 s.
+    async fn wait_for<T, F, Fut>(&self, what: &str, mut check: F) -> R<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = R<Option<T>>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.cfg.wait;
+        let mut pause = self.cfg.poll;
+        loop {
+            match check().await {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => {}
+                // Eventual consistency: a new id may not be visible yet.
+                Err(e) if e.class == hke_provider_api::Class::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProviderError::transient(
+                    "WaitTimeout",
+                    format!("{what}: not ready after {} s", self.cfg.wait.as_secs()),
+                    None,
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    // ---- group: the key pair ------------------------------------------------
+
+    async fn find_key_pair(&self, name: &str) -> R<Option<String>> {
+        let out = match self.ec2.describe_key_pairs().key_names(name).send().await {
+            Ok(o) => o,
+            Err(e) => {
+                let e = from_sdk(&format!("describe key pair {name}"), false, e);
+                return if e.class == hke_provider_api::Class::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let Some(kp) = out.key_pairs().first() else {
+            return Ok(None);
+        };
+        if tag_of(kp.tags(), TAG_CLUSTER) != Some(self.cfg.cluster.as_str()) {
+            return Err(ProviderError::permanent(
+                "KeyPairNotOwned",
+                format!(
+                    "key pair {name} exists but is not tagged {TAG_CLUSTER}={}; delete or rename it, or choose another dnsPrefix",
+                    self.cfg.cluster
+                ),
+            ));
+        }
+        Ok(kp.key_pair_id().map(str::to_string))
+    }
+
+    async fn create_group(&self, req: &Request, ssh_public_key: Option<&str>) -> R<Outputs> {
+        let Some(key) = ssh_public_key else {
+            return Ok(outputs(&format!("group:{}", req.name), &[]));
+        };
+        if let Some(id) = self.find_key_pair(&req.name).await? {
+            return Ok(outputs(&id, &[]));
+        }
+        let tags = self.tags(req, &req.name, &[]);
+        let out = self
+            .ec2
+            .import_key_pair()
+            .key_name(&req.name)
+            .public_key_material(aws_smithy_types::Blob::new(key.as_bytes()))
+            .tag_specifications(self.tag_spec(ResourceType::KeyPair, &tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("import key pair {}", req.name), true, e))?;
+        let id = out
+            .key_pair_id()
+            .ok_or_else(|| invalid("import key pair", "no key pair id"))?;
+        Ok(outputs(id, &[]))
+    }
+
+    // ---- network: VPC, internet gateway, route table -------------------------
+
+    async fn find_vpc(&self, name: &str, complete: bool) -> R<Option<String>> {
+        let mut filters = vec![filter("tag:Name", &[name]), self.cluster_filter()];
+        if complete {
+            filters.push(filter(&format!("tag:{TAG_COMPLETE}"), &["true"]));
+        }
+        let out = self
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe VPC {name}"), false, e))?;
+        Ok(out.vpcs().first().and_then(|v| v.vpc_id()).map(str::to_string))
+    }
+
+    async fn route_table_of(&self, vpc: &str) -> R<Option<String>> {
+        if let Some(rt) = self.route_tables.lock().ok().and_then(|m| m.get(vpc).cloned()) {
+            return Ok(Some(rt));
+        }
+        let out = self
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", &[vpc]))
+            .filters(filter(&format!("tag:{TAG_KIND}"), &["network"]))
+            .filters(self.cluster_filter())
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe route tables of {vpc}"), false, e))?;
+        let rt = out
+            .route_tables()
+            .first()
+            .and_then(|r| r.route_table_id())
+            .map(str::to_string);
+        if let (Some(rt), Ok(mut m)) = (&rt, self.route_tables.lock()) {
+            m.insert(vpc.to_string(), rt.clone());
+        }
+        Ok(rt)
+    }
+
+    async fn network_outputs(&self, vpc: &str) -> R<Outputs> {
+        let rt = self
+            .route_table_of(vpc)
+            .await?
+            .ok_or_else(|| ProviderError::not_found(format!("route table of {vpc}")))?;
+        Ok(outputs(vpc, &[("routeTable", &rt)]))
+    }
+
+    async fn create_network(&self, req: &Request, cidr: &str) -> R<Outputs> {
+        let name = &req.name;
+        let vpc = match self.find_vpc(name, false).await? {
+            Some(v) => v,
+            None => {
+                let tags = self.tags(req, name, &[]);
+                let out = self
+                    .ec2
+                    .create_vpc()
+                    .cidr_block(cidr)
+                    .tag_specifications(self.tag_spec(ResourceType::Vpc, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create VPC {name} ({cidr})"), true, e))?;
+                out.vpc()
+                    .and_then(|v| v.vpc_id())
+                    .ok_or_else(|| invalid("create VPC", "no VPC id"))?
+                    .to_string()
+            }
+        };
+        self.ec2
+            .modify_vpc_attribute()
+            .vpc_id(&vpc)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("enable DNS hostnames on {vpc}"), false, e))?;
+        // Internet gateway, attached.
+        let igw_name = format!("{name}-igw");
+        let found = self
+            .ec2
+            .describe_internet_gateways()
+            .filters(filter("tag:Name", &[&igw_name]))
+            .filters(self.cluster_filter())
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe internet gateway {igw_name}"), false, e))?;
+        let (igw, attached) = match found.internet_gateways().first() {
+            Some(g) => (
+                g.internet_gateway_id().unwrap_or_default().to_string(),
+                g.attachments().iter().any(|a| a.vpc_id() == Some(vpc.as_str())),
+            ),
+            None => {
+                let tags = self.tags(req, &igw_name, &[]);
+                let out = self
+                    .ec2
+                    .create_internet_gateway()
+                    .tag_specifications(self.tag_spec(ResourceType::InternetGateway, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create internet gateway {igw_name}"), true, e))?;
+                let id = out
+                    .internet_gateway()
+                    .and_then(|g| g.internet_gateway_id())
+                    .ok_or_else(|| invalid("create internet gateway", "no id"))?;
+                (id.to_string(), false)
+            }
+        };
+        if !attached {
+            if let Err(e) = self
+                .ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&igw)
+                .vpc_id(&vpc)
+                .send()
+                .await
+            {
+                let e = from_sdk(&format!("attach {igw} to {vpc}"), false, e);
+                if e.code.as_deref() != Some("Resource.AlreadyAssociated") {
+                    return Err(e);
+                }
+            }
+        }
+        // Route table with the default route.
+        let rt = match self.route_table_of(&vpc).await? {
+            Some(rt) => rt,
+            None => {
+                let tags = self.tags(req, &format!("{name}-rt"), &[]);
+                let out = self
+                    .ec2
+                    .create_route_table()
+                    .vpc_id(&vpc)
+                    .tag_specifications(self.tag_spec(ResourceType::RouteTable, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create route table of {vpc}"), true, e))?;
+                let id = out
+                    .route_table()
+                    .and_then(|r| r.route_table_id())
+                    .ok_or_else(|| invalid("create route table", "no id"))?
+                    .to_string();
+                if let Ok(mut m) = self.route_tables.lock() {
+                    m.insert(vpc.clone(), id.clone());
+                }
+                id
+            }
+        };
+        self.put_route(&rt, "0.0.0.0/0", RouteTarget::Gateway(&igw)).await?;
+        self.mark_complete(std::slice::from_ref(&vpc)).await?;
+        Ok(outputs(&vpc, &[("routeTable", &rt), ("internetGateway", &igw)]))
+    }
+
+    async fn delete_network(&self, vpc: &str) -> R<()> {
+        // Route tables other than the main one.
+        let rts = self
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", &[vpc]))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe route tables of {vpc}"), false, e))?;
+        for rt in rts.route_tables() {
+            if rt.associations().iter().any(|a| a.main() == Some(true)) {
+                continue;
+            }
+            for a in rt.associations() {
+                if let Some(aid) = a.route_table_association_id() {
+                    ignore_not_found(
+                        self.ec2
+                            .disassociate_route_table()
+                            .association_id(aid)
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| from_sdk(&format!("disassociate {aid}"), false, e)),
+                    )?;
+                }
+            }
+            if let Some(id) = rt.route_table_id() {
+                ignore_not_found(
+                    self.ec2
+                        .delete_route_table()
+                        .route_table_id(id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_sdk(&format!("delete route table {id}"), false, e)),
+                )?;
+            }
+        }
+        let igws = self
+            .ec2
+            .describe_internet_gateways()
+            .filters(filter("attachment.vpc-id", &[vpc]))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe internet gateways of {vpc}"), false, e))?;
+        for g in igws.internet_gateways() {
+            if let Some(id) = g.internet_gateway_id() {
+                self.delete_internet_gateway(id).await.or_else(done_if_not_found)?;
+            }
+        }
+        if let Ok(mut m) = self.route_tables.lock() {
+            m.remove(vpc);
+        }
+        self.ec2
+            .delete_vpc()
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("delete VPC {vpc}"), false, e))?;
+        Ok(())
+    }
+
+    async fn delete_internet_gateway(&self, id: &str) -> R<()> {
+        let g = self
+            .ec2
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe internet gateway {id}"), false, e))?;
+        for a in g.internet_gateways().iter().flat_map(|g| g.attachments()) {
+            if let Some(vpc) = a.vpc_id() {
+                ignore_not_found(
+                    self.ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(id)
+                        .vpc_id(vpc)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_sdk(&format!("detach {id} from {vpc}"), false, e)),
+                )?;
+            }
+        }
+        self.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("delete internet gateway {id}"), false, e))?;
+        Ok(())
+    }
+
+    // ---- routes ----------------------------------------------------------------
+
+    async fn put_route(&self, rt: &str, dest: &str, target: RouteTarget<'_>) -> R<()> {
+        let what = format!("route {dest} in {rt}");
+        let created = match target {
+            RouteTarget::Gateway(g) => self
+                .ec2
+                .create_route()
+                .route_table_id(rt)
+                .destination_cidr_block(dest)
+                .gateway_id(g)
+                .send()
+                .await
+                .map(|_| ()),
+            RouteTarget::Instance(i) => self
+                .ec2
+                .create_route()
+                .route_table_id(rt)
+                .destination_cidr_block(dest)
+                .instance_id(i)
+                .send()
+                .await
+                .map(|_| ()),
+        };
+        match created.map_err(|e| from_sdk(&format!("create {what}"), false, e)) {
+            Ok(()) => Ok(()),
+            // Already there (a retry or a resumed run): make sure it points
+            // where the plan says.
+            Err(e) if e.class == hke_provider_api::Class::AlreadyExists => {
+                let replaced = match target {
+                    RouteTarget::Gateway(g) => self
+                        .ec2
+                        .replace_route()
+                        .route_table_id(rt)
+                        .destination_cidr_block(dest)
+                        .gateway_id(g)
+                        .send()
+                        .await
+                        .map(|_| ()),
+                    RouteTarget::Instance(i) => self
+                        .ec2
+                        .replace_route()
+                        .route_table_id(rt)
+                        .destination_cidr_block(dest)
+                        .instance_id(i)
+                        .send()
+                        .await
+                        .map(|_| ()),
+                };
+                replaced.map_err(|e| from_sdk(&format!("replace {what}"), false, e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_route(&self, vpc: &str, dest: &str, instance: &str) -> R<Outputs> {
+        let rt = self
+            .route_table_of(vpc)
+            .await?
+            .ok_or_else(|| ProviderError::not_found(format!("the cluster's route table in {vpc}")))?;
+        self.put_route(&rt, dest, RouteTarget::Instance(instance)).await?;
+        Ok(outputs(&format!("route:{rt}|{dest}"), &[]))
+    }
+
+    // ---- subnets -------------------------------------------------------------
+
+    async fn zones(&self) -> R<Vec<String>> {
+        let out = self
+            .ec2
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe availability zones", false, e))?;
+        let mut z: Vec<String> = out
+            .availability_zones()
+            .iter()
+            .filter(|z| z.state().map(|s| s.as_str()) == Some("available"))
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_string))
+            .collect();
+        z.sort();
+        z.truncate(3);
+        if z.is_empty() {
+            return Err(ProviderError::permanent(
+                "NoAvailabilityZone",
+                format!("region {} reports no available zone", self.region()),
+            ));
+        }
+        Ok(z)
+    }
+
+    async fn find_subnets(&self, name: &str, complete: bool) -> R<Vec<aws_sdk_ec2::types::Subnet>> {
+        let mut filters = vec![filter(&format!("tag:{TAG_NAME}"), &[name]), self.cluster_filter()];
+        if complete {
+            filters.push(filter(&format!("tag:{TAG_COMPLETE}"), &["true"]));
+        }
+        let out = self
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe subnets {name}"), false, e))?;
+        let mut v = out.subnets().to_vec();
+        v.sort_by_key(|s| tag_of(s.tags(), "hke.io/part").and_then(|p| p.parse::<u32>().ok()));
+        Ok(v)
+    }
+
+    fn subnet_outputs(subnets: &[aws_sdk_ec2::types::Subnet]) -> Outputs {
+        let join = |f: &dyn Fn(&aws_sdk_ec2::types::Subnet) -> Option<&str>| {
+            subnets.iter().filter_map(f).collect::<Vec<_>>().join(",")
+        };
+        outputs(
+            &join(&|s| s.subnet_id()),
+            &[
+                ("cidrs", &join(&|s| s.cidr_block())),
+                ("zones", &join(&|s| s.availability_zone())),
+            ],
+        )
+    }
+
+    async fn create_subnets(&self, req: &Request, vpc: &str, cidr: &str) -> R<Outputs> {
+        let range = Range::parse(cidr).ok_or_else(|| invalid("subnet", format!("bad range {cidr}")))?;
+        let parts = range.quarters();
+        let zones = self.zones().await?;
+        let rt = self
+            .route_table_of(vpc)
+            .await?
+            .ok_or_else(|| ProviderError::not_found(format!("the cluster's route table in {vpc}")))?;
+        let existing = self.find_subnets(&req.name, false).await?;
+        let mut ids = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let part_name = format!("{}-{i}", req.name);
+            let zone = &zones[i % zones.len()];
+            let id = match existing
+                .iter()
+                .find(|s| tag_of(s.tags(), "Name") == Some(part_name.as_str()))
+            {
+                Some(s) => s.subnet_id().unwrap_or_default().to_string(),
+                None => {
+                    let n = parts.len().to_string();
+                    let p = i.to_string();
+                    let tags = self.tags(req, &part_name, &[("hke.io/part", &p), ("hke.io/parts", &n)]);
+                    let out = self
+                        .ec2
+                        .create_subnet()
+                        .vpc_id(vpc)
+                        .cidr_block(part.to_string())
+                        .availability_zone(zone)
+                        .tag_specifications(self.tag_spec(ResourceType::Subnet, &tags))
+                        .send()
+                        .await
+                        .map_err(|e| from_sdk(&format!("create subnet {part_name} ({part}, {zone})"), true, e))?;
+                    out.subnet()
+                        .and_then(|s| s.subnet_id())
+                        .ok_or_else(|| invalid("create subnet", "no id"))?
+                        .to_string()
+                }
+            };
+            self.ec2
+                .modify_subnet_attribute()
+                .subnet_id(&id)
+                .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("enable public addresses in {id}"), false, e))?;
+            if let Err(e) = self
+                .ec2
+                .associate_route_table()
+                .route_table_id(&rt)
+                .subnet_id(&id)
+                .send()
+                .await
+            {
+                let e = from_sdk(&format!("associate {id} with {rt}"), false, e);
+                if e.code.as_deref() != Some("Resource.AlreadyAssociated") {
+                    return Err(e);
+                }
+            }
+            ids.push(id);
+        }
+        self.mark_complete(&ids).await?;
+        let subnets = self.find_subnets(&req.name, true).await?;
+        Ok(Self::subnet_outputs(&subnets))
+    }
+
+    /// The subnets behind a subnet resource's id list: (id, range, zone).
+    async fn subnet_parts(&self, ids: &str) -> R<Vec<(String, Range, String)>> {
+        if let Some(v) = self.subnets.lock().ok().and_then(|m| m.get(ids).cloned()) {
+            return Ok(v);
+        }
+        let list: Vec<String> = ids.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let out = self
+            .ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(list.clone()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe subnets {ids}"), false, e))?;
+        let mut v = Vec::new();
+        for id in &list {
+            let s = out
+                .subnets()
+                .iter()
+                .find(|s| s.subnet_id() == Some(id.as_str()))
+                .ok_or_else(|| ProviderError::not_found(format!("subnet {id}")))?;
+            let range = s
+                .cidr_block()
+                .and_then(Range::parse)
+                .ok_or_else(|| invalid("describe subnets", format!("{id} has no range")))?;
+            v.push((id.clone(), range, s.availability_zone().unwrap_or_default().to_string()));
+        }
+        if let Ok(mut m) = self.subnets.lock() {
+            m.insert(ids.to_string(), v.clone());
+        }
+        Ok(v)
+    }
+
+    async fn vpc_of_subnet(&self, subnet: &str) -> R<String> {
+        let out = self
+            .ec2
+            .describe_subnets()
+            .subnet_ids(subnet)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe subnet {subnet}"), false, e))?;
+        out.subnets()
+            .first()
+            .and_then(|s| s.vpc_id())
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::not_found(format!("subnet {subnet}")))
+    }
+
+    // ---- firewall: security group --------------------------------------------
+
+    async fn find_security_group(&self, name: &str, complete: bool) -> R<Option<aws_sdk_ec2::types::SecurityGroup>> {
+        let mut filters = vec![filter("tag:Name", &[name]), self.cluster_filter()];
+        if complete {
+            filters.push(filter(&format!("tag:{TAG_COMPLETE}"), &["true"]));
+        }
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe security group {name}"), false, e))?;
+        Ok(out.security_groups().first().cloned())
+    }
+
+    async fn create_firewall(&self, req: &Request, vpc: &str, rules: &[Rule]) -> R<Outputs> {
+        let name = &req.name;
+        let sg = match self.find_security_group(name, false).await? {
+            Some(sg) => sg,
+            None => {
+                let tags = self.tags(req, name, &[]);
+                self.ec2
+                    .create_security_group()
+                    .group_name(name)
+                    .description(format!("hke cluster {}: nodes", self.cfg.cluster))
+                    .vpc_id(vpc)
+                    .tag_specifications(self.tag_spec(ResourceType::SecurityGroup, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create security group {name}"), true, e))?;
+                self.find_security_group(name, false)
+                    .await?
+                    .ok_or_else(|| ProviderError::not_found(format!("security group {name} after creating it")))?
+            }
+        };
+        let id = sg.group_id().unwrap_or_default().to_string();
+        let have: BTreeSet<Permission> = sg
+            .ip_permissions()
+            .iter()
+            .flat_map(|p| {
+                p.ip_ranges().iter().filter_map(|r| {
+                    Some(Permission {
+                        protocol: p.ip_protocol()?.to_string(),
+                        from: p.from_port(),
+                        to: p.to_port(),
+                        cidr: r.cidr_ip()?.to_string(),
+                    })
+                })
+            })
+            .collect();
+        let mut missing: Vec<IpPermission> = Vec::new();
+        for rule in rules {
+            for p in permissions(rule).map_err(|m| invalid(&format!("security group {name}"), m))? {
+                if !have.contains(&p) {
+                    missing.push(
+                        IpPermission::builder()
+                            .ip_protocol(&p.protocol)
+                            .set_from_port(p.from)
+                            .set_to_port(p.to)
+                            .ip_ranges(IpRange::builder().cidr_ip(&p.cidr).description(&rule.name).build())
+                            .build(),
+                    );
+                }
+            }
+        }
+        if !missing.is_empty() {
+            if let Err(e) = self
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(&id)
+                .set_ip_permissions(Some(missing))
+                .send()
+                .await
+            {
+                let e = from_sdk(&format!("add rules to security group {name}"), false, e);
+                if e.class != hke_provider_api::Class::AlreadyExists {
+                    return Err(e);
+                }
+            }
+        }
+        self.mark_complete(std::slice::from_ref(&id)).await?;
+        Ok(outputs(&id, &[]))
+    }
+
+    // ---- public address: Elastic IP -------------------------------------------
+
+    async fn find_address(&self, tag: &str, value: &str) -> R<Option<aws_sdk_ec2::types::Address>> {
+        let out = self
+            .ec2
+            .describe_addresses()
+            .filters(filter(&format!("tag:{tag}"), &[value]))
+            .filters(self.cluster_filter())
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe Elastic IP {value}"), false, e))?;
+        Ok(out.addresses().first().cloned())
+    }
+
+    fn address_outputs(a: &aws_sdk_ec2::types::Address) -> Outputs {
+        let ip = a.public_ip().unwrap_or_default();
+        outputs(a.allocation_id().unwrap_or_default(), &[(OUT_ADDRESS, ip)])
+    }
+
+    async fn create_address(&self, req: &Request) -> R<Outputs> {
+        if let Some(a) = self.find_address("Name", &req.name).await? {
+            return Ok(Self::address_outputs(&a));
+        }
+        let tags = self.tags(req, &req.name, &[]);
+        let out = self
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(self.tag_spec(ResourceType::ElasticIp, &tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("allocate Elastic IP {}", req.name), true, e))?;
+        let id = out
+            .allocation_id()
+            .ok_or_else(|| invalid("allocate address", "no allocation id"))?;
+        Ok(outputs(id, &[(OUT_ADDRESS, out.public_ip().unwrap_or_default())]))
+    }
+
+    async fn release_address(&self, allocation: &str) -> R<()> {
+        let out = self
+            .ec2
+            .describe_addresses()
+            .allocation_ids(allocation)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe Elastic IP {allocation}"), false, e))?;
+        for a in out.addresses() {
+            if let Some(assoc) = a.association_id() {
+                ignore_not_found(
+                    self.ec2
+                        .disassociate_address()
+                        .association_id(assoc)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_sdk(&format!("disassociate {assoc}"), false, e)),
+                )?;
+            }
+        }
+        self.ec2
+            .release_address()
+            .allocation_id(allocation)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("release Elastic IP {allocation}"), false, e))?;
+        Ok(())
+    }
+
+    // ---- load balancer ---------------------------------------------------------
+
+    async fn create_load_balancer(&self, req: &Request, address: Option<&str>, subnets: &str, port: u16) -> R<Outputs> {
+        if let Some(allocation) = address {
+            // One master: the Elastic IP is the endpoint; mark it so.
+            self.ec2
+                .create_tags()
+                .resources(allocation)
+                .tags(Tag::builder().key(TAG_LB).value(&req.name).build())
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("tag Elastic IP {allocation}"), false, e))?;
+            return self
+                .eip_endpoint(&req.name)
+                .await?
+                .ok_or_else(|| ProviderError::not_found(format!("Elastic IP {allocation}")));
+        }
+        let lb_name = elb_name(&req.name);
+        let tg_name = elb_name(&format!("{}-tg", req.name));
+        let parts = self.subnet_parts(subnets).await?;
+        // A network load balancer takes one subnet per zone.
+        let mut zones = BTreeSet::new();
+        let lb_subnets: Vec<String> = parts
+            .iter()
+            .filter(|(_, _, z)| zones.insert(z.clone()))
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        let first = lb_subnets
+            .first()
+            .ok_or_else(|| invalid("load balancer", "no subnet"))?;
+        let vpc = self.vpc_of_subnet(first).await?;
+        let elb_tags: Vec<elbv2::types::Tag> = self
+            .tags(req, &req.name, &[])
+            .into_iter()
+            .map(|t| {
+                elbv2::types::Tag::builder()
+                    .key(t.key().unwrap_or_default())
+                    .value(t.value().unwrap_or_default())
+                    .build()
+            })
+            .collect();
+        let lb = match self.describe_lb(&lb_name).await? {
+            Some(lb) => lb,
+            None => {
+                let out = self
+                    .elb
+                    .create_load_balancer()
+                    .name(&lb_name)
+                    .r#type(elbv2::types::LoadBalancerTypeEnum::Network)
+                    .scheme(elbv2::types::LoadBalancerSchemeEnum::InternetFacing)
+                    .set_subnets(Some(lb_subnets.clone()))
+                    .set_tags(Some(elb_tags.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create load balancer {lb_name}"), true, e))?;
+                out.load_balancers()
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| invalid("create load balancer", "no load balancer"))?
+            }
+        };
+        let lb_arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let tg_arn = match self.describe_tg(&tg_name).await? {
+            Some(arn) => arn,
+            None => {
+                let out = self
+                    .elb
+                    .create_target_group()
+                    .name(&tg_name)
+                    .protocol(elbv2::types::ProtocolEnum::Tcp)
+                    .port(i32::from(port))
+                    .vpc_id(&vpc)
+                    .target_type(elbv2::types::TargetTypeEnum::Instance)
+                    .health_check_protocol(elbv2::types::ProtocolEnum::Tcp)
+                    .set_tags(Some(elb_tags))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("create target group {tg_name}"), true, e))?;
+                out.target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                    .ok_or_else(|| invalid("create target group", "no arn"))?
+                    .to_string()
+            }
+        };
+        let listeners = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(&lb_arn)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe listeners of {lb_name}"), false, e))?;
+        if !listeners.listeners().iter().any(|l| l.port() == Some(i32::from(port))) {
+            self.elb
+                .create_listener()
+                .load_balancer_arn(&lb_arn)
+                .protocol(elbv2::types::ProtocolEnum::Tcp)
+                .port(i32::from(port))
+                .default_actions(
+                    elbv2::types::Action::builder()
+                        .r#type(elbv2::types::ActionTypeEnum::Forward)
+                        .target_group_arn(&tg_arn)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("create listener {port} of {lb_name}"), true, e))?;
+        }
+        self.wait_for(&format!("load balancer {lb_name}"), || async {
+            Ok(self
+                .describe_lb(&lb_name)
+                .await?
+                .filter(|lb| lb.state().and_then(|s| s.code()).map(|c| c.as_str()) == Some("active"))
+                .map(|lb| lb_outputs(&lb, &tg_arn)))
+        })
+        .await
+    }
+
+    async fn describe_lb(&self, lb_name: &str) -> R<Option<elbv2::types::LoadBalancer>> {
+        match self.elb.describe_load_balancers().names(lb_name).send().await {
+            Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e) => done_if_not_found(from_sdk(&format!("describe load balancer {lb_name}"), false, e)).map(|_| None),
+        }
+    }
+
+    async fn describe_tg(&self, tg_name: &str) -> R<Option<String>> {
+        match self.elb.describe_target_groups().names(tg_name).send().await {
+            Ok(o) => Ok(o
+                .target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn())
+                .map(str::to_string)),
+            Err(e) => done_if_not_found(from_sdk(&format!("describe target group {tg_name}"), false, e)).map(|_| None),
+        }
+    }
+
+    async fn eip_endpoint(&self, lb: &str) -> R<Option<Outputs>> {
+        Ok(self.find_address(TAG_LB, lb).await?.map(|a| {
+            let ip = a.public_ip().unwrap_or_default();
+            outputs(
+                &format!("eip:{}", a.allocation_id().unwrap_or_default()),
+                &[(OUT_ADDRESS, ip), (OUT_DNS_NAME, ip)],
+            )
+        }))
+    }
+
+    async fn read_load_balancer(&self, name: &str) -> R<Option<Outputs>> {
+        if let Some(o) = self.eip_endpoint(name).await? {
+            return Ok(Some(o));
+        }
+        let lb_name = elb_name(name);
+        let Some(lb) = self.describe_lb(&lb_name).await? else {
+            return Ok(None);
+        };
+        if lb.state().and_then(|s| s.code()).map(|c| c.as_str()) != Some("active") {
+            return Ok(None);
+        }
+        let Some(tg) = self.describe_tg(&elb_name(&format!("{name}-tg"))).await? else {
+            return Ok(None);
+        };
+        let lb_arn = lb.load_balancer_arn().unwrap_or_default();
+        let listeners = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe listeners of {lb_name}"), false, e))?;
+        if listeners.listeners().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(lb_outputs(&lb, &tg)))
+    }
+
+    async fn delete_load_balancer(&self, name: &str, id: &str) -> R<()> {
+        if id.starts_with("eip:") {
+            // The Elastic IP itself goes with the public address resource.
+            return Ok(());
+        }
+        if id.contains(":targetgroup/") {
+            self.elb
+                .delete_target_group()
+                .target_group_arn(id)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("delete target group {id}"), false, e))?;
+            return Ok(());
+        }
+        let lb_name = elb_name(name);
+        let gone = match self.elb.delete_load_balancer().load_balancer_arn(id).send().await {
+            Ok(_) => false,
+            Err(e) => {
+                done_if_not_found(from_sdk(&format!("delete load balancer {lb_name}"), false, e))?;
+                true
+            }
+        };
+        self.wait_for(&format!("deletion of load balancer {lb_name}"), || async {
+            Ok(self.describe_lb(&lb_name).await?.is_none().then_some(()))
+        })
+        .await?;
+        let tg_gone = match self.describe_tg(&elb_name(&format!("{name}-tg"))).await? {
+            Some(tg) => {
+                self.elb
+                    .delete_target_group()
+                    .target_group_arn(&tg)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("delete target group {tg}"), false, e))?;
+                false
+            }
+            None => true,
+        };
+        if gone && tg_gone {
+            return Err(ProviderError::not_found(format!("load balancer {lb_name}")));
+        }
+        Ok(())
+    }
+
+    // ---- load balancer members --------------------------------------------------
+
+    async fn create_member(&self, lb: &str, instance: &str, port: u16) -> R<Outputs> {
+        if let Some(allocation) = lb.strip_prefix("eip:") {
+            let out = self
+                .ec2
+                .associate_address()
+                .allocation_id(allocation)
+                .instance_id(instance)
+                .allow_reassociation(true)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("associate Elastic IP {allocation} with {instance}"), false, e))?;
+            let assoc = out.association_id().unwrap_or_default();
+            return Ok(outputs(&format!("eipassoc:{assoc}"), &[]));
+        }
+        let tgs = self
+            .elb
+            .describe_target_groups()
+            .load_balancer_arn(lb)
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("describe target groups of {lb}"), false, e))?;
+        let tg = tgs
+            .target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn())
+            .ok_or_else(|| ProviderError::not_found(format!("target group of {lb}")))?
+            .to_string();
+        self.elb
+            .register_targets()
+            .target_group_arn(&tg)
+            .targets(
+                elbv2::types::TargetDescription::builder()
+                    .id(instance)
+                    .port(i32::from(port))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("register {instance} with {tg}"), false, e))?;
+        Ok(outputs(&format!("target:{tg}|{instance}|{port}"), &[]))
+    }
+
+    async fn delete_member(&self, id: &str) -> R<()> {
+        if let Some(assoc) = id.strip_prefix("eipassoc:") {
+            self.ec2
+                .disassociate_address()
+                .association_id(assoc)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("disassociate {assoc}"), false, e))?;
+            return Ok(());
+        }
+        let Some(rest) = id.strip_prefix("target:") else {
+            return Err(ProviderError::not_found(format!("load balancer member {id}")));
+        };
+        let mut it = rest.split('|');
+        let (Some(tg), Some(instance), Some(port)) = (it.next(), it.next(), it.next()) else {
+            return Err(ProviderError::not_found(format!("load balancer member {id}")));
+        };
+        let port: i32 = port.parse().unwrap_or(0);
+        self.elb
+            .deregister_targets()
+            .target_group_arn(tg)
+            .targets(
+                elbv2::types::TargetDescription::builder()
+                    .id(instance)
+                    .port(port)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("deregister {instance} from {tg}"), false, e))?;
+        Ok(())
+    }
+
+    // ---- machines ----------------------------------------------------------------
+
+    async fn instances(&self, filters: Vec<Filter>) -> R<Vec<Instance>> {
+        let pages = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| from_sdk("describe instances", false, e))?;
+        let mut v: Vec<Instance> = pages
+            .iter()
+            .flat_map(|p| p.reservations())
+            .flat_map(|r| r.instances())
+            .cloned()
+            .collect();
+        v.sort_by_key(|i| i.launch_time().map(|t| t.secs()));
+        Ok(v)
+    }
+
+    async fn find_instances(&self, tag: &str, value: &str, complete: bool) -> R<Vec<Instance>> {
+        let mut filters = vec![
+            filter(&format!("tag:{tag}"), &[value]),
+            self.cluster_filter(),
+            filter("instance-state-name", &LIVE_STATES),
+        ];
+        if complete {
+            filters.push(filter(&format!("tag:{TAG_COMPLETE}"), &["true"]));
+        }
+        self.instances(filters).await
+    }
+
+    async fn image(&self, image: &Image) -> R<(String, String)> {
+        let key = format!("{:?}", image.lookup);
+        let mut cache = self.amis.lock().await;
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
+        }
+        let req = match image.lookup.get("imageId") {
+            Some(id) => self.ec2.describe_images().image_ids(id),
+            None => {
+                let pattern = image.lookup.get("amiNamePattern").cloned().unwrap_or_default();
+                let owner = image.lookup.get("owner").cloned().unwrap_or_else(|| "amazon".into());
+                self.ec2
+                    .describe_images()
+                    .owners(owner)
+                    .filters(filter("name", &[&pattern]))
+                    .filters(filter("state", &["available"]))
+                    .filters(filter("architecture", &["x86_64"]))
+            }
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("find the {} image", image.name), false, e))?;
+        let newest = out
+            .images()
+            .iter()
+            .filter(|i| i.image_id().is_some())
+            .max_by_key(|i| (i.creation_date(), i.name()))
+            .ok_or_else(|| {
+                ProviderError::permanent(
+                    "ImageNotFound",
+                    format!(
+                        "no AMI for {} in {} (lookup {:?}); check the region, or pin one with the pool's image id",
+                        image.name,
+                        self.region(),
+                        image.lookup
+                    ),
+                )
+            })?;
+        let v = (
+            newest.image_id().unwrap_or_default().to_string(),
+            newest.root_device_name().unwrap_or("/dev/sda1").to_string(),
+        );
+        cache.insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn instance_outputs(i: &Instance) -> Outputs {
+        let mut o = outputs(i.instance_id().unwrap_or_default(), &[]);
+        if let Some(ip) = i.private_ip_address() {
+            o.insert(OUT_PRIVATE_IP.into(), ip.into());
+        }
+        if let Some(ip) = i.public_ip_address() {
+            o.insert(OUT_ADDRESS.into(), ip.into());
+        }
+        if let Some(z) = i.placement().and_then(|p| p.availability_zone()) {
+            o.insert("zone".into(), z.into());
+        }
+        o
+    }
+
+    /// Wait until every instance is running; returns them as described then.
+    async fn wait_running(&self, ids: &[String]) -> R<Vec<Instance>> {
+        self.wait_for(&format!("instance(s) {}", ids.join(",")), || async {
+            let out = self
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(ids.to_vec()))
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("describe instances {}", ids.join(",")), false, e))?;
+            let all: Vec<Instance> = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
+            for i in &all {
+                match i.state().and_then(|s| s.name()) {
+                    Some(InstanceStateName::Running) => {}
+                    Some(InstanceStateName::Pending) | None => return Ok(None),
+                    Some(other) => {
+                        return Err(ProviderError::permanent(
+                            "InstanceNotRunning",
+                            format!(
+                                "instance {} is {} (reason: {}); see its console output",
+                                i.instance_id().unwrap_or_default(),
+                                other.as_str(),
+                                i.state_reason().and_then(|r| r.message()).unwrap_or("none given")
+                            ),
+                        ))
+                    }
+                }
+            }
+            Ok((all.len() == ids.len()).then_some(all))
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        req: &Request,
+        name: &str,
+        subnet: &str,
+        firewall: &str,
+        os: &Os,
+        size: &str,
+        image: &Image,
+        disk_gb: u32,
+        private_ip: Option<&str>,
+        count: u32,
+        token: &str,
+        extra_tags: &[(&str, &str)],
+    ) -> R<Vec<String>> {
+        let (ami, root) = self.image(image).await?;
+        let script = req
+            .user_data
+            .as_deref()
+            .ok_or_else(|| invalid(name, "no bootstrap was rendered"))?;
+        let user_data = userdata::encode(name, os, script)
+            .map_err(|e| ProviderError::permanent("UserDataTooLarge", e.to_string()))?;
+        let tags = self.tags(req, name, extra_tags);
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(InstanceType::from(size))
+            .min_count(count as i32)
+            .max_count(count as i32)
+            .subnet_id(subnet)
+            .security_group_ids(firewall)
+            .set_private_ip_address(private_ip.map(str::to_string))
+            .user_data(user_data)
+            .client_token(token)
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(root)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(disk_gb as i32)
+                            .volume_type(VolumeType::Gp3)
+                            .delete_on_termination(true)
+                            .encrypted(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    // Containers on the node are one hop further away.
+                    .http_put_response_hop_limit(2)
+                    .build(),
+            )
+            .tag_specifications(self.tag_spec(ResourceType::Instance, &tags))
+            .tag_specifications(self.tag_spec(ResourceType::Volume, &tags))
+            .tag_specifications(self.tag_spec(ResourceType::NetworkInterface, &tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("run instance {name} ({size}, {ami}) in {subnet}"), true, e))?;
+        Ok(out
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect())
+    }
+
+    async fn finish_instances(&self, ids: &[String], ip_forwarding: bool) -> R<Vec<Instance>> {
+        let running = self.wait_running(ids).await?;
+        if ip_forwarding {
+            for i in &running {
+                if i.source_dest_check() != Some(false) {
+                    let id = i.instance_id().unwrap_or_default();
+                    self.ec2
+                        .modify_instance_attribute()
+                        .instance_id(id)
+                        .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+                        .send()
+                        .await
+                        .map_err(|e| from_sdk(&format!("turn off source/destination check of {id}"), false, e))?;
+                }
+            }
+        }
+        self.mark_complete(ids).await?;
+        Ok(running)
+    }
+
+    async fn create_machine(&self, req: &Request) -> R<Outputs> {
+        let Spec::Machine {
+            subnet,
+            firewall,
+            os,
+            size,
+            image,
+            disk_gb,
+            private_ip,
+            ip_forwarding,
+            ..
+        } = &req.spec
+        else {
+            return Err(invalid(&req.name, "not a machine"));
+        };
+        let existing = self.find_instances("Name", &req.name, false).await?;
+        let ids: Vec<String> = match existing.first() {
+            Some(i) => vec![i.instance_id().unwrap_or_default().to_string()],
+            None => {
+                let parts = self.subnet_parts(subnet).await?;
+                let chosen = match private_ip.as_deref().and_then(|ip| ip.parse().ok()) {
+                    Some(ip) => parts.iter().find(|(_, r, _)| r.contains(ip)).ok_or_else(|| {
+                        ProviderError::permanent(
+                            "InvalidParameterValue",
+                            format!("machine {}: address {ip} is in none of the subnets", req.name),
+                        )
+                    })?,
+                    None => &parts[spread(&req.name, parts.len())],
+                };
+                self.run(
+                    req,
+                    &req.name,
+                    &chosen.0,
+                    firewall,
+                    os,
+                    size,
+                    image,
+                    *disk_gb,
+                    private_ip.as_deref(),
+                    1,
+                    &req.client_token,
+                    &[],
+                )
+                .await?
+            }
+        };
+        let running = self.finish_instances(&ids, *ip_forwarding).await?;
+        Ok(running.first().map(Self::instance_outputs).unwrap_or_default())
+    }
+
+    async fn create_machine_group(&self, req: &Request) -> R<Outputs> {
+        let Spec::MachineGroup {
+            subnet,
+            firewall,
+            os,
+            size,
+            image,
+            disk_gb,
+            count,
+            ip_forwarding,
+            ..
+        } = &req.spec
+        else {
+            return Err(invalid(&req.name, "not a machine group"));
+        };
+        let parts = self.subnet_parts(subnet).await?;
+        let mut zones = BTreeSet::new();
+        let spread_over: Vec<&(String, Range, String)> =
+            parts.iter().filter(|(_, _, z)| zones.insert(z.clone())).collect();
+        let n = spread_over.len() as u32;
+        let existing = self.find_instances(TAG_GROUP, &req.name, false).await?;
+        let mut ids: Vec<String> = Vec::new();
+        for (i, (subnet_id, _, _)) in spread_over.iter().enumerate() {
+            let want = count / n + u32::from((i as u32) < count % n);
+            let part = i.to_string();
+            let have: Vec<String> = existing
+                .iter()
+                .filter(|x| tag_of(x.tags(), "hke.io/part") == Some(part.as_str()))
+                .filter_map(|x| x.instance_id().map(str::to_string))
+                .collect();
+            ids.extend(have.iter().cloned());
+            let missing = want.saturating_sub(have.len() as u32);
+            if missing > 0 {
+                let token = format!(
+                    "{}-{i}-{}",
+                    &req.client_token[..req.client_token.len().min(56)],
+                    have.len()
+                );
+                ids.extend(
+                    self.run(
+                        req,
+                        &req.name,
+                        subnet_id,
+                        firewall,
+                        os,
+                        size,
+                        image,
+                        *disk_gb,
+                        None,
+                        missing,
+                        &token,
+                        &[(TAG_GROUP, &req.name), ("hke.io/part", &part)],
+                    )
+                    .await?,
+                );
+            }
+        }
+        self.finish_instances(&ids, *ip_forwarding).await?;
+        Ok(outputs(
+            &format!("mg:{}", req.name),
+            &[("count", &ids.len().to_string())],
+        ))
+    }
+
+    async fn terminate(&self, ids: Vec<String>) -> R<()> {
+        if ids.is_empty() {
+            return Err(ProviderError::not_found("no instances"));
+        }
+        self.ec2
+            .terminate_instances()
+            .set_instance_ids(Some(ids.clone()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("terminate {}", ids.join(",")), false, e))?;
+        // Wait, so that security groups and subnets can go next.
+        self.wait_for(&format!("termination of {}", ids.join(",")), || async {
+            let out = self
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(ids.clone()))
+                .send()
+                .await
+                .map_err(|e| from_sdk("describe instances", false, e));
+            let out = match out {
+                Ok(o) => o,
+                Err(e) if e.class == hke_provider_api::Class::NotFound => return Ok(Some(())),
+                Err(e) => return Err(e),
+            };
+            let done = out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .all(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated));
+            Ok(done.then_some(()))
+        })
+        .await
+    }
+
+    async fn delete_machine(&self, name: &str, id: Option<&str>) -> R<()> {
+        match id {
+            Some(eni) if eni.starts_with("eni-") => {
+                self.ec2
+                    .delete_network_interface()
+                    .network_interface_id(eni)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("delete network interface {eni}"), false, e))?;
+                Ok(())
+            }
+            Some(i) if i.starts_with("i-") => {
+                // Only a live instance needs terminating.
+                let live = self
+                    .instances(vec![
+                        filter("instance-id", &[i]),
+                        filter("instance-state-name", &LIVE_STATES),
+                    ])
+                    .await?;
+                if live.is_empty() {
+                    return Err(ProviderError::not_found(format!("instance {i}")));
+                }
+                self.terminate(vec![i.to_string()]).await
+            }
+            _ => {
+                let ids = self
+                    .find_instances("Name", name, false)
+                    .await?
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string))
+                    .collect();
+                self.terminate(ids).await
+            }
+        }
+    }
+
+    // ---- the tag sweep ------------------------------------------------------------
+
+    async fn list_elb(&self, cluster: &str) -> R<Vec<Found>> {
+        let lbs = self
+            .elb
+            .describe_load_balancers()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| from_sdk("describe load balancers", false, e))?;
+        let tgs = self
+            .elb
+            .describe_target_groups()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| from_sdk("describe target groups", false, e))?;
+        let mut arns: Vec<String> = lbs
+            .iter()
+            .flat_map(|p| p.load_balancers())
+            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+            .collect();
+        arns.extend(
+            tgs.iter()
+                .flat_map(|p| p.target_groups())
+                .filter_map(|t| t.target_group_arn().map(str::to_string)),
+        );
+        let mut found = Vec::new();
+        for chunk in arns.chunks(20) {
+            let out = self
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| from_sdk("describe load balancer tags", false, e))?;
+            for d in out.tag_descriptions() {
+                let tags: BTreeMap<String, String> = d
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                if tags.get(TAG_CLUSTER).map(String::as_str) != Some(cluster) {
+                    continue;
+                }
+                let arn = d.resource_arn().unwrap_or_default().to_string();
+                found.push(Found {
+                    kind: Kind::LoadBalancer,
+                    name: tags.get(TAG_NAME).cloned().unwrap_or_else(|| arn.clone()),
+                    id: arn,
+                    tags,
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum RouteTarget<'a> {
+    Gateway(&'a str),
+    Instance(&'a str),
+}
+
+/// One ingress permission as EC2 stores it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Permission {
+    protocol: String,
+    from: Option<i32>,
+    to: Option<i32>,
+    cidr: String,
+}
+
+/// A plan rule as EC2 permissions (one per source range).
+fn permissions(rule: &Rule) -> Result<Vec<Permission>, String> {
+    let protocol = match rule.protocol.as_str() {
+        "tcp" | "udp" => rule.protocol.clone(),
+        "all" | "*" => "-1".to_string(),
+        other => return Err(format!("rule {}: protocol {other} is not tcp, udp or all", rule.name)),
+    };
+    let (from, to) = if protocol == "-1" {
+        (None, None)
+    } else if rule.ports == "*" {
+        (Some(0), Some(65535))
+    } else {
+        let (a, b) = rule.ports.split_once('-').unwrap_or((&rule.ports, &rule.ports));
+        let a: i32 = a
+            .parse()
+            .map_err(|_| format!("rule {}: bad ports {}", rule.name, rule.ports))?;
+        let b: i32 = b
+            .parse()
+            .map_err(|_| format!("rule {}: bad ports {}", rule.name, rule.ports))?;
+        (Some(a), Some(b))
+    };
+    Ok(rule
+        .sources
+        .iter()
+        .map(|s| Permission {
+            protocol: protocol.clone(),
+            from,
+            to,
+            cidr: match s.as_str() {
+                "*" | "Internet" | "any" => "0.0.0.0/0".to_string(),
+                other => other.to_string(),
+            },
+        })
+        .collect())
+}
+
+fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
+    let mut o = Outputs::new();
+    o.insert(OUT_ID.into(), id.into());
+    for (k, v) in more {
+        o.insert((*k).into(), (*v).into());
+    }
+    o
+}
+
+fn lb_outputs(lb: &elbv2::types::LoadBalancer, tg: &str) -> Outputs {
+    let dns = lb.dns_name().unwrap_or_default();
+    outputs(
+        lb.load_balancer_arn().unwrap_or_default(),
+        &[(OUT_DNS_NAME, dns), (OUT_ADDRESS, dns), ("targetGroup", tg)],
+    )
+}
+
+fn done_if_not_found(e: ProviderError) -> R<()> {
+    if e.class == hke_provider_api::Class::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+fn ignore_not_found(r: R<()>) -> R<()> {
+    r.or_else(done_if_not_found)
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn cloud(&self) -> &str {
+        "aws"
+    }
+
+    async fn create(&self, req: &Request) -> R<Outputs> {
+        match &req.spec {
+            Spec::Group { ssh_public_key, .. } => self.create_group(req, ssh_public_key.as_deref()).await,
+            Spec::Network { cidr, .. } => self.create_network(req, cidr).await,
+            Spec::Subnet { network, cidr } => self.create_subnets(req, network, cidr).await,
+            Spec::Firewall { network, rules } => self.create_firewall(req, network, rules).await,
+            Spec::PublicAddress { .. } => self.create_address(req).await,
+            Spec::LoadBalancer { address, subnet, port } => {
+                self.create_load_balancer(req, address.as_deref(), subnet, *port).await
+            }
+            Spec::LbMember {
+                load_balancer,
+                machine,
+                port,
+            } => self.create_member(load_balancer, machine, *port).await,
+            Spec::Route {
+                network,
+                destination,
+                next_hop,
+            } => self.create_route(network, destination, next_hop).await,
+            Spec::Machine { .. } => self.create_machine(req).await,
+            Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+        }
+    }
+
+    async fn read(&self, kind: Kind, name: &str) -> R<Option<Outputs>> {
+        match kind {
+            Kind::Group => Ok(self.find_key_pair(name).await?.map(|id| outputs(&id, &[]))),
+            Kind::Network => match self.find_vpc(name, true).await? {
+                Some(vpc) => self.network_outputs(&vpc).await.map(Some),
+                None => Ok(None),
+            },
+            Kind::Subnet => {
+                let s = self.find_subnets(name, true).await?;
+                let parts: Option<usize> = s
+                    .first()
+                    .and_then(|s| tag_of(s.tags(), "hke.io/parts"))
+                    .and_then(|p| p.parse().ok());
+                Ok((parts == Some(s.len()) && !s.is_empty()).then(|| Self::subnet_outputs(&s)))
+            }
+            Kind::Firewall => Ok(self
+                .find_security_group(name, true)
+                .await?
+                .and_then(|sg| sg.group_id().map(|id| outputs(id, &[])))),
+            Kind::PublicAddress => Ok(self
+                .find_address("Name", name)
+                .await?
+                .map(|a| Self::address_outputs(&a))),
+            Kind::LoadBalancer => self.read_load_balancer(name).await,
+            // Registering a target, associating an address and putting a
+            // route are idempotent: a resumed run simply does them again.
+            Kind::LbMember | Kind::Route => Ok(None),
+            Kind::Machine => {
+                let found = self.find_instances("Name", name, true).await?;
+                Ok(found
+                    .iter()
+                    .find(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
+                    .map(Self::instance_outputs))
+            }
+            Kind::MachineGroup => {
+                let found = self.find_instances(TAG_GROUP, name, true).await?;
+                let all_running = found
+                    .iter()
+                    .all(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running));
+                // Complete only when every instance was marked (the group's
+                // create marks them all at once, after they run).
+                let incomplete = self.find_instances(TAG_GROUP, name, false).await?.len() != found.len();
+                Ok((!found.is_empty() && all_running && !incomplete)
+                    .then(|| outputs(&format!("mg:{name}"), &[("count", &found.len().to_string())])))
+            }
+        }
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, id: Option<&str>) -> R<()> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => match self.read(kind, name).await? {
+                Some(o) => o.get(OUT_ID).cloned().unwrap_or_default(),
+                None if matches!(kind, Kind::Machine | Kind::MachineGroup) => String::new(),
+                None => return Err(ProviderError::not_found(format!("{kind} {name}"))),
+            },
+        };
+        match kind {
+            Kind::Group => {
+                if id.starts_with("group:") {
+                    return Err(ProviderError::not_found(format!("{name} (nothing to delete)")));
+                }
+                self.ec2
+                    .delete_key_pair()
+                    .key_pair_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("delete key pair {name}"), false, e))?;
+                Ok(())
+            }
+            Kind::Network if id.starts_with("igw-") => self.delete_internet_gateway(&id).await,
+            Kind::Network => self.delete_network(&id).await,
+            Kind::Subnet => {
+                let mut deleted = false;
+                for s in id.split(',').filter(|s| !s.is_empty()) {
+                    match self.ec2.delete_subnet().subnet_id(s).send().await {
+                        Ok(_) => deleted = true,
+                        Err(e) => done_if_not_found(from_sdk(&format!("delete subnet {s}"), false, e))?,
+                    }
+                }
+                if let Ok(mut m) = self.subnets.lock() {
+                    m.remove(&id);
+                }
+                if deleted {
+                    Ok(())
+                } else {
+                    Err(ProviderError::not_found(format!("subnets {id}")))
+                }
+            }
+            Kind::Firewall => {
+                self.ec2
+                    .delete_security_group()
+                    .group_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("delete security group {name}"), false, e))?;
+                Ok(())
+            }
+            Kind::PublicAddress => self.release_address(&id).await,
+            Kind::LoadBalancer => self.delete_load_balancer(name, &id).await,
+            Kind::LbMember => self.delete_member(&id).await,
+            Kind::Route => {
+                let Some((rt, dest)) = id.strip_prefix("route:").and_then(|r| r.split_once('|')) else {
+                    return Err(ProviderError::not_found(format!("route {id}")));
+                };
+                self.ec2
+                    .delete_route()
+                    .route_table_id(rt)
+                    .destination_cidr_block(dest)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("delete route {dest} from {rt}"), false, e))?;
+                Ok(())
+            }
+            Kind::Machine => self.delete_machine(name, (!id.is_empty()).then_some(id.as_str())).await,
+            Kind::MachineGroup => {
+                let group = id.strip_prefix("mg:").unwrap_or(name);
+                let ids = self
+                    .find_instances(TAG_GROUP, group, false)
+                    .await?
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string))
+                    .collect();
+                self.terminate(ids).await
+            }
+        }
+    }
+
+    async fn list(&self, cluster: &str) -> R<Vec<Found>> {
+        let by_cluster = || filter(&format!("tag:{TAG_CLUSTER}"), &[cluster]);
+        let tags_of = |tags: &[Tag]| -> BTreeMap<String, String> {
+            tags.iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                .collect()
+        };
+        let name_of = |tags: &BTreeMap<String, String>, id: &str| {
+            tags.get(TAG_NAME)
+                .or_else(|| tags.get("Name"))
+                .cloned()
+                .unwrap_or_else(|| id.to_string())
+        };
+        let mut found = Vec::new();
+        let push = |found: &mut Vec<Found>, kind: Kind, id: &str, tags: BTreeMap<String, String>| {
+            found.push(Found {
+                kind,
+                name: name_of(&tags, id),
+                id: id.to_string(),
+                tags,
+            })
+        };
+        // Instances (machine groups once per group) and orphaned interfaces.
+        let mut groups = BTreeSet::new();
+        for i in self
+            .instances(vec![by_cluster(), filter("instance-state-name", &LIVE_STATES)])
+            .await?
+        {
+            let tags = tags_of(i.tags());
+            match tags.get(TAG_GROUP).cloned() {
+                Some(g) => {
+                    if groups.insert(g.clone()) {
+                        found.push(Found {
+                            kind: Kind::MachineGroup,
+                            name: g.clone(),
+                            id: format!("mg:{g}"),
+                            tags,
+                        });
+                    }
+                }
+                None => push(&mut found, Kind::Machine, i.instance_id().unwrap_or_default(), tags),
+            }
+        }
+        let enis = self
+            .ec2
+            .describe_network_interfaces()
+            .filters(by_cluster())
+            .filters(filter("status", &["available"]))
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe network interfaces", false, e))?;
+        for n in enis.network_interfaces() {
+            let id = n.network_interface_id().unwrap_or_default();
+            found.push(Found {
+                kind: Kind::Machine,
+                name: id.to_string(),
+                id: id.to_string(),
+                tags: tags_of(n.tag_set()),
+            });
+        }
+        found.extend(self.list_elb(cluster).await?);
+        let eips = self
+            .ec2
+            .describe_addresses()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe addresses", false, e))?;
+        for a in eips.addresses() {
+            push(
+                &mut found,
+                Kind::PublicAddress,
+                a.allocation_id().unwrap_or_default(),
+                tags_of(a.tags()),
+            );
+        }
+        let sgs = self
+            .ec2
+            .describe_security_groups()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe security groups", false, e))?;
+        for g in sgs.security_groups() {
+            push(
+                &mut found,
+                Kind::Firewall,
+                g.group_id().unwrap_or_default(),
+                tags_of(g.tags()),
+            );
+        }
+        // Subnets: the parts of one plan subnet as one resource.
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe subnets", false, e))?;
+        let mut by_name: BTreeMap<String, Vec<(u32, String, BTreeMap<String, String>)>> = BTreeMap::new();
+        for s in subnets.subnets() {
+            let tags = tags_of(s.tags());
+            let id = s.subnet_id().unwrap_or_default().to_string();
+            let part = tags.get("hke.io/part").and_then(|p| p.parse().ok()).unwrap_or(0);
+            by_name.entry(name_of(&tags, &id)).or_default().push((part, id, tags));
+        }
+        for (name, mut parts) in by_name {
+            parts.sort();
+            let id = parts.iter().map(|(_, id, _)| id.as_str()).collect::<Vec<_>>().join(",");
+            let tags = parts.into_iter().next().map(|(_, _, t)| t).unwrap_or_default();
+            found.push(Found {
+                kind: Kind::Subnet,
+                name,
+                id,
+                tags,
+            });
+        }
+        let vpcs = self
+            .ec2
+            .describe_vpcs()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe VPCs", false, e))?;
+        let mut vpc_ids = BTreeSet::new();
+        for v in vpcs.vpcs() {
+            let id = v.vpc_id().unwrap_or_default();
+            vpc_ids.insert(id.to_string());
+            push(&mut found, Kind::Network, id, tags_of(v.tags()));
+        }
+        // Gateways whose VPC is gone or not the cluster's.
+        let igws = self
+            .ec2
+            .describe_internet_gateways()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe internet gateways", false, e))?;
+        for g in igws.internet_gateways() {
+            let attached_to_ours = g
+                .attachments()
+                .iter()
+                .any(|a| a.vpc_id().is_some_and(|v| vpc_ids.contains(v)));
+            if !attached_to_ours {
+                let id = g.internet_gateway_id().unwrap_or_default();
+                let tags = tags_of(g.tags());
+                found.push(Found {
+                    kind: Kind::Network,
+                    name: tags.get("Name").cloned().unwrap_or_else(|| id.to_string()),
+                    id: id.to_string(),
+                    tags,
+                });
+            }
+        }
+        let kps = self
+            .ec2
+            .describe_key_pairs()
+            .filters(by_cluster())
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe key pairs", false, e))?;
+        for k in kps.key_pairs() {
+            push(
+                &mut found,
+                Kind::Group,
+                k.key_pair_id().unwrap_or_default(),
+                tags_of(k.tags()),
+            );
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_become_permissions() {
+        let r = Rule {
+            name: "apiserver".into(),
+            protocol: "tcp".into(),
+            ports: "6443".into(),
+            sources: vec!["0.0.0.0/0".into(), "10.0.0.0/8".into()],
+        };
+        let p = permissions(&r).expect("valid");
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].from, p[0].to), (Some(6443), Some(6443)));
+        let all = Rule {
+            name: "nodes".into(),
+            protocol: "all".into(),
+            ports: "*".into(),
+            sources: vec!["*".into()],
+        };
+        let p = permissions(&all).expect("valid");
+        assert_eq!(p[0].protocol, "-1");
+        assert_eq!(p[0].cidr, "0.0.0.0/0");
+        assert_eq!(p[0].from, None);
+        let range = Rule {
+            ports: "30000-32767".into(),
+            ..r.clone()
+        };
+        assert_eq!(permissions(&range).expect("valid")[0].to, Some(32767));
+        let bad = Rule {
+            protocol: "icmp".into(),
+            ..r
+        };
+        assert!(permissions(&bad).expect_err("icmp").contains("icmp"));
+    }
+}
