@@ -1851,9 +1851,10 @@ impl Provider for Aws {
                 if id.starts_with("group:") {
                     return Err(ProviderError::not_found(format!("{name} (nothing to delete)")));
                 }
+                // By name: AWS takes either, and emulators know only names.
                 self.ec2
                     .delete_key_pair()
-                    .key_pair_id(&id)
+                    .key_name(name)
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("delete key pair {name}"), false, e))?;

@@ -1,0 +1,190 @@
+//! The SDK mapping: AWS error responses, as the SDK parses them from the wire
+//! format (EC2's and ELBv2's XML), become classified provider errors. Driven
+//! through the provider with aws-smithy-mocks clients.
+
+use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use hke_provider_api::{Class, Kind, LeftBehind, Provider};
+use hke_provider_aws::{Aws, AwsConfig};
+
+fn ec2_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>4f1c6d0e-test</RequestID></Response>"#
+        )),
+    )
+}
+
+fn elb_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(format!(
+            r#"<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">
+  <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
+  <RequestId>9a1b-test</RequestId>
+</ErrorResponse>"#
+        )),
+    )
+}
+
+fn provider(ec2: aws_sdk_ec2::Client, elb: aws_sdk_elasticloadbalancingv2::Client) -> Aws {
+    Aws::with_clients(AwsConfig::new("c1", Some("us-west-2")), ec2, elb)
+}
+
+fn no_elb() -> aws_sdk_elasticloadbalancingv2::Client {
+    let none: [&aws_smithy_mocks::Rule; 0] = [];
+    mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, none)
+}
+
+#[tokio::test]
+async fn dependency_violation_on_delete_is_transient_and_names_the_resource() {
+    let rule = mock!(aws_sdk_ec2::Client::delete_security_group)
+        .then_http_response(|| ec2_error(400, "DependencyViolation", "resource sg-0123 has a dependent object"));
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule]);
+    let e = provider(ec2, no_elb())
+        .delete(Kind::Firewall, "c1-nsg", Some("sg-0123"))
+        .await
+        .expect_err("dependency violation");
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(e.code.as_deref(), Some("DependencyViolation"));
+    assert!(e.message.contains("delete security group c1-nsg"), "{}", e.message);
+    assert_eq!(rule.num_calls(), 1, "the provider does not retry by itself");
+}
+
+#[tokio::test]
+async fn a_missing_security_group_is_not_found() {
+    let rule = mock!(aws_sdk_ec2::Client::delete_security_group).then_http_response(|| {
+        ec2_error(
+            400,
+            "InvalidGroup.NotFound",
+            "The security group 'sg-0123' does not exist",
+        )
+    });
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule]);
+    let e = provider(ec2, no_elb())
+        .delete(Kind::Firewall, "c1-nsg", Some("sg-0123"))
+        .await
+        .expect_err("not found");
+    assert_eq!(e.class, Class::NotFound);
+}
+
+#[tokio::test]
+async fn throttling_is_transient() {
+    for code in ["RequestLimitExceeded", "Throttling"] {
+        let rule = mock!(aws_sdk_ec2::Client::describe_vpcs)
+            .then_http_response(move || ec2_error(503, code, "Request limit exceeded."));
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule]);
+        let e = provider(ec2, no_elb())
+            .read(Kind::Network, "c1-vnet")
+            .await
+            .expect_err("throttled");
+        assert!(e.is_transient(), "{code}: {e:?}");
+        assert_eq!(e.code.as_deref(), Some(code));
+    }
+}
+
+#[tokio::test]
+async fn missing_permissions_are_permanent_with_a_hint() {
+    let rule = mock!(aws_sdk_ec2::Client::describe_instances).then_http_response(|| {
+        ec2_error(
+            403,
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation.",
+        )
+    });
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule]);
+    let e = provider(ec2, no_elb())
+        .read(Kind::Machine, "k8s-master-0")
+        .await
+        .expect_err("denied");
+    assert_eq!(e.class, Class::Permanent);
+    assert!(e.message.contains("lacks this permission"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn server_errors_without_a_modelled_body_are_transient() {
+    let rule = mock!(aws_sdk_ec2::Client::describe_vpcs)
+        .then_http_response(|| HttpResponse::new(StatusCode::try_from(502).expect("s"), SdkBody::from("bad gateway")));
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule]);
+    let e = provider(ec2, no_elb())
+        .read(Kind::Network, "c1-vnet")
+        .await
+        .expect_err("502");
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(e.left_behind, LeftBehind::Nothing, "a read leaves nothing behind");
+}
+
+#[tokio::test]
+async fn a_missing_load_balancer_reads_as_absent() {
+    let addresses =
+        mock!(aws_sdk_ec2::Client::describe_addresses).then_output(|| DescribeAddressesOutput::builder().build());
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&addresses]);
+    let lbs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_load_balancers)
+        .then_http_response(|| elb_error(400, "LoadBalancerNotFound", "One or more load balancers not found"));
+    let elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&lbs]);
+    let got = provider(ec2, elb)
+        .read(Kind::LoadBalancer, "c1-apiserver")
+        .await
+        .expect("absent is not an error");
+    assert_eq!(got, None);
+    assert_eq!(lbs.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_machine_found_by_its_tags_is_not_created_again() {
+    // After a crash the instance exists but was never recorded: the create
+    // finds it by its Name tag and only waits for it.
+    let instance = || {
+        aws_sdk_ec2::types::Instance::builder()
+            .instance_id("i-0abc")
+            .private_ip_address("10.240.0.4")
+            .state(
+                aws_sdk_ec2::types::InstanceState::builder()
+                    .name(aws_sdk_ec2::types::InstanceStateName::Running)
+                    .build(),
+            )
+            .build()
+    };
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(move || {
+        DescribeInstancesOutput::builder()
+            .reservations(aws_sdk_ec2::types::Reservation::builder().instances(instance()).build())
+            .build()
+    });
+    let run = mock!(aws_sdk_ec2::Client::run_instances)
+        .then_http_response(|| ec2_error(500, "InternalError", "must not be called"));
+    let tag = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &run, &tag]);
+    let req = hke_provider_api::Request {
+        logical_id: "machine/k8s-master-0".into(),
+        name: "k8s-master-0".into(),
+        spec: hke_provider_api::Spec::Machine {
+            subnet: "subnet-1".into(),
+            firewall: "sg-1".into(),
+            os: hke_provider_api::Os::Linux,
+            size: "m5.large".into(),
+            image: hke_provider_api::Image {
+                name: "ubuntu-24.04".into(),
+                lookup: Default::default(),
+            },
+            disk_gb: 30,
+            private_ip: Some("10.240.0.4".into()),
+            ip_forwarding: false,
+            bootstrap_inputs: Default::default(),
+        },
+        tags: Default::default(),
+        references: vec![],
+        client_token: "tok".into(),
+        user_data: Some("#cloud-config\n".into()),
+    };
+    let out = provider(ec2, no_elb()).create(&req).await.expect("adopted");
+    assert_eq!(out.get("id").map(String::as_str), Some("i-0abc"));
+    assert_eq!(out.get("privateIp").map(String::as_str), Some("10.240.0.4"));
+    assert_eq!(run.num_calls(), 0);
+    assert_eq!(tag.num_calls(), 1, "marked complete");
+}
