@@ -40,6 +40,9 @@ pub mod error;
 pub mod net;
 pub mod userdata;
 
+pub use aws_sdk_ec2;
+pub use aws_sdk_elasticloadbalancingv2;
+
 use error::{from_sdk, invalid};
 use net::{elb_name, spread, Range};
 
@@ -83,6 +86,18 @@ impl AwsConfig {
     }
 }
 
+/// The HTTP client hke's AWS clients use: rustls on ring (HTTP for
+/// emulators on loopback, HTTPS otherwise).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as Tls};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Tls::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// One AWS subnet of a plan subnet: (id, range, availability zone).
+type SubnetPart = (String, Range, String);
+
 /// The AWS provider.
 pub struct Aws {
     cfg: AwsConfig,
@@ -91,7 +106,7 @@ pub struct Aws {
     /// AMI lookups: pattern and owner → (image id, root device name).
     amis: tokio::sync::Mutex<HashMap<String, (String, String)>>,
     /// Subnet id lists → each subnet's (id, range, zone).
-    subnets: Mutex<HashMap<String, Vec<(String, Range, String)>>>,
+    subnets: Mutex<HashMap<String, Vec<SubnetPart>>>,
     /// VPC id → the cluster's route table in it.
     route_tables: Mutex<HashMap<String, String>>,
 }
@@ -122,10 +137,7 @@ impl Aws {
     /// config and SSO profiles, web identity, container and instance roles).
     /// Retries are left to hke's engine, which honours its own backoff.
     pub async fn connect(mut cfg: AwsConfig) -> Result<Aws, ProviderError> {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as Tls};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Tls::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = http_client();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(r) = &cfg.region {
             loader = loader.region(aws_config::Region::new(r.clone()));
@@ -152,11 +164,32 @@ impl Aws {
                 ))
             }
         }
-        Ok(Aws::with_clients(
-            cfg,
-            aws_sdk_ec2::Client::new(&sdk),
-            elbv2::Client::new(&sdk),
-        ))
+        let aws = Aws::with_clients(cfg, aws_sdk_ec2::Client::new(&sdk), elbv2::Client::new(&sdk));
+        aws.preflight().await?;
+        Ok(aws)
+    }
+
+    /// One cheap call before any work, so that a wrong endpoint, region or
+    /// credential fails at once with one clear message instead of after a
+    /// minute of retries. Two quick retries cover a blip.
+    pub async fn preflight(&self) -> R<()> {
+        let mut last = None;
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
+            }
+            match self.ec2.describe_availability_zones().send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    let e = from_sdk(&format!("connect to EC2 in {}", self.region()), false, e);
+                    if !e.is_transient() {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ProviderError::permanent("Unreachable", "EC2 did not answer")))
     }
 
     /// The region in use.
@@ -722,7 +755,7 @@ impl Aws {
     }
 
     /// The subnets behind a subnet resource's id list: (id, range, zone).
-    async fn subnet_parts(&self, ids: &str) -> R<Vec<(String, Range, String)>> {
+    async fn subnet_parts(&self, ids: &str) -> R<Vec<SubnetPart>> {
         if let Some(v) = self.subnets.lock().ok().and_then(|m| m.get(ids).cloned()) {
             return Ok(v);
         }
@@ -1501,8 +1534,7 @@ impl Aws {
         };
         let parts = self.subnet_parts(subnet).await?;
         let mut zones = BTreeSet::new();
-        let spread_over: Vec<&(String, Range, String)> =
-            parts.iter().filter(|(_, _, z)| zones.insert(z.clone())).collect();
+        let spread_over: Vec<&SubnetPart> = parts.iter().filter(|(_, _, z)| zones.insert(z.clone())).collect();
         let n = spread_over.len() as u32;
         let existing = self.find_instances(TAG_GROUP, &req.name, false).await?;
         let mut ids: Vec<String> = Vec::new();

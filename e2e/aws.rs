@@ -1,0 +1,761 @@
+//! AWS end to end: `hke deploy` / `hke teardown` against moto's EC2 and ELBv2
+//! server, checked through the AWS SDK.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use hke_provider_aws::aws_sdk_ec2 as ec2;
+use hke_provider_aws::aws_sdk_elasticloadbalancingv2 as elbv2;
+use serde_json::Value;
+
+use crate::moto::{root, Moto};
+
+const MODEL: &str = "examples/windows-aws.json";
+const REGION: &str = "us-west-2";
+const CLUSTER: &str = "hke-windows-aws";
+/// Several masters behind a network load balancer, and kubenet routes.
+const HA_KUBENET: [&str; 4] = [
+    "--set",
+    "properties.masterProfile.count=3",
+    "--set",
+    "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+];
+
+struct Sdk {
+    rt: tokio::runtime::Runtime,
+    ec2: ec2::Client,
+    elb: elbv2::Client,
+}
+
+fn sdk(moto: &Moto) -> Sdk {
+    let creds = ec2::config::Credentials::new("testing", "testing", None, None, "e2e");
+    let ec2 = ec2::Client::from_conf(
+        ec2::Config::builder()
+            .behavior_version(ec2::config::BehaviorVersion::latest())
+            .region(ec2::config::Region::new(REGION))
+            .endpoint_url(moto.url())
+            .credentials_provider(creds.clone())
+            .http_client(hke_provider_aws::http_client())
+            .build(),
+    );
+    let elb = elbv2::Client::from_conf(
+        elbv2::Config::builder()
+            .behavior_version(elbv2::config::BehaviorVersion::latest())
+            .region(elbv2::config::Region::new(REGION))
+            .endpoint_url(moto.url())
+            .credentials_provider(creds)
+            .http_client(hke_provider_aws::http_client())
+            .build(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    Sdk { rt, ec2, elb }
+}
+
+fn cluster_filter() -> ec2::types::Filter {
+    ec2::types::Filter::builder()
+        .name("tag:hke.io/cluster")
+        .values(CLUSTER)
+        .build()
+}
+
+/// Everything in the cloud tagged with the cluster.
+#[derive(Debug, Default)]
+struct Inventory {
+    vpcs: Vec<ec2::types::Vpc>,
+    subnets: Vec<ec2::types::Subnet>,
+    security_groups: Vec<ec2::types::SecurityGroup>,
+    gateways: Vec<ec2::types::InternetGateway>,
+    route_tables: Vec<ec2::types::RouteTable>,
+    addresses: Vec<ec2::types::Address>,
+    key_pairs: Vec<ec2::types::KeyPairInfo>,
+    interfaces: Vec<ec2::types::NetworkInterface>,
+    volumes: Vec<ec2::types::Volume>,
+    instances: Vec<ec2::types::Instance>,
+    load_balancers: Vec<String>,
+    target_groups: Vec<String>,
+}
+
+impl Inventory {
+    fn summary(&self) -> String {
+        format!(
+            "vpcs {} subnets {} sgs {} igws {} rtbs {} eips {} keys {} enis {} volumes {} instances {} lbs {} tgs {}",
+            self.vpcs.len(),
+            self.subnets.len(),
+            self.security_groups.len(),
+            self.gateways.len(),
+            self.route_tables.len(),
+            self.addresses.len(),
+            self.key_pairs.len(),
+            self.interfaces.len(),
+            self.volumes.len(),
+            self.instances.len(),
+            self.load_balancers.len(),
+            self.target_groups.len()
+        )
+    }
+
+    fn is_empty(&self) -> bool {
+        self.summary()
+            .split(' ')
+            .filter_map(|w| w.parse::<usize>().ok())
+            .all(|n| n == 0)
+    }
+
+    fn instance(&self, name: &str) -> Vec<&ec2::types::Instance> {
+        self.instances
+            .iter()
+            .filter(|i| {
+                i.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("Name") && t.value() == Some(name))
+            })
+            .collect()
+    }
+}
+
+fn inventory(s: &Sdk) -> Inventory {
+    s.rt.block_on(async {
+        let e = &s.ec2;
+        let instances = e
+            .describe_instances()
+            .filters(cluster_filter())
+            .filters(
+                ec2::types::Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopping")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("instances");
+        let mut inv = Inventory {
+            vpcs: e
+                .describe_vpcs()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("vpcs")
+                .vpcs()
+                .to_vec(),
+            subnets: e
+                .describe_subnets()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("subnets")
+                .subnets()
+                .to_vec(),
+            security_groups: e
+                .describe_security_groups()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("sgs")
+                .security_groups()
+                .to_vec(),
+            gateways: e
+                .describe_internet_gateways()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("igws")
+                .internet_gateways()
+                .to_vec(),
+            route_tables: e
+                .describe_route_tables()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("rtbs")
+                .route_tables()
+                .to_vec(),
+            addresses: e
+                .describe_addresses()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("eips")
+                .addresses()
+                .to_vec(),
+            key_pairs: e
+                .describe_key_pairs()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("keys")
+                .key_pairs()
+                .to_vec(),
+            interfaces: e
+                .describe_network_interfaces()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("enis")
+                .network_interfaces()
+                .to_vec(),
+            volumes: e
+                .describe_volumes()
+                .filters(cluster_filter())
+                .send()
+                .await
+                .expect("volumes")
+                .volumes()
+                .to_vec(),
+            instances: instances
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .cloned()
+                .collect(),
+            ..Default::default()
+        };
+        let lbs = s.elb.describe_load_balancers().send().await.expect("lbs");
+        let tgs = s.elb.describe_target_groups().send().await.expect("tgs");
+        let arns: Vec<String> = lbs
+            .load_balancers()
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+            .chain(
+                tgs.target_groups()
+                    .iter()
+                    .filter_map(|t| t.target_group_arn().map(str::to_string)),
+            )
+            .collect();
+        if !arns.is_empty() {
+            let tags = s
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(arns))
+                .send()
+                .await
+                .expect("tags");
+            for d in tags.tag_descriptions() {
+                let ours = d
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some("hke.io/cluster") && t.value() == Some(CLUSTER));
+                let arn = d.resource_arn().unwrap_or_default().to_string();
+                match (ours, arn.contains(":targetgroup/")) {
+                    (true, true) => inv.target_groups.push(arn),
+                    (true, false) => inv.load_balancers.push(arn),
+                    _ => {}
+                }
+            }
+        }
+        inv
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn deploy(moto: &Moto, dir: &Path, extra: &[&str]) -> Value {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    let out = moto.hke(dir, &args);
+    assert!(
+        out.status.success(),
+        "deploy failed:\n{}\n{}\nmoto:\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        moto.log()
+    );
+    summary(&text(&out.stdout))
+}
+
+/// The last `end` event of a JSON event stream.
+fn summary(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|v| v["event"] == "end")
+        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
+}
+
+fn teardown(moto: &Moto, dir: &Path, args: &[&str]) {
+    let mut all = vec!["teardown", "--yes"];
+    all.extend_from_slice(args);
+    let out = moto.hke(dir, &all);
+    assert!(
+        out.status.success(),
+        "teardown failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The plan of the deployed cluster (from its own apimodel.json).
+fn plan(moto: &Moto, dir: &Path) -> Value {
+    let out = moto.hke(dir, &["--output", "json", "plan", "-m", "out/apimodel.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("plan JSON")
+}
+
+fn resources_of<'a>(plan: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    plan["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["spec"]["kind"] == kind)
+        .collect()
+}
+
+/// The newest test AMI whose name matches `pattern` (a prefix and `*`).
+fn expected_ami(pattern: &str) -> String {
+    let list: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(root().join("e2e/moto-amis.json")).expect("amis")).expect("json");
+    let prefix = pattern.trim_end_matches('*');
+    list.iter()
+        .filter(|a| a["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .max_by_key(|a| a["name"].as_str().map(str::to_string))
+        .and_then(|a| a["ami_id"].as_str())
+        .unwrap_or_else(|| panic!("no test AMI matches {pattern}"))
+        .to_string()
+}
+
+fn state_outputs(dir: &Path, id: &str) -> Value {
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/state.json")).expect("state")).expect("json");
+    s["resources"][id]["outputs"].clone()
+}
+
+/// Everything the plan says, checked in the cloud.
+fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
+    let plan = plan(moto, dir);
+    let inv = inventory(s);
+    // Network: one VPC of the node range, DNS hostnames on.
+    assert_eq!(inv.vpcs.len(), 1, "{}", inv.summary());
+    let vpc = &inv.vpcs[0];
+    let vpc_id = vpc.vpc_id().expect("vpc id");
+    let node_cidr = plan["resources"]["network"]["spec"]["cidr"].as_str().expect("cidr");
+    assert_eq!(vpc.cidr_block(), Some(node_cidr));
+    let dns = s.rt.block_on(
+        s.ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(ec2::types::VpcAttributeName::EnableDnsHostnames)
+            .send(),
+    );
+    assert_eq!(
+        dns.expect("attribute").enable_dns_hostnames().and_then(|v| v.value()),
+        Some(true)
+    );
+    // Gateway attached, default route through it.
+    assert_eq!(inv.gateways.len(), 1);
+    let igw = inv.gateways[0].internet_gateway_id().expect("igw");
+    assert!(inv.gateways[0].attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)));
+    assert_eq!(inv.route_tables.len(), 1);
+    let rt = &inv.route_tables[0];
+    assert!(rt
+        .routes()
+        .iter()
+        .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id() == Some(igw)));
+    // Subnets: the node range in quarters, over three zones, public, routed.
+    let mut cidrs: Vec<&str> = inv.subnets.iter().filter_map(|s| s.cidr_block()).collect();
+    cidrs.sort();
+    let base = node_cidr.split('.').take(2).collect::<Vec<_>>().join(".");
+    assert_eq!(
+        cidrs,
+        vec![
+            format!("{base}.0.0/18"),
+            format!("{base}.128.0/18"),
+            format!("{base}.192.0/18"),
+            format!("{base}.64.0/18")
+        ]
+    );
+    let zones: BTreeSet<&str> = inv.subnets.iter().filter_map(|s| s.availability_zone()).collect();
+    assert_eq!(zones.len(), 3, "{zones:?}");
+    for sn in &inv.subnets {
+        assert_eq!(sn.map_public_ip_on_launch(), Some(true));
+        assert!(
+            rt.associations().iter().any(|a| a.subnet_id() == sn.subnet_id()),
+            "{:?} not associated with the route table",
+            sn.subnet_id()
+        );
+    }
+    // Security group: every rule of the plan, per source.
+    assert_eq!(inv.security_groups.len(), 1);
+    let sg = &inv.security_groups[0];
+    let have: BTreeSet<(String, Option<i32>, Option<i32>, String)> = sg
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(move |r| {
+                (
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    p.from_port(),
+                    p.to_port(),
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect();
+    for rule in plan["resources"]["firewall/nodes"]["spec"]["rules"]
+        .as_array()
+        .expect("rules")
+    {
+        for src in rule["sources"].as_array().expect("sources") {
+            let src = src.as_str().expect("source").to_string();
+            let want = match rule["protocol"].as_str() {
+                Some("all") => ("-1".to_string(), None, None, src),
+                Some(p) => {
+                    let port: i32 = rule["ports"].as_str().expect("ports").parse().expect("one port");
+                    (p.to_string(), Some(port), Some(port), src)
+                }
+                None => panic!("rule without protocol"),
+            };
+            assert!(have.contains(&want), "missing {want:?} in {have:?}");
+        }
+    }
+    // Machines: exactly one instance per planned machine, as planned.
+    let machines = resources_of(&plan, "machine");
+    assert_eq!(inv.instances.len(), machines.len(), "{}", inv.summary());
+    let endpoint = state_outputs(dir, "loadBalancer/apiserver")["dnsName"]
+        .as_str()
+        .expect("endpoint")
+        .to_string();
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for (_, m) in &machines {
+        let name = m["name"].as_str().expect("name");
+        let found = inv.instance(name);
+        assert_eq!(found.len(), 1, "{name}: {} instances", found.len());
+        let i = found[0];
+        let id = i.instance_id().expect("id").to_string();
+        let spec = &m["spec"];
+        assert_eq!(i.instance_type().map(|t| t.as_str()), spec["size"].as_str(), "{name}");
+        let pattern = spec["image"]["lookup"]["amiNamePattern"].as_str().expect("pattern");
+        assert_eq!(i.image_id(), Some(expected_ami(pattern).as_str()), "{name}: {pattern}");
+        if let Some(ip) = spec["private_ip"].as_str() {
+            assert_eq!(i.private_ip_address(), Some(ip), "{name}");
+        }
+        assert_eq!(i.security_groups().first().and_then(|g| g.group_id()), sg.group_id());
+        let tags: BTreeMap<&str, &str> = i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect();
+        assert_eq!(tags.get("hke.io/cluster"), Some(&CLUSTER), "{name}");
+        assert!(tags.get("hke.io/created").is_some_and(|c| c.ends_with('Z')), "{tags:?}");
+        if kubenet {
+            assert_eq!(i.source_dest_check(), Some(false), "{name}: kubenet routes need it off");
+        }
+        // The root volume has the model's size.
+        let vols: Vec<i32> = inv
+            .volumes
+            .iter()
+            .filter(|v| v.attachments().iter().any(|a| a.instance_id() == Some(id.as_str())))
+            .filter_map(|v| v.size())
+            .collect();
+        assert_eq!(vols, vec![spec["disk_gb"].as_i64().expect("disk") as i32], "{name}");
+        // User data: exactly the bootstrap `hke render` gives for this node.
+        let ud =
+            s.rt.block_on(
+                s.ec2
+                    .describe_instance_attribute()
+                    .instance_id(&id)
+                    .attribute(ec2::types::InstanceAttributeName::UserData)
+                    .send(),
+            )
+            .expect("user data");
+        let raw = ud.user_data().and_then(|v| v.value()).expect("user data value");
+        let sent = hke_provider_aws::userdata::decode(raw).expect("decodable");
+        let rendered = moto.hke(
+            dir,
+            &[
+                "render",
+                "-m",
+                "out/apimodel.json",
+                "--node",
+                name,
+                "--endpoint",
+                &endpoint,
+            ],
+        );
+        assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+        assert_eq!(sent.trim_end(), text(&rendered.stdout).trim_end(), "{name}: user data");
+        if spec["os"] == "windows" {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(raw).expect("b64");
+            assert!(
+                bytes.starts_with(b"<powershell>"),
+                "{name}: EC2Launch needs <powershell>"
+            );
+        }
+        ids.insert(m["name"].as_str().expect("name").to_string(), id);
+    }
+    // The API endpoint.
+    let masters: BTreeSet<String> = machines
+        .iter()
+        .filter(|(lid, _)| lid.contains("master"))
+        .map(|(_, m)| ids[m["name"].as_str().expect("name")].clone())
+        .collect();
+    if nlb {
+        assert_eq!(inv.load_balancers.len(), 1, "{}", inv.summary());
+        assert!(inv.addresses.is_empty(), "no Elastic IP with a load balancer");
+        let lb =
+            s.rt.block_on(
+                s.elb
+                    .describe_load_balancers()
+                    .load_balancer_arns(&inv.load_balancers[0])
+                    .send(),
+            )
+            .expect("lb");
+        let lb = &lb.load_balancers()[0];
+        assert_eq!(lb.r#type(), Some(&elbv2::types::LoadBalancerTypeEnum::Network));
+        assert_eq!(lb.scheme(), Some(&elbv2::types::LoadBalancerSchemeEnum::InternetFacing));
+        assert_eq!(lb.dns_name(), Some(endpoint.as_str()));
+        let listeners =
+            s.rt.block_on(
+                s.elb
+                    .describe_listeners()
+                    .load_balancer_arn(&inv.load_balancers[0])
+                    .send(),
+            )
+            .expect("listeners");
+        assert_eq!(listeners.listeners().len(), 1);
+        let l = &listeners.listeners()[0];
+        assert_eq!(l.port(), Some(6443));
+        assert_eq!(l.protocol(), Some(&elbv2::types::ProtocolEnum::Tcp));
+        let tg = l.default_actions()[0].target_group_arn().expect("forwards");
+        assert_eq!(inv.target_groups, vec![tg.to_string()]);
+        let health =
+            s.rt.block_on(s.elb.describe_target_health().target_group_arn(tg).send())
+                .expect("targets");
+        let targets: BTreeSet<String> = health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+            .collect();
+        assert_eq!(targets, masters);
+    } else {
+        assert!(inv.load_balancers.is_empty());
+        assert_eq!(inv.addresses.len(), 1);
+        let a = &inv.addresses[0];
+        assert_eq!(a.public_ip(), Some(endpoint.as_str()));
+        assert_eq!(
+            a.instance_id().map(str::to_string),
+            masters.iter().next().cloned(),
+            "the Elastic IP is on the master"
+        );
+    }
+    // kubenet: one route per node to its pod range, through that node.
+    let routes = resources_of(&plan, "route");
+    assert_eq!(routes.is_empty(), !kubenet);
+    for (_, r) in routes {
+        let dest = r["spec"]["destination"].as_str().expect("destination");
+        let hop = r["spec"]["next_hop"]["ref"]["resource"].as_str().expect("hop");
+        let node = hop.trim_start_matches("machine/");
+        let route = rt
+            .routes()
+            .iter()
+            .find(|x| x.destination_cidr_block() == Some(dest))
+            .unwrap_or_else(|| panic!("no route to {dest}"));
+        assert_eq!(route.instance_id(), Some(ids[node].as_str()), "{dest}");
+    }
+    // The key pair carries the model's SSH key.
+    assert_eq!(inv.key_pairs.len(), 1);
+    assert_eq!(inv.key_pairs[0].key_name(), Some(CLUSTER));
+}
+
+#[test]
+fn deploy_check_and_tear_down_one_master() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    moto.start_recording();
+    let first = deploy(&moto, dir.path(), &[]);
+    let actions = moto.recorded_actions();
+    assert_eq!(first["summary"]["created"], 12, "{first}");
+    // The recorder sees the calls (so an empty recording below means none).
+    assert_eq!(
+        actions.iter().filter(|a| *a == "RunInstances").count(),
+        5,
+        "{actions:?}"
+    );
+    check_cluster(&moto, &s, dir.path(), false, false);
+
+    // Deploying again changes nothing and creates nothing.
+    moto.start_recording();
+    let again = deploy(&moto, dir.path(), &[]);
+    let actions = moto.recorded_actions();
+    assert_eq!(again["summary"]["created"], 0, "{again}");
+    let writes: Vec<&String> = actions.iter().filter(|a| !a.starts_with("Describe")).collect();
+    assert!(writes.is_empty(), "a second deploy called {writes:?}");
+    check_cluster(&moto, &s, dir.path(), false, false);
+
+    teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
+
+#[test]
+fn deploy_check_and_tear_down_three_masters_with_kubenet() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&moto, dir.path(), &HA_KUBENET);
+    assert!(first["summary"]["created"].as_u64().expect("created") > 20, "{first}");
+    check_cluster(&moto, &s, dir.path(), true, true);
+    teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
+
+/// Start a deploy and SIGKILL it once `after` resources are done.
+fn deploy_and_kill(moto: &Moto, dir: &Path, extra: &[&str], after: usize) {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+        "--parallelism",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = moto
+        .hke_command(dir, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hke starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut done = 0;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.contains(r#""event":"done""#) {
+            done += 1;
+            if done >= after {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+#[test]
+fn a_deploy_killed_part_way_resumes_to_exactly_the_plan() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    for after in [2, 6, 9, 14, 19] {
+        moto.reset();
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&moto, dir.path(), &HA_KUBENET, after);
+        let resumed = deploy(&moto, dir.path(), &HA_KUBENET);
+        assert_eq!(resumed["summary"]["failed"], 0, "after {after}: {resumed}");
+        // Exactly the plan: one of everything, nothing twice.
+        check_cluster(&moto, &s, dir.path(), true, true);
+    }
+}
+
+#[test]
+fn teardown_after_a_kill_mid_deploy_leaves_nothing() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    for after in [3, 8, 16] {
+        moto.reset();
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&moto, dir.path(), &HA_KUBENET, after);
+        teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+        let left = inventory(&s);
+        assert!(left.is_empty(), "after {after}: left behind: {}", left.summary());
+    }
+}
+
+#[test]
+fn the_tag_sweep_finds_what_the_state_never_recorded() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    deploy(&moto, dir.path(), &[]);
+    // Things whose ids never reached the state: an extra instance and a
+    // detached network interface, tagged as the cluster's.
+    let inv = inventory(&s);
+    let subnet = inv.subnets[0].subnet_id().expect("subnet").to_string();
+    let tag = ec2::types::Tag::builder().key("hke.io/cluster").value(CLUSTER).build();
+    s.rt.block_on(async {
+        s.ec2
+            .run_instances()
+            .image_id(expected_ami(
+                "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+            ))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnet)
+            .tag_specifications(
+                ec2::types::TagSpecification::builder()
+                    .resource_type(ec2::types::ResourceType::Instance)
+                    .tags(tag.clone())
+                    .tags(ec2::types::Tag::builder().key("Name").value("stray").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("stray instance");
+        s.ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .tag_specifications(
+                ec2::types::TagSpecification::builder()
+                    .resource_type(ec2::types::ResourceType::NetworkInterface)
+                    .tags(tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("stray interface");
+    });
+    let before = inventory(&s);
+    assert_eq!(before.instances.len(), 6);
+    assert_eq!(before.interfaces.len(), 1);
+    // The whole output directory is gone: teardown by name, cloud and region.
+    std::fs::remove_dir_all(dir.path().join("out")).expect("rm");
+    teardown(
+        &moto,
+        dir.path(),
+        &["--cluster", CLUSTER, "--cloud", "aws", "--region", REGION, "-o", "out"],
+    );
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
+
+#[test]
+fn a_wrong_endpoint_fails_clearly_without_touching_anything() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    // Nothing listens on port 9 of loopback.
+    let out = moto.hke(
+        dir.path(),
+        &[
+            "deploy",
+            "-m",
+            root().join(MODEL).to_str().expect("utf-8"),
+            "-o",
+            "out",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot reach the AWS endpoint"), "{err}");
+    assert!(!err.contains("testing"), "credentials must not be printed: {err}");
+}
