@@ -112,6 +112,8 @@ pub struct Pool {
     pub windows: Option<WindowsVersion>,
     /// Hyper-V isolated containers offered (Windows pools).
     pub hyperv: bool,
+    /// A pinned cloud image (AWS AMI id).
+    pub image_id: Option<String>,
     /// Node names (Windows computer names are at most 15 characters).
     pub node_names: Vec<String>,
     pub labels: BTreeMap<String, String>,

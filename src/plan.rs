@@ -104,7 +104,7 @@ pub fn allocate_pod_cidrs(c: &Cluster) -> Result<BTreeMap<String, String>, PlanE
         .collect())
 }
 
-fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>) -> Image {
+fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>, pinned: Option<&str>) -> Image {
     let t = versions::table();
     let (name, set) = match windows {
         Some(w) => (format!("windows-{w}"), &t.windows(w).images),
@@ -118,10 +118,15 @@ fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>) 
             lookup.insert("sku".into(), set.azure.sku.clone());
             lookup.insert("version".into(), set.azure.version.clone());
         }
-        crate::model::types::Cloud::Aws => {
-            lookup.insert("amiNamePattern".into(), set.aws.ami_name_pattern.clone());
-            lookup.insert("owner".into(), set.aws.owner.clone());
-        }
+        crate::model::types::Cloud::Aws => match pinned {
+            Some(ami) => {
+                lookup.insert("imageId".into(), ami.to_string());
+            }
+            None => {
+                lookup.insert("amiNamePattern".into(), set.aws.ami_name_pattern.clone());
+                lookup.insert("owner".into(), set.aws.owner.clone());
+            }
+        },
         crate::model::types::Cloud::Gcp => {
             lookup.insert("project".into(), set.gcp.project.clone());
             lookup.insert("family".into(), set.gcp.family.clone());
@@ -251,12 +256,12 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         m
     };
     let native_size = |size: &str| vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string());
-    let machine = |size: &str, os: Os, windows, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {
+    let machine = |size: &str, os: Os, windows, pinned: Option<&str>, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {
         subnet: Val::id_of(SUBNET),
         firewall: Val::id_of(FIREWALL),
         os,
         size: native_size(size),
-        image: image_for(c, windows),
+        image: image_for(c, windows, pinned),
         disk_gb: disk,
         private_ip: ip.map(|i| i.to_string()),
         ip_forwarding: kubenet,
@@ -272,6 +277,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 machine(
                     &c.masters.vm_size,
                     Os::Linux,
+                    None,
                     None,
                     c.masters.os_disk_gb,
                     c.masters.ips.get(i).copied(),
@@ -306,7 +312,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                         firewall: Val::id_of(FIREWALL),
                         os: os.clone(),
                         size: native_size(&pool.vm_size),
-                        image: image_for(c, pool.windows),
+                        image: image_for(c, pool.windows, pool.image_id.as_deref()),
                         disk_gb: pool.os_disk_gb,
                         count: pool.count,
                         name_prefix: group_prefix(c, pool),
@@ -322,7 +328,14 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 machine_id(node),
                 (
                     node.clone(),
-                    machine(&pool.vm_size, os.clone(), pool.windows, pool.os_disk_gb, None),
+                    machine(
+                        &pool.vm_size,
+                        os.clone(),
+                        pool.windows,
+                        pool.image_id.as_deref(),
+                        pool.os_disk_gb,
+                        None,
+                    ),
                 ),
             );
             nodes.push(node.clone());
@@ -523,6 +536,57 @@ mod tests {
             }
         }
         assert!(p.to_dot().contains("\"loadBalancer/apiserver\" -> \"machine/"));
+    }
+
+    #[test]
+    fn aws_endpoints_and_images() {
+        let cluster = |more: &[&str]| {
+            let mut sets = vec![
+                "properties.providerProfile.name=aws",
+                "location=us-east-1",
+                "properties.orchestratorProfile.kubernetesConfig.networkPlugin=flannel",
+            ];
+            sets.extend_from_slice(more);
+            cluster(&sets)
+        };
+        // Three masters: a network load balancer, whose addresses AWS picks.
+        let p = plan(&cluster(&[])).expect("plan");
+        assert!(!p.resources.contains_key(ADDRESS));
+        assert!(matches!(p.resources[LB].spec, Spec::LoadBalancer { address: None, .. }));
+        assert!(matches!(
+            &p.resources[GROUP].spec,
+            Spec::Group { ssh_public_key: Some(k), .. } if k.starts_with("ssh-")
+        ));
+        // One master: an Elastic IP serves as the endpoint.
+        let p = plan(&cluster(&["properties.masterProfile.count=1"])).expect("plan");
+        assert!(matches!(
+            p.resources[LB].spec,
+            Spec::LoadBalancer { address: Some(_), .. }
+        ));
+        assert!(p.resources.contains_key(ADDRESS));
+        // A pool's pinned AMI replaces the name lookup for that pool only.
+        let c = cluster(&["properties.agentPoolProfiles[1].imageId=ami-0123456789abcdef0"]);
+        let p = plan(&c).expect("plan");
+        for r in p.resources.values() {
+            if let Spec::Machine { image, .. } = &r.spec {
+                let pinned = c.pools[1].node_names.contains(&r.name);
+                assert_eq!(image.lookup.get("imageId").is_some(), pinned, "{}", r.name);
+                assert_eq!(image.lookup.contains_key("amiNamePattern"), !pinned, "{}", r.name);
+            }
+        }
+        // Elsewhere, nothing of this.
+        let p = plan(&super::tests::cluster(&[])).expect("plan");
+        assert!(matches!(
+            p.resources[GROUP].spec,
+            Spec::Group {
+                ssh_public_key: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p.resources[LB].spec,
+            Spec::LoadBalancer { address: Some(_), .. }
+        ));
     }
 
     #[test]

@@ -338,7 +338,7 @@ fn check_vm_size(v: &mut V<'_>, cloud: Cloud, path: &str, size: &str) {
                 };
                 v.err(
                     path,
-                    format!("{size:?} is not a {cloud} machine type"),
+                    format!("{size:?} is not a machine type on {cloud}"),
                     format!("use a type such as {example}"),
                 );
             }
@@ -552,7 +552,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         };
         v.err(
             "properties.providerProfile.location",
-            format!("{location:?} is not a {cloud} location"),
+            format!("{location:?} is not a location on {cloud}"),
             format!("use a location such as {example}"),
         );
     }
@@ -1292,6 +1292,22 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
                 "remove it, or set osType to Windows".to_string(),
             );
         }
+        if let Some(ami) = pool.image_id.as_deref() {
+            let hex = ami.strip_prefix("ami-").unwrap_or_default();
+            if cloud != Cloud::Aws {
+                v.err(
+                    &format!("{pp}.imageId"),
+                    format!("imageId {ami:?} pins an AWS AMI, but the cluster is on {cloud}"),
+                    "remove it (Azure pools pin images with imageReference)".to_string(),
+                );
+            } else if !(matches!(hex.len(), 8 | 17) && hex.chars().all(|c| c.is_ascii_hexdigit())) {
+                v.err(
+                    &format!("{pp}.imageId"),
+                    format!("imageId {ami:?} is not an AMI id"),
+                    "use an id like ami-0123456789abcdef0 (see `aws ec2 describe-images`)".to_string(),
+                );
+            }
+        }
         let mut labels = BTreeMap::new();
         labels.insert("hke.io/pool".to_string(), pname.clone());
         if hyperv && os == OsType::Windows {
@@ -1353,6 +1369,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             os_disk_gb: disk.clamp(0, 2048) as u32,
             windows: windows_version,
             hyperv: hyperv && os == OsType::Windows,
+            image_id: pool.image_id.clone(),
             node_names,
             labels,
             taints,

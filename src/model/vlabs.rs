@@ -421,6 +421,10 @@ pub struct AgentPoolProfile {
     /// (a containerd runtime handler and a `windows-<version>-hyperv`
     /// RuntimeClass). Needs a VM size with nested virtualization.
     pub hyperv_isolation: Option<bool>,
+    /// hke addition, AWS: pin the pool's AMI (`ami-…`) instead of taking the
+    /// newest image of the pool's OS (Ubuntu LTS, or Windows Server Core of
+    /// the pool's version).
+    pub image_id: Option<String>,
     /// Labels for every node of the pool.
     pub custom_node_labels: Option<BTreeMap<String, String>>,
     pub kubernetes_config: Option<PoolKubernetesConfig>,

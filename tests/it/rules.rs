@@ -191,6 +191,22 @@ fn pool_rules() {
         &format!("{P1}.vnetSubnetID"),
         "all name a custom VNet subnet",
     );
+    check(
+        az,
+        &[&format!("{P1}.imageId=ami-0123456789abcdef0")],
+        &format!("{P1}.imageId"),
+        "pins an AWS AMI, but the cluster is on azure",
+    );
+    check(
+        "windows-aws.json",
+        &[&format!("{P1}.imageId=ubuntu-24.04")],
+        &format!("{P1}.imageId"),
+        "is not an AMI id",
+    );
+    assert_eq!(
+        errors("windows-aws.json", &[&format!("{P1}.imageId=ami-0123456789abcdef0")]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -435,13 +451,13 @@ fn access_and_provider_rules() {
         "windows-aws.json",
         &["properties.masterProfile.vmSize=n2-standard-2"],
         "properties.masterProfile.vmSize",
-        "not a aws machine type",
+        "not a machine type on aws",
     );
     check(
         "windows-aws.json",
         &["properties.providerProfile.region=westus2"],
         "properties.providerProfile.location",
-        "not a aws location",
+        "not a location on aws",
     );
 }
 
