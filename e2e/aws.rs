@@ -759,3 +759,54 @@ fn a_wrong_endpoint_fails_clearly_without_touching_anything() {
     assert!(err.contains("cannot reach the AWS endpoint"), "{err}");
     assert!(!err.contains("testing"), "credentials must not be printed: {err}");
 }
+
+#[test]
+fn a_large_pool_runs_as_one_machine_group_spread_over_zones() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    let sets = ["--set", "properties.agentPoolProfiles[0].count=20"];
+    let first = deploy(&moto, dir.path(), &sets);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    let inv = inventory(&s);
+    let group: Vec<&ec2::types::Instance> = inv
+        .instances
+        .iter()
+        .filter(|i| i.tags().iter().any(|t| t.key() == Some("hke.io/group")))
+        .collect();
+    assert_eq!(group.len(), 20, "{}", inv.summary());
+    let zones: BTreeSet<&str> = group
+        .iter()
+        .filter_map(|i| i.placement().and_then(|p| p.availability_zone()))
+        .collect();
+    assert_eq!(zones.len(), 3, "{zones:?}");
+    // 1 master + 20 in the group + 2 Windows.
+    assert_eq!(inv.instances.len(), 23);
+    // With the state lost, a deploy finds every object by its tags and
+    // makes none again.
+    std::fs::remove_file(dir.path().join("out/state.json")).expect("forget the state");
+    let _ = std::fs::remove_file(dir.path().join("out/state.journal"));
+    moto.start_recording();
+    let again = deploy(&moto, dir.path(), &sets);
+    let actions = moto.recorded_actions();
+    assert_eq!(again["summary"]["failed"], 0, "{again}");
+    assert!(actions.iter().any(|a| a == "DescribeInstances"), "{actions:?}");
+    let makers = [
+        "RunInstances",
+        "CreateVpc",
+        "CreateSubnet",
+        "CreateSecurityGroup",
+        "CreateInternetGateway",
+        "CreateRouteTable",
+        "AllocateAddress",
+        "ImportKeyPair",
+        "CreateLoadBalancer",
+        "CreateTargetGroup",
+    ];
+    let made: Vec<&String> = actions.iter().filter(|a| makers.contains(&a.as_str())).collect();
+    assert!(made.is_empty(), "created again: {made:?}");
+    assert_eq!(inventory(&s).instances.len(), 23);
+    teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
