@@ -570,7 +570,7 @@ mod tests {
         for r in p.resources.values() {
             if let Spec::Machine { image, .. } = &r.spec {
                 let pinned = c.pools[1].node_names.contains(&r.name);
-                assert_eq!(image.lookup.get("imageId").is_some(), pinned, "{}", r.name);
+                assert_eq!(image.lookup.contains_key("imageId"), pinned, "{}", r.name);
                 assert_eq!(image.lookup.contains_key("amiNamePattern"), !pinned, "{}", r.name);
             }
         }
