@@ -810,3 +810,101 @@ fn a_large_pool_runs_as_one_machine_group_spread_over_zones() {
     let left = inventory(&s);
     assert!(left.is_empty(), "left behind: {}", left.summary());
 }
+
+fn hours_ago(h: i64) -> String {
+    (time::OffsetDateTime::now_utc() - time::Duration::hours(h))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+#[test]
+fn the_janitor_deletes_exactly_the_expired_clusters_on_aws() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    // A real deploy, back-dated: its time is up.
+    deploy(&moto, dir.path(), &["--ttl", "3h"]);
+    let inv = inventory(&s);
+    let mut ids: Vec<String> = inv.vpcs.iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect();
+    ids.extend(inv.instances.iter().filter_map(|i| i.instance_id().map(str::to_string)));
+    ids.extend(inv.subnets.iter().filter_map(|x| x.subnet_id().map(str::to_string)));
+    ids.extend(
+        inv.security_groups
+            .iter()
+            .filter_map(|x| x.group_id().map(str::to_string)),
+    );
+    let old = hours_ago(5);
+    s.rt.block_on(
+        s.ec2
+            .create_tags()
+            .set_resources(Some(ids))
+            .tags(ec2::types::Tag::builder().key("hke.io/created").value(&old).build())
+            .send(),
+    )
+    .expect("back-date");
+    // A fresh cluster's VPC and someone else's VPC, which must stay.
+    let tag = |k: &str, v: &str| ec2::types::Tag::builder().key(k).value(v).build();
+    let fresh = hours_ago(1);
+    let (fresh_vpc, foreign_vpc) = s.rt.block_on(async {
+        let a = s
+            .ec2
+            .create_vpc()
+            .cidr_block("10.50.0.0/16")
+            .tag_specifications(
+                ec2::types::TagSpecification::builder()
+                    .resource_type(ec2::types::ResourceType::Vpc)
+                    .tags(tag("hke.io/cluster", "fresh-ci"))
+                    .tags(tag("hke.io/created", &fresh))
+                    .tags(tag("hke.io/ttl", "3h"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("fresh vpc");
+        let b = s
+            .ec2
+            .create_vpc()
+            .cidr_block("10.60.0.0/16")
+            .tag_specifications(
+                ec2::types::TagSpecification::builder()
+                    .resource_type(ec2::types::ResourceType::Vpc)
+                    .tags(tag("team", "databases"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("foreign vpc");
+        (
+            a.vpc().and_then(|v| v.vpc_id()).expect("id").to_string(),
+            b.vpc().and_then(|v| v.vpc_id()).expect("id").to_string(),
+        )
+    });
+    let run = |args: &[&str]| {
+        let mut all = vec!["janitor", "--cloud", "aws", "--region", REGION];
+        all.extend_from_slice(args);
+        let out = moto.hke(dir.path(), &all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).expect("one JSON report on stdout")
+    };
+    let dry = run(&["--dry-run"]);
+    let expired: Vec<&str> = dry["expired"]
+        .as_array()
+        .expect("expired")
+        .iter()
+        .filter_map(|c| c["cluster"].as_str())
+        .collect();
+    assert_eq!(expired, vec![CLUSTER], "{dry}");
+    assert_eq!(inventory(&s).instances.len(), 5, "a dry run deletes nothing");
+    let done = run(&[]);
+    assert_eq!(done["deleted"], serde_json::json!([CLUSTER]), "{done}");
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+    let vpcs: BTreeSet<String> =
+        s.rt.block_on(s.ec2.describe_vpcs().send())
+            .expect("vpcs")
+            .vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_string))
+            .collect();
+    assert!(vpcs.contains(&fresh_vpc) && vpcs.contains(&foreign_vpc), "{vpcs:?}");
+}

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod diag;
 pub mod engine;
 pub mod generate;
+pub mod janitor;
 pub mod kubeconfig;
 pub mod migrate;
 pub mod model;

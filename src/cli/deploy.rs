@@ -19,9 +19,14 @@ pub struct Args {
     /// How many cloud calls may run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
-    /// Time to live, written as the hke.io/ttl tag (for `hke janitor`).
-    #[arg(long, value_name = "DURATION")]
+    /// Time to live (e.g. 3h, 90m, 2d), written as the hke.io/ttl tag: `hke
+    /// janitor` deletes the cluster once it has passed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     pub ttl: Option<String>,
+}
+
+fn parse_ttl(s: &str) -> Result<String, String> {
+    crate::janitor::parse_duration(s).map(|_| s.trim().to_string())
 }
 
 pub fn map_error(e: DeployError, format: Format) -> Failure {

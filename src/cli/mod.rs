@@ -11,6 +11,7 @@ use crate::ui::Format;
 
 mod deploy;
 mod generate;
+mod janitor;
 mod migrate;
 mod plan;
 mod render;
@@ -53,6 +54,8 @@ pub enum Command {
     Status(status::Args),
     /// Print the boot file (cloud-init or PowerShell) of one node.
     Render(render::Args),
+    /// Delete clusters whose time is up, found by their tags (hke.io/created + hke.io/ttl).
+    Janitor(janitor::Args),
 }
 
 /// The model input shared by several verbs.
@@ -149,6 +152,7 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Teardown(a) => teardown::run(a, cli.output, env),
         Command::Status(a) => status::run(a, cli.output),
         Command::Render(a) => render::run(a, cli.output),
+        Command::Janitor(a) => janitor::run(a, cli.output, env),
     }
 }
 

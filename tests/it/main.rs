@@ -4,6 +4,7 @@ mod cli;
 mod corpus;
 mod engine;
 mod golden;
+mod janitor;
 mod pki;
 mod props;
 mod render;

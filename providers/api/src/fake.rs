@@ -494,12 +494,22 @@ impl Provider for FakeCloud {
     }
 
     async fn list(&self, cluster: &str) -> Result<Vec<Found>, ProviderError> {
+        self.list_where(cluster, |c| c == cluster).await
+    }
+
+    async fn list_all(&self) -> Result<Vec<Found>, ProviderError> {
+        self.list_where("*", |_| true).await
+    }
+}
+
+impl FakeCloud {
+    async fn list_where(&self, cluster: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Found>, ProviderError> {
         let (n, at) = self.begin("list", None, cluster)?;
         tokio::time::sleep(self.config.read_latency).await;
         let found = self
             .resources()
             .into_iter()
-            .filter(|s| s.tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster))
+            .filter(|s| s.tags.get(TAG_CLUSTER).is_some_and(|c| keep(c)))
             .map(|s| Found {
                 kind: s.kind,
                 name: s.name,

@@ -25,4 +25,8 @@ pub trait Provider: Send + Sync {
 
     /// Every resource tagged `hke.io/cluster=<cluster>`.
     async fn list(&self, cluster: &str) -> Result<Vec<Found>, ProviderError>;
+
+    /// Every resource carrying an `hke.io/cluster` tag, whatever the cluster
+    /// (the janitor groups them by that tag).
+    async fn list_all(&self) -> Result<Vec<Found>, ProviderError>;
 }

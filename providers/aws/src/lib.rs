@@ -95,6 +95,9 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
         .build_https()
 }
 
+/// A listed subnet: (part number, id, tags).
+type SubnetOf = (u32, String, BTreeMap<String, String>);
+
 /// One AWS subnet of a plan subnet: (id, range, availability zone).
 type SubnetPart = (String, Range, String);
 
@@ -1652,7 +1655,7 @@ impl Aws {
 
     // ---- the tag sweep ------------------------------------------------------------
 
-    async fn list_elb(&self, cluster: &str) -> R<Vec<Found>> {
+    async fn list_elb(&self, cluster: Option<&str>) -> R<Vec<Found>> {
         let lbs = self
             .elb
             .describe_load_balancers()
@@ -1694,8 +1697,10 @@ impl Aws {
                     .iter()
                     .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
                     .collect();
-                if tags.get(TAG_CLUSTER).map(String::as_str) != Some(cluster) {
-                    continue;
+                match (tags.get(TAG_CLUSTER), cluster) {
+                    (None, _) => continue,
+                    (Some(have), Some(want)) if have != want => continue,
+                    _ => {}
                 }
                 let arn = d.resource_arn().unwrap_or_default().to_string();
                 found.push(Found {
@@ -1951,7 +1956,21 @@ impl Provider for Aws {
     }
 
     async fn list(&self, cluster: &str) -> R<Vec<Found>> {
-        let by_cluster = || filter(&format!("tag:{TAG_CLUSTER}"), &[cluster]);
+        self.list_tagged(Some(cluster)).await
+    }
+
+    async fn list_all(&self) -> R<Vec<Found>> {
+        self.list_tagged(None).await
+    }
+}
+
+impl Aws {
+    /// Everything tagged with `cluster`, or with any cluster.
+    async fn list_tagged(&self, cluster: Option<&str>) -> R<Vec<Found>> {
+        let by_cluster = || match cluster {
+            Some(c) => filter(&format!("tag:{TAG_CLUSTER}"), &[c]),
+            None => filter("tag-key", &[TAG_CLUSTER]),
+        };
         let tags_of = |tags: &[Tag]| -> BTreeMap<String, String> {
             tags.iter()
                 .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
@@ -2049,14 +2068,18 @@ impl Provider for Aws {
             .send()
             .await
             .map_err(|e| from_sdk("describe subnets", false, e))?;
-        let mut by_name: BTreeMap<String, Vec<(u32, String, BTreeMap<String, String>)>> = BTreeMap::new();
+        let mut by_name: BTreeMap<(String, String), Vec<SubnetOf>> = BTreeMap::new();
         for s in subnets.subnets() {
             let tags = tags_of(s.tags());
             let id = s.subnet_id().unwrap_or_default().to_string();
             let part = tags.get("hke.io/part").and_then(|p| p.parse().ok()).unwrap_or(0);
-            by_name.entry(name_of(&tags, &id)).or_default().push((part, id, tags));
+            let owner = tags.get(TAG_CLUSTER).cloned().unwrap_or_default();
+            by_name
+                .entry((owner, name_of(&tags, &id)))
+                .or_default()
+                .push((part, id, tags));
         }
-        for (name, mut parts) in by_name {
+        for ((_, name), mut parts) in by_name {
             parts.sort();
             let id = parts.iter().map(|(_, id, _)| id.as_str()).collect::<Vec<_>>().join(",");
             let tags = parts.into_iter().next().map(|(_, _, t)| t).unwrap_or_default();
