@@ -11,6 +11,7 @@ pub mod engine;
 pub mod generate;
 pub mod janitor;
 pub mod kubeconfig;
+pub mod logs;
 pub mod migrate;
 pub mod model;
 pub mod output;

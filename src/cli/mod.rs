@@ -12,6 +12,7 @@ use crate::ui::Format;
 mod deploy;
 mod generate;
 mod janitor;
+mod logs;
 mod migrate;
 mod plan;
 mod render;
@@ -54,6 +55,8 @@ pub enum Command {
     Status(status::Args),
     /// Print the boot file (cloud-init or PowerShell) of one node.
     Render(render::Args),
+    /// Fetch every node's serial console (bootstrap and service logs), no SSH needed.
+    Logs(logs::Args),
     /// Delete clusters whose time is up, found by their tags (hke.io/created + hke.io/ttl).
     Janitor(janitor::Args),
 }
@@ -153,6 +156,7 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Status(a) => status::run(a, cli.output),
         Command::Render(a) => render::run(a, cli.output),
         Command::Janitor(a) => janitor::run(a, cli.output, env),
+        Command::Logs(a) => logs::run(a, cli.output, env),
     }
 }
 

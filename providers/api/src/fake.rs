@@ -500,6 +500,34 @@ impl Provider for FakeCloud {
     async fn list_all(&self) -> Result<Vec<Found>, ProviderError> {
         self.list_where("*", |_| true).await
     }
+
+    async fn console_output(&self, kind: Kind, name: &str, id: &str) -> Result<Vec<(String, String)>, ProviderError> {
+        let (n, at) = self.begin("console", Some(kind), name)?;
+        tokio::time::sleep(self.config.read_latency).await;
+        let Some(stored) = self.resources().into_iter().find(|s| s.id == id) else {
+            self.record(n, at, "console", Some(kind), name, "notFound");
+            return Err(ProviderError::not_found(format!("{kind} {name}")));
+        };
+        let machines: Vec<String> = match stored.outputs.get("instances") {
+            Some(list) => list.split(',').map(str::to_string).collect(),
+            None => vec![stored.name.clone()],
+        };
+        self.record(n, at, "console", Some(kind), name, "ok");
+        // What a booting node prints: firmware noise, then the bootstrap's
+        // own log sections (the fake cloud boots nothing, so it says so).
+        Ok(machines
+            .into_iter()
+            .map(|m| {
+                let text = format!(
+                    "[    0.000000] fake firmware: booting {m} ({id})\n\
+                     ### hke-log-begin bootstrap.log\n\
+                     {m}: the fake cloud runs no bootstrap\n\
+                     ### hke-log-end bootstrap.log\n"
+                );
+                (m, text)
+            })
+            .collect())
+    }
 }
 
 impl FakeCloud {

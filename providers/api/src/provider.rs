@@ -29,4 +29,12 @@ pub trait Provider: Send + Sync {
     /// Every resource carrying an `hke.io/cluster` tag, whatever the cluster
     /// (the janitor groups them by that tag).
     async fn list_all(&self) -> Result<Vec<Found>, ProviderError>;
+
+    /// What a machine (or each machine of a group) wrote to its serial
+    /// console, as (node name, text) — the bootstrap's log reaches it even when
+    /// the node never joined. Clouds without the API return nothing.
+    async fn console_output(&self, kind: Kind, name: &str, id: &str) -> Result<Vec<(String, String)>, ProviderError> {
+        let _ = (kind, name, id);
+        Ok(Vec::new())
+    }
 }

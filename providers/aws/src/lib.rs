@@ -1962,6 +1962,46 @@ impl Provider for Aws {
     async fn list_all(&self) -> R<Vec<Found>> {
         self.list_tagged(None).await
     }
+
+    async fn console_output(&self, kind: Kind, name: &str, id: &str) -> R<Vec<(String, String)>> {
+        let instances: Vec<(String, String)> = match kind {
+            Kind::MachineGroup => self
+                .find_instances(TAG_GROUP, id.strip_prefix("mg:").unwrap_or(name), false)
+                .await?
+                .iter()
+                .filter_map(|i| {
+                    let id = i.instance_id()?.to_string();
+                    // Group instances name themselves: use the EC2 host name.
+                    let host = i.private_dns_name().filter(|d| !d.is_empty()).unwrap_or(&id);
+                    let host = host.split('.').next().unwrap_or(host).to_string();
+                    Some((host, id))
+                })
+                .collect(),
+            _ if id.starts_with("i-") => vec![(name.to_string(), id.to_string())],
+            _ => return Ok(Vec::new()),
+        };
+        let mut out = Vec::new();
+        for (node, instance) in instances {
+            let got = self
+                .ec2
+                .get_console_output()
+                .instance_id(&instance)
+                .latest(true)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("console output of {node} ({instance})"), false, e))?;
+            let text = got
+                .output()
+                .and_then(|b| {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
+                })
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            out.push((node, text));
+        }
+        Ok(out)
+    }
 }
 
 impl Aws {

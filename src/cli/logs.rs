@@ -1,0 +1,79 @@
+use std::path::PathBuf;
+
+use super::{runtime, CloudArgs, Failure};
+use crate::context::Env;
+use crate::deploy::{self, Target};
+use crate::ui::{self, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The cluster's name (its dnsPrefix).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: String,
+    /// The cluster's output directory (default: _output/<name>).
+    #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
+    pub output_directory: Option<PathBuf>,
+    /// Where to write the logs: <DIR>/<node>/console.log and one file per
+    /// log section the node printed.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    #[command(flatten)]
+    pub where_: CloudArgs,
+}
+
+pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
+    let dir = a
+        .output_directory
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("_output").join(&a.cluster));
+    let model = dir.join("apimodel.json");
+    let text = std::fs::read_to_string(&model).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot read {}: {e}; pass -o with the cluster's directory",
+            model.display()
+        ))
+    })?;
+    let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
+        .map_err(|r| super::report_rejected(r, format))?;
+    let state = crate::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
+    let rt = runtime()?;
+    let collected = rt.block_on(async {
+        let target = Target {
+            cluster: a.cluster.clone(),
+            region: a
+                .where_
+                .region
+                .clone()
+                .or_else(|| Some(p.cluster.provider.location.clone())),
+            endpoint: a.where_.endpoint_url.clone(),
+        };
+        let provider = deploy::provider_for(p.cluster.provider.cloud, &target, env)
+            .await
+            .map_err(|e| super::deploy::map_error(e, format))?;
+        Ok::<_, Failure>(crate::logs::collect(provider, &state, &a.to).await)
+    })?;
+    match format {
+        Format::Json => ui::stdout(&serde_json::to_string_pretty(&collected).unwrap_or_default()),
+        Format::Text => {
+            for (node, files) in &collected.nodes {
+                ui::say(&format!("{node}: {}", files.join(", ")));
+            }
+            for (node, why) in &collected.failed {
+                ui::say(&format!("{node}: FAILED: {why}"));
+            }
+            ui::say(&format!(
+                "logs of {} node(s) in {}",
+                collected.nodes.len(),
+                a.to.display()
+            ));
+        }
+    }
+    if collected.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Other(anyhow::anyhow!(
+            "could not read the console of {} machine(s)",
+            collected.failed.len()
+        )))
+    }
+}
