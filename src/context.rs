@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The variables hke reads (`HKE_*`).
+/// The variables hke reads (`HKE_*`, and `ARTIFACTS`).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
@@ -15,7 +15,10 @@ impl Env {
     #[allow(clippy::disallowed_methods)]
     pub fn from_process() -> Env {
         Env {
-            vars: std::env::vars().filter(|(k, _)| k.starts_with("HKE_")).collect(),
+            // ARTIFACTS: where CI systems (Prow and others) collect a job's files.
+            vars: std::env::vars()
+                .filter(|(k, _)| k.starts_with("HKE_") || k == "ARTIFACTS")
+                .collect(),
         }
     }
 

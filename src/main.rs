@@ -17,6 +17,7 @@ fn main() {
             Failure::Usage(msg) => hke::ui::say(&format!("error: {msg}")),
             Failure::Interrupted(msg) => hke::ui::say(msg),
             Failure::Other(e) => hke::ui::say(&format!("error: {e:#}")),
+            Failure::Exit(_, msg) => hke::ui::say(msg),
         }
         std::process::exit(failure.exit_code());
     }

@@ -9,6 +9,7 @@ use crate::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::ui::Format;
 
+mod ci;
 mod deploy;
 mod generate;
 mod janitor;
@@ -55,6 +56,8 @@ pub enum Command {
     Status(status::Args),
     /// Print the boot file (cloud-init or PowerShell) of one node.
     Render(render::Args),
+    /// CI: an ephemeral cluster around one command (`hke ci run -m F -- make test`).
+    Ci(ci::Args),
     /// Fetch every node's serial console (bootstrap and service logs), no SSH needed.
     Logs(logs::Args),
     /// Delete clusters whose time is up, found by their tags (hke.io/created + hke.io/ttl).
@@ -132,6 +135,9 @@ pub enum Failure {
     /// Anything else: exit 1.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+    /// A run that decides its own exit code (`hke ci run`).
+    #[error("{1}")]
+    Exit(i32, String),
 }
 
 impl Failure {
@@ -140,6 +146,7 @@ impl Failure {
             Failure::Usage(_) | Failure::Rejected(_) => 2,
             Failure::Interrupted(_) => 130,
             Failure::Other(_) => 1,
+            Failure::Exit(code, _) => *code,
         }
     }
 }
@@ -157,6 +164,7 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Render(a) => render::run(a, cli.output),
         Command::Janitor(a) => janitor::run(a, cli.output, env),
         Command::Logs(a) => logs::run(a, cli.output, env),
+        Command::Ci(a) => ci::run(a, cli.output, env),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod ci;
 mod cli;
 mod corpus;
 mod engine;
