@@ -56,10 +56,10 @@ fn sdk(moto: &Moto) -> Sdk {
     Sdk { rt, ec2, elb }
 }
 
-fn cluster_filter() -> ec2::types::Filter {
+fn cluster_filter_of(cluster: &str) -> ec2::types::Filter {
     ec2::types::Filter::builder()
         .name("tag:hke.io/cluster")
-        .values(CLUSTER)
+        .values(cluster)
         .build()
 }
 
@@ -119,6 +119,11 @@ impl Inventory {
 }
 
 fn inventory(s: &Sdk) -> Inventory {
+    inventory_of(s, CLUSTER)
+}
+
+fn inventory_of(s: &Sdk, cluster: &str) -> Inventory {
+    let cluster_filter = || cluster_filter_of(cluster);
     s.rt.block_on(async {
         let e = &s.ec2;
         let instances = e
@@ -241,7 +246,7 @@ fn inventory(s: &Sdk) -> Inventory {
                 let ours = d
                     .tags()
                     .iter()
-                    .any(|t| t.key() == Some("hke.io/cluster") && t.value() == Some(CLUSTER));
+                    .any(|t| t.key() == Some("hke.io/cluster") && t.value() == Some(cluster));
                 let arn = d.resource_arn().unwrap_or_default().to_string();
                 match (ours, arn.contains(":targetgroup/")) {
                     (true, true) => inv.target_groups.push(arn),
@@ -907,4 +912,94 @@ fn the_janitor_deletes_exactly_the_expired_clusters_on_aws() {
             .filter_map(|v| v.vpc_id().map(str::to_string))
             .collect();
     assert!(vpcs.contains(&fresh_vpc) && vpcs.contains(&foreign_vpc), "{vpcs:?}");
+}
+
+fn ci_run(moto: &Moto, dir: &Path, extra_env: &[(&str, &str)], command: &[&str]) -> std::process::Command {
+    let model = root().join(MODEL);
+    let kubectl = root().join("tests/it/fixtures/kubectl");
+    let mut args: Vec<&str> = vec![
+        "ci",
+        "run",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "--name-prefix",
+        "ci-aws",
+        "--kubectl",
+        kubectl.to_str().expect("utf-8"),
+        "--artifacts",
+        "art",
+        "--",
+    ];
+    args.extend_from_slice(command);
+    let mut c = moto.hke_command(dir, &args);
+    c.env("HKE_CI_POLL_MS", "50")
+        .env("FAKE_KUBECTL_LINUX", "3")
+        .env("FAKE_KUBECTL_WINDOWS", "2");
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn ci_cluster(dir: &Path) -> String {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("art/metadata.json")).expect("metadata")).expect("json");
+    m["cluster"].as_str().expect("cluster").to_string()
+}
+
+#[test]
+fn ci_run_on_aws_collects_console_logs_and_leaves_nothing() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = ci_run(&moto, dir.path(), &[], &["sh", "-c", "test -s \"$KUBECONFIG\""])
+        .output()
+        .expect("hke runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cluster = ci_cluster(dir.path());
+    assert!(cluster.starts_with("ci-aws-"), "{cluster}");
+    // One console log per node, fetched with GetConsoleOutput.
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("art/logs"))
+        .expect("logs")
+        .flatten()
+        .collect();
+    assert_eq!(logs.len(), 5);
+    for l in logs {
+        assert!(l.path().join("console.log").is_file());
+    }
+    let junit = std::fs::read_to_string(dir.path().join("art/junit_runner.xml")).expect("junit");
+    assert!(junit.contains(r#"tests="5" failures="0""#), "{junit}");
+    let left = inventory_of(&s, &cluster);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
+
+#[test]
+fn ci_run_on_aws_killed_by_sigterm_mid_deploy_leaves_nothing() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = ci_run(&moto, dir.path(), &[], &["true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hke starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("created subnet") {
+            let pid = child.id().to_string();
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill");
+        }
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143), "{seen}");
+    let cluster = ci_cluster(dir.path());
+    let left = inventory_of(&s, &cluster);
+    assert!(left.is_empty(), "left behind: {}\n{seen}", left.summary());
+    let junit = std::fs::read_to_string(dir.path().join("art/junit_runner.xml")).expect("junit");
+    assert!(junit.contains("interrupted by SIGTERM"), "{junit}");
 }

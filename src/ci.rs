@@ -55,6 +55,9 @@ pub struct Options {
     pub parallelism: usize,
     /// How often to ask the cluster for its nodes.
     pub poll: Duration,
+    /// Send the command's standard output to stderr (with `--output json`,
+    /// hke's stdout carries only its JSON result).
+    pub command_stdout_to_stderr: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -556,6 +559,12 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
                 .env("ARTIFACTS", &opts.artifacts)
                 .process_group(0)
                 .kill_on_drop(true);
+            if opts.command_stdout_to_stderr {
+                use std::os::fd::AsFd;
+                if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+                    cmd.stdout(std::process::Stdio::from(fd));
+                }
+            }
             match cmd.spawn() {
                 Err(e) => run.record(
                     "test",

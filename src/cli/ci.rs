@@ -98,6 +98,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
                 endpoint: a.where_.endpoint_url.clone(),
                 parallelism: usize::from(a.parallelism),
                 poll,
+                command_stdout_to_stderr: format == Format::Json,
             },
             env,
             events,

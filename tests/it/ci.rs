@@ -327,3 +327,25 @@ fn keep_on_failure_keeps_the_cluster_and_says_how_to_remove_it() {
     cloud_is_empty(tmp.path());
     let _ = std::fs::remove_dir_all(kept.parent().expect("scratch"));
 }
+
+#[test]
+fn with_json_output_stdout_is_one_json_document_even_when_the_command_prints() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut c = ci(tmp.path(), &[], &["sh", "-c", "echo hello from the job"]);
+    // The global flag goes before the verb.
+    let args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
+    let mut j = Command::new(env!("CARGO_BIN_EXE_hke"));
+    j.arg("--output").arg("json").args(args).current_dir(tmp.path());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => j.env(k, v),
+            None => j.env_remove(k),
+        };
+    }
+    let out = j.output().expect("hke runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", text(&out.stdout)));
+    assert_eq!(doc["exitCode"], 0);
+    assert!(text(&out.stderr).contains("hello from the job"));
+}
