@@ -331,7 +331,7 @@ fn keep_on_failure_keeps_the_cluster_and_says_how_to_remove_it() {
 #[test]
 fn with_json_output_stdout_is_one_json_document_even_when_the_command_prints() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut c = ci(tmp.path(), &[], &["sh", "-c", "echo hello from the job"]);
+    let c = ci(tmp.path(), &[], &["sh", "-c", "echo hello from the job"]);
     // The global flag goes before the verb.
     let args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
     let mut j = Command::new(env!("CARGO_BIN_EXE_hke"));
