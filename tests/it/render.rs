@@ -147,6 +147,13 @@ fn windows_scripts_parse_under_the_powershell_grammar() {
         for (path, content) in files_of(&p).iter().filter(|(k, _)| k.ends_with(".ps1")) {
             let errors = pwsh_errors(content);
             assert!(errors.is_empty(), "{name} {path}: {errors:#?}");
+            // The diagnostics script the node writes out is PowerShell too.
+            let start = content.find("-Value @'\n").expect("diagnostics here-string") + "-Value @'\n".len();
+            let end = start + content[start..].find("\n'@").expect("end of here-string");
+            let inner = &content[start..end];
+            assert!(inner.contains("### hke-log-begin"), "{name} {path}");
+            let errors = pwsh_errors(inner);
+            assert!(errors.is_empty(), "{name} {path} (diagnostics): {errors:#?}");
             checked += 1;
         }
     }
@@ -579,4 +586,73 @@ mod escaping {
             prop_assert!(args.contains(&format!("--system-reserved={kubelet}")), "{:?}", args);
         }
     }
+}
+
+#[test]
+fn the_linux_diagnostics_script_parses_and_marks_its_sections() {
+    use base64::Engine as _;
+    let (_, p) = example_variants().into_iter().next().expect("a variant");
+    let files = files_of(&p);
+    let (path, cloud_init) = files
+        .iter()
+        .find(|(k, _)| k.ends_with("cloud-init.yaml"))
+        .expect("a Linux node");
+    let doc: serde_yaml::Value = serde_yaml::from_str(cloud_init).expect("yaml");
+    let script = doc["write_files"]
+        .as_sequence()
+        .expect("write_files")
+        .iter()
+        .find(|f| f["path"].as_str() == Some("/etc/hke/bootstrap.sh"))
+        .and_then(|f| f["content"].as_str())
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).expect("b64"))
+        .map(|b| String::from_utf8(b).expect("utf-8"))
+        .expect("bootstrap.sh");
+    let start = script.find("<<'DIAGNOSTICS'\n").expect("heredoc") + "<<'DIAGNOSTICS'\n".len();
+    let end = start + script[start..].find("\nDIAGNOSTICS\n").expect("heredoc end");
+    let diagnostics = &script[start..end];
+    for section in [
+        "hke-bootstrap.log",
+        "cloud-init-output.log",
+        "kubelet.log",
+        "containerd.log",
+    ] {
+        assert!(
+            diagnostics.contains(&format!("section {section} ")),
+            "{path}: {section}"
+        );
+    }
+    let out = Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().expect("stdin").write_all(diagnostics.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("bash");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Its output is what `hke logs` splits: run the section function on a
+    // file and cut it back out.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let probe = format!(
+        "{}\nsection probe.log printf 'line one\\nline two\\n'\n",
+        diagnostics
+            .lines()
+            .take_while(|l| !l.starts_with("section "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(
+                "out=/dev/ttyS0",
+                &format!("out={}", tmp.path().join("console").display())
+            )
+            .replace("[ -w \"$out\" ] || out=/dev/console", "")
+    );
+    let ran = Command::new("bash").arg("-c").arg(&probe).output().expect("bash");
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+    let console = std::fs::read_to_string(tmp.path().join("console")).expect("console");
+    let sections = hke::logs::sections(&console);
+    assert_eq!(sections["probe.log"], "line one\nline two\n");
 }

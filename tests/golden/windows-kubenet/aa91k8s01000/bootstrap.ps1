@@ -119,6 +119,51 @@ function Write-Log {
     Write-Output $line
 }
 
+# Diagnostics for `hke logs` (no RDP or SSH needed): the node's logs, HNS
+# state and recent System errors, printed to COM1 in marked sections every 5
+# minutes and when bootstrap ends or fails.
+$Diagnostics = Join-Path $KDir 'hke-diagnostics.ps1'
+Set-Content -Path $Diagnostics -Encoding UTF8 -Value @'
+$ErrorActionPreference = 'Continue'
+function Write-Section {
+    param([string]$Name, [scriptblock]$Body)
+    $text = try { & $Body 2>&1 | Out-String -Width 240 } catch { $_.Exception.Message }
+    $lines = @('### hke-log-begin ' + $Name) + @(($text -split "`r?`n") | Select-Object -Last 200) + @('### hke-log-end ' + $Name)
+    try {
+        $port = New-Object System.IO.Ports.SerialPort 'COM1', 115200
+        $port.Open()
+        foreach ($line in $lines) {
+            $port.WriteLine($line)
+        }
+        $port.Close()
+    } catch {
+        # No serial console.
+    }
+}
+Write-Section 'hke-bootstrap.log' { Get-Content -Tail 200 -Path 'C:\k\logs\hke-bootstrap.log' }
+# kubelet, containerd, kube-proxy and CNI logs, wherever they are written.
+$logs = @(Get-ChildItem -Path 'C:\k\logs', 'C:\k' -Filter '*.log' -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -ne 'hke-bootstrap.log' })
+foreach ($log in $logs) {
+    Write-Section $log.Name { Get-Content -Tail 200 -Path $log.FullName }
+}
+Write-Section 'services.txt' { Get-Service -Name kubelet, containerd, kube-proxy -ErrorAction SilentlyContinue | Format-Table -AutoSize Name, Status, StartType }
+Write-Section 'hns-networks.json' { Get-HnsNetwork | ConvertTo-Json -Depth 4 }
+Write-Section 'hns-endpoints.json' { Get-HnsEndpoint | ConvertTo-Json -Depth 4 }
+Write-Section 'hns-policies.json' { Get-HnsPolicyList | ConvertTo-Json -Depth 4 }
+Write-Section 'system-errors.txt' { Get-WinEvent -LogName System -MaxEvents 50 -FilterXPath '*[System[(Level=1 or Level=2)]]' | Format-List TimeCreated, Id, ProviderName, Message }
+'@
+$diagnosticsAction = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument ('-NoProfile -ExecutionPolicy Bypass -File "' + $Diagnostics + '"')
+$diagnosticsTrigger = New-ScheduledTaskTrigger -Once -At (Get-Date) -RepetitionInterval (New-TimeSpan -Minutes 5)
+Register-ScheduledTask -TaskName 'hke-diagnostics' -Action $diagnosticsAction -Trigger $diagnosticsTrigger -User 'SYSTEM' -RunLevel Highest -Force | Out-Null
+
+function Invoke-Diagnostics {
+    try {
+        & powershell.exe -NoProfile -ExecutionPolicy Bypass -File $Diagnostics | Out-Null
+    } catch {
+        Write-Log ('diagnostics failed: ' + $_.Exception.Message)
+    }
+}
+
 function Invoke-Step {
     param([string]$Name, [scriptblock]$Body)
     $marker = Join-Path $StateDir ($Name + '.done')
@@ -335,8 +380,10 @@ try {
 
     Unregister-ScheduledTask -TaskName 'hke-bootstrap' -Confirm:$false -ErrorAction SilentlyContinue
     Write-Log 'node bootstrap complete'
+    Invoke-Diagnostics
     exit 0
 } catch {
     Write-Log ('FAILED: ' + $_.Exception.Message + ' ' + $_.InvocationInfo.PositionMessage)
+    Invoke-Diagnostics
     exit 1
 }

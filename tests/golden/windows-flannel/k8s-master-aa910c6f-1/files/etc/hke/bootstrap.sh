@@ -5,7 +5,47 @@
 set -euo pipefail
 LOG=/var/log/hke-bootstrap.log
 log() { printf '%s hke: %s\n' "$(date -Is)" "$*" | tee -a "$LOG" > /dev/console; }
-trap 'log "FAILED at line $LINENO (exit code $?)"' ERR
+trap 'log "FAILED at line $LINENO (exit code $?)"; /usr/local/sbin/hke-diagnostics || true' ERR
+
+# Diagnostics for `hke logs` (no SSH needed): the node's logs, printed to the
+# serial console in marked sections every 5 minutes and when bootstrap ends
+# or fails.
+cat > /usr/local/sbin/hke-diagnostics <<'DIAGNOSTICS'
+#!/usr/bin/env bash
+out=/dev/ttyS0
+[ -w "$out" ] || out=/dev/console
+section() {
+  local name=$1
+  shift
+  { echo "### hke-log-begin ${name}"; "$@" 2>&1 | tail -n 200; echo "### hke-log-end ${name}"; } > "$out" 2>/dev/null || true
+}
+section hke-bootstrap.log cat /var/log/hke-bootstrap.log
+section cloud-init-output.log cat /var/log/cloud-init-output.log
+section kubelet.log journalctl -u kubelet --no-pager -o short-iso
+section containerd.log journalctl -u containerd --no-pager -o short-iso
+DIAGNOSTICS
+chmod 0755 /usr/local/sbin/hke-diagnostics
+cat > /etc/systemd/system/hke-diagnostics.service <<'UNIT'
+[Unit]
+Description=hke: print the node's logs to the serial console
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/hke-diagnostics
+UNIT
+cat > /etc/systemd/system/hke-diagnostics.timer <<'UNIT'
+[Unit]
+Description=hke: the node's logs to the serial console every 5 minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now hke-diagnostics.timer
 
 NODE='k8s-master-aa910c6f-1'
 ROLE='control-plane'
@@ -81,3 +121,4 @@ for attempt in $(seq 1 60); do
 done
 [ "${ok}" = 1 ] || { log "kubeadm join did not succeed"; exit 1; }
 log "node bootstrap complete"
+/usr/local/sbin/hke-diagnostics || true
