@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(test)]
+use hke_provider_api::ProviderError;
 use hke_provider_api::{Kind, Provider};
 use serde::Serialize;
 
@@ -127,6 +129,7 @@ pub async fn collect(provider: Arc<dyn Provider>, state: &State, to: &Path) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hke_provider_api::ProviderError;
 
     #[test]
     fn sections_are_cut_out_of_a_noisy_console() {
@@ -145,5 +148,81 @@ I0101 kubelet started
         // An unterminated section runs to the end; names cannot escape.
         assert_eq!(s["_.._etc_kubelet.log"], "I0101 kubelet started\n");
         assert_eq!(s.len(), 2);
+    }
+
+    /// A cloud that counts how many console reads run at once.
+    struct Counting {
+        now: std::sync::atomic::AtomicUsize,
+        max: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Counting {
+        fn cloud(&self) -> &str {
+            "counting"
+        }
+        async fn create(&self, _: &hke_provider_api::Request) -> Result<hke_provider_api::Outputs, ProviderError> {
+            Err(ProviderError::permanent("No", "not here"))
+        }
+        async fn read(&self, _: Kind, _: &str) -> Result<Option<hke_provider_api::Outputs>, ProviderError> {
+            Ok(None)
+        }
+        async fn delete(&self, _: Kind, _: &str, _: Option<&str>) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn list(&self, _: &str) -> Result<Vec<hke_provider_api::Found>, ProviderError> {
+            Ok(vec![])
+        }
+        async fn list_all(&self) -> Result<Vec<hke_provider_api::Found>, ProviderError> {
+            Ok(vec![])
+        }
+        async fn console_output(&self, _: Kind, name: &str, _: &str) -> Result<Vec<(String, String)>, ProviderError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let n = self.now.fetch_add(1, SeqCst) + 1;
+            self.max.fetch_max(n, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.now.fetch_sub(1, SeqCst);
+            if name == "broken" {
+                return Err(ProviderError::transient("Throttling", "slow down", None));
+            }
+            Ok(vec![(name.to_string(), format!("### hke-log-begin a.log\n{name}\n"))])
+        }
+    }
+
+    #[tokio::test]
+    async fn at_most_ten_consoles_are_read_at_once_and_failures_are_named() {
+        use crate::state::{Entry, Status};
+        let mut state = State::default();
+        for i in 0..35 {
+            let name = if i == 7 {
+                "broken".to_string()
+            } else {
+                format!("node-{i}")
+            };
+            state.resources.insert(
+                format!("machine/{name}"),
+                Entry {
+                    kind: Kind::Machine,
+                    name,
+                    status: Status::Created,
+                    id: Some(format!("i-{i}")),
+                    outputs: Default::default(),
+                },
+            );
+        }
+        let cloud = Arc::new(Counting {
+            now: Default::default(),
+            max: Default::default(),
+        });
+        let tmp = tempfile::tempdir().expect("tmp");
+        let got = collect(cloud.clone(), &state, tmp.path()).await;
+        let max = cloud.max.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((2..=CONCURRENCY).contains(&max), "{max} at once");
+        assert_eq!(got.nodes.len(), 34);
+        assert!(got.failed["broken"].contains("Throttling"));
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("node-3/a.log")).expect("section"),
+            "node-3\n"
+        );
     }
 }
