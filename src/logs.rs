@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[cfg(test)]
-use hke_provider_api::ProviderError;
 use hke_provider_api::{Kind, Provider};
 use serde::Serialize;
 
