@@ -1003,3 +1003,87 @@ fn ci_run_on_aws_killed_by_sigterm_mid_deploy_leaves_nothing() {
     let junit = std::fs::read_to_string(dir.path().join("art/junit_runner.xml")).expect("junit");
     assert!(junit.contains("interrupted by SIGTERM"), "{junit}");
 }
+
+/// junit_runner.xml through junitparser (a real consumer): phase → result.
+fn junit_results(dir: &Path) -> BTreeMap<String, String> {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml, Failure, Skipped
+out = {}
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        kind = "passed"
+        for r in case.result:
+            kind = "failure" if isinstance(r, Failure) else "skipped" if isinstance(r, Skipped) else "other"
+        out[case.name] = kind
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join("art/junit_runner.xml"))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "junitparser: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn ci_run_on_aws_tears_down_after_failure_timeout_and_sigterm_mid_test() {
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    // The command fails: its exit code is kept.
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = ci_run(&moto, dir.path(), &[], &["sh", "-c", "exit 5"])
+        .output()
+        .expect("hke");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(junit_results(dir.path())["test"], "failure");
+    assert_eq!(junit_results(dir.path())["teardown"], "passed");
+    let left = inventory_of(&s, &ci_cluster(dir.path()));
+    assert!(left.is_empty(), "after a failure: {}", left.summary());
+
+    // The run times out while the command runs.
+    moto.reset();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut c = ci_run(&moto, dir.path(), &[], &["sleep", "60"]);
+    // The flag goes before `--`: rebuild the arguments with --timeout.
+    let args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
+    let sep = args.iter().position(|a| a == "--").expect("--");
+    let mut timed = moto.hke_command(dir.path(), &[]);
+    timed.args(&args[..sep]).args(["--timeout", "8s"]).args(&args[sep..]);
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            timed.env(k, v);
+        }
+    }
+    let out = timed.output().expect("hke");
+    assert_eq!(out.status.code(), Some(12), "{}", text(&out.stderr));
+    assert_eq!(junit_results(dir.path())["test"], "failure");
+    let left = inventory_of(&s, &ci_cluster(dir.path()));
+    assert!(left.is_empty(), "after a timeout: {}", left.summary());
+
+    // SIGTERM while the command runs.
+    moto.reset();
+    let dir = tempfile::tempdir().expect("tmp");
+    c = ci_run(&moto, dir.path(), &[], &["sh", "-c", "touch started; sleep 60"]);
+    let mut child = c.spawn().expect("hke starts");
+    let t0 = std::time::Instant::now();
+    while !dir.path().join("started").exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143));
+    let j = junit_results(dir.path());
+    assert_eq!((j["test"].as_str(), j["teardown"].as_str()), ("failure", "passed"));
+    let left = inventory_of(&s, &ci_cluster(dir.path()));
+    assert!(left.is_empty(), "after SIGTERM mid-test: {}", left.summary());
+}
