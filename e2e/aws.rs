@@ -1066,7 +1066,7 @@ fn ci_run_on_aws_tears_down_after_failure_timeout_and_sigterm_mid_test() {
     moto.reset();
     let dir = tempfile::tempdir().expect("tmp");
     c = ci_run(&moto, dir.path(), &[], &["sh", "-c", "touch started; sleep 60"]);
-    let mut child = c.spawn().expect("hke starts");
+    let mut child = c.stderr(Stdio::null()).spawn().expect("hke starts");
     let t0 = std::time::Instant::now();
     while !dir.path().join("started").exists() {
         assert!(
