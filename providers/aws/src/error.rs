@@ -76,7 +76,14 @@ where
             if d.is_io() || d.is_timeout() {
                 "cannot reach the AWS endpoint (connection failed)".to_string()
             } else {
-                "the request could not be sent".to_string()
+                // Most often no credentials: say what the SDK says.
+                let why = describe(&err);
+                let hint = if why.contains("credentials") {
+                    "; no AWS credentials were found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+                } else {
+                    ""
+                };
+                format!("the request could not be sent: {why}{hint}")
             },
         ),
         other => (other.code().map(str::to_string), describe(other)),
