@@ -94,8 +94,19 @@ impl Moto {
     pub fn recorded_actions(&self) -> Vec<String> {
         self.request("POST", "/moto-api/recorder/stop-recording");
         let body = self.request("GET", "/moto-api/recorder/download-recording");
-        body.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        // moto appends one JSON line per request from its request threads; a
+        // large body is written in several chunks, so concurrent requests can
+        // tear a line. A torn recording would hide calls: refuse it.
+        let records: Vec<serde_json::Value> = body
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("moto's recording has a torn line ({e}); record with --parallelism 1"))
+            })
+            .collect();
+        records
+            .into_iter()
             .filter_map(|v| {
                 let raw = v["body"].as_str().unwrap_or_default();
                 let body = if v["body_encoded"].as_bool() == Some(true) {
