@@ -11,9 +11,23 @@
 //! - deleting a network that subnetworks, firewalls, routes or instances
 //!   still use is 400 `resourceInUseByAnotherResource`;
 //! - every Nth request can be refused with 429 `rateLimitExceeded` or 503;
-//! - list (GET of a collection) with a `labels.KEY=VALUE` filter.
+//! - list (GET of a collection) with a `labels.KEY=VALUE` filter, and
+//!   aggregated lists (`projects/{p}/aggregated/{collection}`) by scope;
+//! - images seeded from `Config::images`, read by family (the newest one
+//!   that is not deprecated); an instance whose source image does not exist
+//!   is 404;
+//! - bodies missing a required property are 400 `required`; instance
+//!   metadata over GCE's size limits is 400;
+//! - instances get an internal address in their subnetwork and an external
+//!   one per access config; forwarding rules resolve an address URL to its
+//!   IP, and an address or target pool in use by a forwarding rule cannot
+//!   be deleted (instances can, as on GCE);
+//! - target pools' `addInstance`/`removeInstance`, applied when their
+//!   operation is DONE; instances' `serialPort` output;
+//! - `zones/{z}` for preflight checks.
 //!
-//! Everything it holds is in memory and readable with `resources()`.
+//! Everything it holds is in memory and readable with `resources()`; every
+//! request is logged (`calls()`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -34,6 +48,35 @@ pub struct Config {
     pub throttle_every: Option<u64>,
     /// Refuse every Nth request with 503.
     pub unavailable_every: Option<u64>,
+    /// Public images (`{"project", "name", "family", "creationTimestamp",
+    /// "deprecated"?}`); `default_images()` has the families hke uses.
+    pub images: Vec<Value>,
+}
+
+/// Two images per family hke uses (an older and a newer one, so a family
+/// lookup has to pick), and a deprecated newest one for Windows 2022.
+pub fn default_images() -> Vec<Value> {
+    let mut out = Vec::new();
+    for (project, family) in [
+        ("windows-cloud", "windows-2019-core"),
+        ("windows-cloud", "windows-2022-core"),
+        ("windows-cloud", "windows-2025-core"),
+        ("ubuntu-os-cloud", "ubuntu-2404-lts-amd64"),
+    ] {
+        for (i, date) in ["20261001", "20261101"].iter().enumerate() {
+            out.push(json!({
+                "project": project, "family": family,
+                "name": format!("{family}-v{date}"),
+                "creationTimestamp": format!("2026-{}-01T00:00:00.000-07:00", 10 + i),
+            }));
+        }
+    }
+    out.push(json!({
+        "project": "windows-cloud", "family": "windows-2022-core",
+        "name": "windows-2022-core-v20261115", "creationTimestamp": "2026-11-15T00:00:00.000-07:00",
+        "deprecated": {"state": "DEPRECATED"},
+    }));
+    out
 }
 
 impl Default for Config {
@@ -42,6 +85,7 @@ impl Default for Config {
             operation_time: Duration::from_millis(300),
             throttle_every: None,
             unavailable_every: None,
+            images: default_images(),
         }
     }
 }
@@ -50,6 +94,8 @@ impl Default for Config {
 enum Effect {
     Insert(String, Value),
     Delete(String),
+    /// Add (true) or remove instance URLs of a target pool.
+    Members(String, Vec<String>, bool),
 }
 
 #[derive(Debug)]
@@ -67,6 +113,8 @@ struct State {
     operations: BTreeMap<String, Operation>,
     requests: u64,
     ids: u64,
+    /// `METHOD path [name]` of every request, in order.
+    calls: Vec<String>,
 }
 
 /// A running fake. Stops when dropped.
@@ -81,7 +129,22 @@ impl FakeGce {
     pub async fn start(config: Config) -> std::io::Result<FakeGce> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State::default()));
+        let mut initial = State::default();
+        for image in &config.images {
+            let (Some(project), Some(name)) = (image["project"].as_str(), image["name"].as_str()) else {
+                continue;
+            };
+            let path = format!("projects/{project}/global/images/{name}");
+            let mut v = image.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("project");
+                o.insert("kind".into(), json!("compute#image"));
+                o.insert("status".into(), json!("READY"));
+                o.insert("selfLink".into(), json!(format!("http://{addr}/compute/v1/{path}")));
+            }
+            initial.resources.insert(path, v);
+        }
+        let state = Arc::new(Mutex::new(initial));
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
         let base = format!("http://{addr}");
@@ -117,12 +180,23 @@ impl FakeGce {
         format!("http://{}", self.addr)
     }
 
-    /// Every resource it holds, by path (`projects/p/global/networks/n`).
+    /// Every request so far: `POST projects/p/global/networks hke-vnet`,
+    /// `GET projects/p/zones/z/instances/n`, `DELETE …`.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().map(|s| s.calls.clone()).unwrap_or_default()
+    }
+
+    /// Every resource it holds (not the seeded images), by path
+    /// (`projects/p/global/networks/n`).
     pub fn resources(&self) -> BTreeMap<String, Value> {
         match self.state.lock() {
             Ok(mut s) => {
                 advance(&mut s, Duration::MAX);
-                s.resources.clone()
+                s.resources
+                    .iter()
+                    .filter(|(p, _)| !p.contains("/global/images/"))
+                    .map(|(p, v)| (p.clone(), shown(v)))
+                    .collect()
             }
             Err(_) => BTreeMap::new(),
         }
@@ -201,43 +275,86 @@ fn advance(s: &mut State, horizon: Duration) {
             Effect::Delete(path) => {
                 s.resources.remove(&path);
             }
+            Effect::Members(path, urls, add) => {
+                if let Some(pool) = s.resources.get_mut(&path) {
+                    let mut members: Vec<Value> = pool["instances"].as_array().cloned().unwrap_or_default();
+                    for url in urls {
+                        let present = members.iter().any(|m| m.as_str() == Some(url.as_str()));
+                        if add && !present {
+                            members.push(json!(url));
+                        } else if !add {
+                            members.retain(|m| m.as_str() != Some(url.as_str()));
+                        }
+                    }
+                    pool["instances"] = json!(members);
+                }
+            }
         }
     }
 }
 
-/// `projects/{p}/global/{c}[/{n}]`, `projects/{p}/regions|zones/{s}/{c}[/{n}]`.
-struct Target {
-    project: String,
-    /// `global`, `regions/us-central1`, `zones/us-central1-a`.
-    scope: String,
-    collection: String,
-    name: Option<String>,
+/// What a request addresses.
+#[derive(Debug, PartialEq)]
+enum Target {
+    /// `projects/{p}/global/{c}[/{n}[/{verb}]]`, `projects/{p}/regions|zones/{s}/{c}[/{n}[/{verb}]]`.
+    Resource {
+        project: String,
+        /// `global`, `regions/us-central1`, `zones/us-central1-a`.
+        scope: String,
+        collection: String,
+        name: Option<String>,
+        /// A custom method: `addInstance`, `serialPort`.
+        verb: Option<String>,
+    },
+    /// `projects/{p}/aggregated/{c}`.
+    Aggregated { project: String, collection: String },
+    /// `projects/{p}/global/images/family/{f}`.
+    ImageFamily { project: String, family: String },
+    /// `projects/{p}/zones/{z}`.
+    Zone { project: String, zone: String },
 }
 
 fn parse(path: &str) -> Option<Target> {
     let rest = path.strip_prefix("/compute/v1/projects/")?;
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     let (project, rest) = parts.split_first()?;
+    let project = project.to_string();
     let (scope, rest) = match rest {
+        ["aggregated", c] => {
+            return Some(Target::Aggregated {
+                project,
+                collection: c.to_string(),
+            })
+        }
+        ["global", "images", "family", f] => {
+            return Some(Target::ImageFamily {
+                project,
+                family: f.to_string(),
+            })
+        }
+        ["zones", z] => {
+            return Some(Target::Zone {
+                project,
+                zone: z.to_string(),
+            })
+        }
         ["global", rest @ ..] => ("global".to_string(), rest),
         [kind @ ("regions" | "zones"), s, rest @ ..] => (format!("{kind}/{s}"), rest),
         _ => return None,
     };
-    match rest {
-        [c] => Some(Target {
-            project: project.to_string(),
-            scope,
-            collection: c.to_string(),
-            name: None,
-        }),
-        [c, n] => Some(Target {
-            project: project.to_string(),
-            scope,
-            collection: c.to_string(),
-            name: Some(n.to_string()),
-        }),
-        _ => None,
-    }
+    let (collection, name, verb) = match rest {
+        [c] => (c, None, None),
+        [c, n] => (c, Some(n.to_string()), None),
+        [c, n, v] => (c, Some(n.to_string()), Some(v.to_string())),
+        _ => return None,
+    };
+    Some(Target::Resource {
+        project,
+        scope,
+        collection: collection.to_string(),
+        name,
+        verb,
+    })
 }
 
 fn valid_name(n: &str) -> bool {
@@ -258,7 +375,23 @@ fn reference(v: &Value) -> Option<String> {
 }
 
 /// The references that must exist before a resource of `collection`.
-fn references(collection: &str, body: &Value) -> Vec<String> {
+fn insert_references(collection: &str, body: &Value) -> Vec<String> {
+    let mut refs = blocking_references(collection, body);
+    match collection {
+        "routes" => refs.extend(reference(&body["nextHopInstance"])),
+        "instances" => {
+            for disk in body["disks"].as_array().cloned().unwrap_or_default() {
+                refs.extend(reference(&disk["initializeParams"]["sourceImage"]));
+            }
+        }
+        _ => {}
+    }
+    refs
+}
+
+/// The references that keep their target from being deleted (GCE lets an
+/// instance go while routes or target pools name it).
+fn blocking_references(collection: &str, body: &Value) -> Vec<String> {
     let mut refs = Vec::new();
     match collection {
         "subnetworks" | "firewalls" | "routes" => refs.extend(reference(&body["network"])),
@@ -268,9 +401,44 @@ fn references(collection: &str, body: &Value) -> Vec<String> {
                 refs.extend(reference(&nic["subnetwork"]));
             }
         }
+        "forwardingRules" => {
+            refs.extend(reference(&body["target"]));
+            refs.extend(reference(&body["_address"]));
+        }
         _ => {}
     }
     refs
+}
+
+/// The properties GCE requires, per collection: the first one missing.
+fn missing_property(collection: &str, body: &Value) -> Option<&'static str> {
+    let has = |v: &Value| !(v.is_null() || v.as_str() == Some("") || v.as_array().is_some_and(Vec::is_empty));
+    let required: &[(&str, &Value)] = match collection {
+        "subnetworks" => &[("network", &body["network"]), ("ipCidrRange", &body["ipCidrRange"])],
+        "firewalls" => &[("network", &body["network"])],
+        "routes" => &[("network", &body["network"]), ("destRange", &body["destRange"])],
+        "forwardingRules" => &[("target", &body["target"])],
+        "instances" => &[
+            ("machineType", &body["machineType"]),
+            ("disks", &body["disks"]),
+            ("networkInterfaces", &body["networkInterfaces"]),
+        ],
+        _ => &[],
+    };
+    if let Some((name, _)) = required.iter().find(|(_, v)| !has(v)) {
+        return Some(name);
+    }
+    match collection {
+        "firewalls" if !has(&body["allowed"]) && !has(&body["denied"]) => Some("allowed"),
+        "routes"
+            if ["nextHopInstance", "nextHopIp", "nextHopGateway", "nextHopNetwork"]
+                .iter()
+                .all(|k| !has(&body[*k])) =>
+        {
+            Some("nextHopInstance")
+        }
+        _ => None,
+    }
 }
 
 fn kind_of(collection: &str) -> String {
@@ -332,6 +500,115 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A resource as the API shows it (without the fake's private `_` fields).
+fn shown(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, _| !k.starts_with('_'));
+    }
+    v
+}
+
+fn not_found(path: &str) -> Reply {
+    error(
+        StatusCode::NOT_FOUND,
+        "notFound",
+        &format!("The resource '{path}' was not found"),
+    )
+}
+
+/// GCE's metadata limits: 256 KiB per value, 512 KiB in all.
+fn metadata_error(body: &Value) -> Option<String> {
+    let items = body["metadata"]["items"].as_array().cloned().unwrap_or_default();
+    let mut total = 0;
+    for item in &items {
+        let (k, v) = (
+            item["key"].as_str().unwrap_or_default(),
+            item["value"].as_str().unwrap_or_default(),
+        );
+        if v.len() > 256 * 1024 {
+            return Some(format!(
+                "Value for field 'resource.metadata.items[{k}].value' is too large"
+            ));
+        }
+        total += k.len() + v.len();
+    }
+    (total > 512 * 1024).then(|| "Metadata total size exceeds 512 KB".to_string())
+}
+
+/// The first free host address of a CIDR range among `used`.
+fn next_ip(cidr: &str, used: &[String]) -> Option<String> {
+    let (ip, prefix) = cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    let size = 1u32.checked_shl(32 - prefix).unwrap_or(0);
+    // GCE keeps the first two and the last two addresses of a range.
+    (2..size.saturating_sub(2))
+        .map(|i| std::net::Ipv4Addr::from(u32::from(ip) + i).to_string())
+        .find(|a| !used.contains(a))
+}
+
+/// Fill in what GCE computes on insert.
+fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(), Reply> {
+    match collection {
+        "instances" => {
+            v["status"] = json!("RUNNING");
+            let used: Vec<String> = s
+                .resources
+                .iter()
+                .filter(|(p, _)| p.contains("/instances/"))
+                .filter_map(|(_, i)| i["networkInterfaces"][0]["networkIP"].as_str().map(str::to_string))
+                .collect();
+            let mut nics = v["networkInterfaces"].as_array().cloned().unwrap_or_default();
+            for (n, nic) in nics.iter_mut().enumerate() {
+                if nic["networkIP"].as_str().is_none() {
+                    let range = reference(&nic["subnetwork"])
+                        .and_then(|p| s.resources.get(&p))
+                        .and_then(|sub| sub["ipCidrRange"].as_str().map(str::to_string));
+                    let mut taken = used.clone();
+                    taken.extend(s.pending.keys().cloned());
+                    let ip = range.and_then(|r| next_ip(&r, &taken));
+                    if let Some(ip) = ip {
+                        nic["networkIP"] = json!(ip);
+                    }
+                }
+                nic["name"] = json!(format!("nic{n}"));
+                for ac in nic["accessConfigs"].as_array_mut().into_iter().flatten() {
+                    if ac["natIP"].as_str().is_none() {
+                        s.ids += 1;
+                        ac["natIP"] = json!(format!("198.51.100.{}", 1 + s.ids % 250));
+                    }
+                }
+            }
+            v["networkInterfaces"] = json!(nics);
+        }
+        "addresses" => {
+            if v["address"].as_str().is_none() {
+                v["address"] = json!(format!("203.0.113.{}", 1 + s.ids % 250));
+            }
+            v["status"] = json!("RESERVED");
+        }
+        "forwardingRules" => {
+            // An address given by URL: the rule shows its IP and keeps it in use.
+            if let Some(path) = reference(&v["IPAddress"]) {
+                let Some(ip) = s
+                    .resources
+                    .get(&path)
+                    .and_then(|a| a["address"].as_str())
+                    .map(str::to_string)
+                else {
+                    return Err(not_found(&path));
+                };
+                v["_address"] = json!(path);
+                v["IPAddress"] = json!(ip);
+            }
+        }
+        "targetPools" if v["instances"].is_null() => v["instances"] = json!([]),
+        _ => {}
+    }
+    Ok(())
+}
+
 async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, config: &Config, base: &str) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -347,6 +624,12 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
     };
     s.requests += 1;
     let n = s.requests;
+    let short = path.strip_prefix("/compute/v1/").unwrap_or(&path).to_string();
+    let named = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["name"].as_str().map(|n| format!(" {n}")))
+        .unwrap_or_default();
+    s.calls.push(format!("{method} {short}{named}"));
     if config.throttle_every.is_some_and(|e| e > 0 && n % e == 0) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -362,35 +645,101 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
         );
     }
     advance(&mut s, Duration::ZERO);
-    let Some(t) = parse(&path) else {
-        return error(StatusCode::NOT_FOUND, "notFound", &format!("no such API: {path}"));
-    };
-    let coll_path = format!("projects/{}/{}/{}", t.project, t.scope, t.collection);
     let link = |p: &str| format!("{base}/compute/v1/{p}");
-    match (method.as_str(), t.collection.as_str(), &t.name) {
-        ("GET", "operations", Some(name)) => match s.operations.get(&format!("{coll_path}/{name}")) {
-            Some(op) => {
-                let mut v = op.value.clone();
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("_total_ms");
-                }
-                reply(StatusCode::OK, &v)
+    let (project, scope, collection, name, verb) = match parse(&path) {
+        None => return error(StatusCode::NOT_FOUND, "notFound", &format!("no such API: {path}")),
+        Some(Target::Zone { project, zone }) => {
+            let region = zone.rsplit_once('-').map(|(r, _)| r).unwrap_or(&zone).to_string();
+            return reply(
+                StatusCode::OK,
+                &json!({"kind": "compute#zone", "name": zone, "status": "UP",
+                    "region": link(&format!("projects/{project}/regions/{region}")),
+                    "selfLink": link(&format!("projects/{project}/zones/{zone}"))}),
+            );
+        }
+        Some(Target::ImageFamily { project, family }) => {
+            let prefix = format!("projects/{project}/global/images/");
+            let newest = s
+                .resources
+                .iter()
+                .filter(|(p, v)| {
+                    p.starts_with(&prefix) && v["family"].as_str() == Some(family.as_str()) && v["deprecated"].is_null()
+                })
+                .max_by_key(|(_, v)| v["creationTimestamp"].as_str().unwrap_or_default().to_string());
+            return match newest {
+                Some((_, v)) => reply(StatusCode::OK, &shown(v)),
+                None => not_found(&format!("projects/{project}/global/images/family/{family}")),
+            };
+        }
+        Some(Target::Aggregated { project, collection }) => {
+            if method != hyper::Method::GET {
+                return error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "badRequest",
+                    &format!("{method} {path}"),
+                );
             }
-            None => error(
-                StatusCode::NOT_FOUND,
-                "notFound",
-                &format!("The resource '{coll_path}/{name}' was not found"),
-            ),
+            let filter = query_param(&query, "filter").unwrap_or_default();
+            let mut scopes: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            let prefix = format!("projects/{project}/");
+            for (p, v) in &s.resources {
+                let Some(rest) = p.strip_prefix(&prefix) else { continue };
+                let parts: Vec<&str> = rest.split('/').collect();
+                let scope = match parts.as_slice() {
+                    ["global", c, _] if *c == collection => "global".to_string(),
+                    [k @ ("regions" | "zones"), z, c, _] if *c == collection => format!("{k}/{z}"),
+                    _ => continue,
+                };
+                if labels_match(v, &filter) {
+                    scopes.entry(scope).or_default().push(shown(v));
+                }
+            }
+            let items: serde_json::Map<String, Value> = scopes
+                .into_iter()
+                .map(|(scope, list)| (scope, json!({ collection.clone(): list })))
+                .collect();
+            return reply(
+                StatusCode::OK,
+                &json!({"kind": format!("{}AggregatedList", kind_of(&collection)), "id": format!("projects/{project}/aggregated/{collection}"), "items": items}),
+            );
+        }
+        Some(Target::Resource {
+            project,
+            scope,
+            collection,
+            name,
+            verb,
+        }) => (project, scope, collection, name, verb),
+    };
+    let coll_path = format!("projects/{project}/{scope}/{collection}");
+    match (method.as_str(), collection.as_str(), &name, verb.as_deref()) {
+        ("GET", "operations", Some(name), None) => match s.operations.get(&format!("{coll_path}/{name}")) {
+            Some(op) => reply(StatusCode::OK, &shown(&op.value)),
+            None => not_found(&format!("{coll_path}/{name}")),
         },
-        ("GET", _, Some(name)) => match s.resources.get(&format!("{coll_path}/{name}")) {
-            Some(v) => reply(StatusCode::OK, v),
-            None => error(
-                StatusCode::NOT_FOUND,
-                "notFound",
-                &format!("The resource '{coll_path}/{name}' was not found"),
-            ),
+        ("GET", "instances", Some(name), Some("serialPort")) => {
+            let path = format!("{coll_path}/{name}");
+            match s.resources.get(&path) {
+                Some(_) => {
+                    let contents = format!(
+                        "[    1.0] fake serial console of {name}\n### hke-log-begin bootstrap.log\n{name}: bootstrap started (fake)\n### hke-log-end bootstrap.log\n"
+                    );
+                    let start: u64 = query_param(&query, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let slice = contents.get(start as usize..).unwrap_or_default().to_string();
+                    reply(
+                        StatusCode::OK,
+                        &json!({"kind": "compute#serialPortOutput", "contents": slice, "start": start.to_string(),
+                            "next": contents.len().to_string(), "selfLink": link(&format!("{path}/serialPort"))}),
+                    )
+                }
+                None => not_found(&path),
+            }
+        }
+        ("GET", _, Some(name), None) => match s.resources.get(&format!("{coll_path}/{name}")) {
+            Some(v) => reply(StatusCode::OK, &shown(v)),
+            None => not_found(&format!("{coll_path}/{name}")),
         },
-        ("GET", _, None) => {
+        ("GET", _, None, None) => {
             let filter = query_param(&query, "filter").unwrap_or_default();
             let prefix = format!("{coll_path}/");
             let items: Vec<Value> = s
@@ -398,14 +747,62 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                 .iter()
                 .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
                 .filter(|(_, v)| labels_match(v, &filter))
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| shown(v))
                 .collect();
             reply(
                 StatusCode::OK,
-                &json!({"kind": format!("{}List", kind_of(&t.collection)), "id": coll_path, "items": items, "selfLink": link(&coll_path)}),
+                &json!({"kind": format!("{}List", kind_of(&collection)), "id": coll_path, "items": items, "selfLink": link(&coll_path)}),
             )
         }
-        ("POST", _, None) => {
+        ("POST", "targetPools", Some(pool), Some(verb @ ("addInstance" | "removeInstance"))) => {
+            let path = format!("{coll_path}/{pool}");
+            if !s.resources.contains_key(&path) {
+                return not_found(&path);
+            }
+            let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+                return error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+            };
+            let urls: Vec<String> = v["instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i["instance"].as_str().map(str::to_string))
+                .collect();
+            if urls.is_empty() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "required",
+                    "Required field 'instances' not specified",
+                );
+            }
+            let add = verb == "addInstance";
+            let mut full = Vec::new();
+            for url in &urls {
+                let Some(p) = reference(&json!(url)) else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        &format!("Invalid value for field 'instances': '{url}'"),
+                    );
+                };
+                if add && !s.resources.contains_key(&p) {
+                    return not_found(&p);
+                }
+                full.push(link(&p));
+            }
+            operation(
+                &mut s,
+                config,
+                &project,
+                &scope,
+                verb,
+                &path,
+                Some(Effect::Members(path.clone(), full, add)),
+                base,
+            )
+        }
+        ("POST", _, None, None) => {
             let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -423,6 +820,16 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                     ),
                 );
             };
+            if let Some(field) = missing_property(&collection, &v) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "required",
+                    &format!("Required field 'resource.{field}' not specified"),
+                );
+            }
+            if let Some(message) = metadata_error(&v) {
+                return error(StatusCode::BAD_REQUEST, "invalid", &message);
+            }
             let path = format!("{coll_path}/{name}");
             if s.resources.contains_key(&path) || s.pending.contains_key(&path) {
                 return error(
@@ -431,55 +838,60 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                     &format!("The resource '{path}' already exists"),
                 );
             }
-            for r in references(&t.collection, &v) {
-                if !s.resources.contains_key(&r) {
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        "notFound",
-                        &format!("The resource '{r}' was not found"),
-                    );
+            for r in insert_references(&collection, &v) {
+                let found = match r.split_once("/global/images/family/") {
+                    Some((project, family)) => s.resources.iter().any(|(p, img)| {
+                        p.starts_with(&format!("{project}/global/images/")) && img["family"].as_str() == Some(family)
+                    }),
+                    None => s.resources.contains_key(&r),
+                };
+                if !found {
+                    return not_found(&r);
                 }
             }
             s.ids += 1;
             let id = 4_000_000_000_000_000_000u64 + s.ids;
             if let Some(o) = v.as_object_mut() {
                 o.insert("id".into(), json!(id.to_string()));
-                o.insert("kind".into(), json!(kind_of(&t.collection)));
+                o.insert("kind".into(), json!(kind_of(&collection)));
                 o.insert("selfLink".into(), json!(link(&path)));
                 o.insert("creationTimestamp".into(), json!("2026-11-22T12:00:00.000-08:00"));
-                if t.collection == "instances" {
-                    o.insert("status".into(), json!("RUNNING"));
+                if let Some(zone) = scope.strip_prefix("zones/") {
+                    o.insert("zone".into(), json!(link(&format!("projects/{project}/zones/{zone}"))));
                 }
-                if t.collection == "addresses" && !o.contains_key("address") {
-                    o.insert("address".into(), json!(format!("203.0.113.{}", 1 + s.ids % 250)));
+                if let Some(region) = scope.strip_prefix("regions/") {
+                    o.insert(
+                        "region".into(),
+                        json!(link(&format!("projects/{project}/regions/{region}"))),
+                    );
                 }
+            }
+            if let Err(reply) = complete_insert(&mut s, &collection, &mut v) {
+                return reply;
             }
             s.pending.insert(path.clone(), name);
             operation(
                 &mut s,
                 config,
-                &t,
+                &project,
+                &scope,
                 "insert",
                 &path,
                 Some(Effect::Insert(path.clone(), v)),
                 base,
             )
         }
-        ("DELETE", _, Some(name)) => {
+        ("DELETE", _, Some(name), None) => {
             let path = format!("{coll_path}/{name}");
             if !s.resources.contains_key(&path) {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "notFound",
-                    &format!("The resource '{path}' was not found"),
-                );
+                return not_found(&path);
             }
             let users: Vec<String> = s
                 .resources
                 .iter()
                 .filter(|(p, v)| {
                     let coll = p.rsplit('/').nth(1).unwrap_or_default();
-                    references(coll, v).contains(&path)
+                    blocking_references(coll, v).contains(&path)
                 })
                 .map(|(p, _)| p.clone())
                 .collect();
@@ -487,16 +899,14 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                 return error(
                     StatusCode::BAD_REQUEST,
                     "resourceInUseByAnotherResource",
-                    &format!(
-                        "The {} resource '{path}' is already being used by '{user}'",
-                        t.collection
-                    ),
+                    &format!("The {collection} resource '{path}' is already being used by '{user}'"),
                 );
             }
             operation(
                 &mut s,
                 config,
-                &t,
+                &project,
+                &scope,
                 "delete",
                 &path,
                 Some(Effect::Delete(path.clone())),
@@ -511,10 +921,12 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn operation(
     s: &mut State,
     config: &Config,
-    t: &Target,
+    project: &str,
+    scope: &str,
     kind: &str,
     target: &str,
     effect: Option<Effect>,
@@ -522,7 +934,7 @@ fn operation(
 ) -> Reply {
     s.ids += 1;
     let name = format!("operation-{}-{kind}", s.ids);
-    let op_path = format!("projects/{}/{}/operations/{name}", t.project, t.scope);
+    let op_path = format!("projects/{project}/{scope}/operations/{name}");
     let mut v = json!({
         "kind": "compute#operation",
         "id": (5_000_000_000_000_000_000u64 + s.ids).to_string(),
@@ -535,16 +947,13 @@ fn operation(
         "selfLink": format!("{base}/compute/v1/{op_path}"),
         "_total_ms": config.operation_time.as_millis() as u64,
     });
-    if let Some(region) = t.scope.strip_prefix("regions/") {
-        v["region"] = json!(format!("{base}/compute/v1/projects/{}/regions/{region}", t.project));
+    if let Some(region) = scope.strip_prefix("regions/") {
+        v["region"] = json!(format!("{base}/compute/v1/projects/{project}/regions/{region}"));
     }
-    if let Some(zone) = t.scope.strip_prefix("zones/") {
-        v["zone"] = json!(format!("{base}/compute/v1/projects/{}/zones/{zone}", t.project));
+    if let Some(zone) = scope.strip_prefix("zones/") {
+        v["zone"] = json!(format!("{base}/compute/v1/projects/{project}/zones/{zone}"));
     }
-    let mut shown = v.clone();
-    if let Some(o) = shown.as_object_mut() {
-        o.remove("_total_ms");
-    }
+    let out = shown(&v);
     s.operations.insert(
         op_path,
         Operation {
@@ -555,7 +964,7 @@ fn operation(
     );
     // An operation of zero time is done at once.
     advance(s, Duration::ZERO);
-    reply(StatusCode::OK, &shown)
+    reply(StatusCode::OK, &out)
 }
 
 #[cfg(test)]
@@ -564,13 +973,37 @@ mod tests {
 
     #[test]
     fn paths_names_and_filters() {
-        let t = parse("/compute/v1/projects/p1/regions/us-central1/subnetworks/s1").expect("path");
         assert_eq!(
-            (t.scope.as_str(), t.collection.as_str()),
-            ("regions/us-central1", "subnetworks")
+            parse("/compute/v1/projects/p1/regions/us-central1/subnetworks/s1"),
+            Some(Target::Resource {
+                project: "p1".into(),
+                scope: "regions/us-central1".into(),
+                collection: "subnetworks".into(),
+                name: Some("s1".into()),
+                verb: None,
+            })
         );
-        assert_eq!(t.name.as_deref(), Some("s1"));
+        assert_eq!(
+            parse("/compute/v1/projects/p1/aggregated/instances"),
+            Some(Target::Aggregated {
+                project: "p1".into(),
+                collection: "instances".into()
+            })
+        );
+        assert_eq!(
+            parse("/compute/v1/projects/windows-cloud/global/images/family/windows-2022-core"),
+            Some(Target::ImageFamily {
+                project: "windows-cloud".into(),
+                family: "windows-2022-core".into()
+            })
+        );
         assert!(parse("/compute/v1/projects/p1/global").is_none());
+        assert_eq!(
+            next_ip("10.240.0.0/16", &["10.240.0.2".into()]).as_deref(),
+            Some("10.240.0.3")
+        );
+        assert!(missing_property("instances", &json!({"name": "x"})).is_some());
+        assert!(missing_property("routes", &json!({"network": "n", "destRange": "10.0.0.0/24"})).is_some());
         assert!(valid_name("hke-vnet-1") && !valid_name("Hke") && !valid_name("a-") && !valid_name(""));
         assert_eq!(kind_of("addresses"), "compute#address");
         assert_eq!(kind_of("networks"), "compute#network");

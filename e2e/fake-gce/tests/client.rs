@@ -151,6 +151,7 @@ async fn throttled_and_unavailable_answers_carry_their_status() {
         operation_time: Duration::ZERO,
         throttle_every: Some(2),
         unavailable_every: Some(3),
+        ..Config::default()
     })
     .await
     .expect("fake");
