@@ -1,4 +1,6 @@
-//! End-to-end tests: the `hke` binary against cloud emulators on 127.0.0.1.
+//! End-to-end tests: the `hke` binary against cloud emulators on 127.0.0.1
+//! (moto for AWS, hke's fake Compute Engine server for GCP).
 
 mod aws;
+mod gcp;
 mod moto;

@@ -384,6 +384,10 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     let prepared = crate::generate::prepare(&opts.text, &sets, &mut rand::rngs::OsRng, crate::generate::now())
         .map_err(deploy::DeployError::Rejected)?;
     let c = &prepared.cluster;
+    // Teardown and log collection find the GCP project and zone here too.
+    let env = &env
+        .with_default(deploy::FLAG_PROJECT, c.provider.gcp_project.as_deref())
+        .with_default(deploy::FLAG_ZONE, c.provider.gcp_zone.as_deref());
     let linux_nodes: u32 = c.masters.count
         + c.pools
             .iter()
@@ -622,6 +626,8 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         cluster: name.clone(),
         region: opts.region.clone().or_else(|| Some(c.provider.location.clone())),
         endpoint: opts.endpoint.clone(),
+        project: c.provider.gcp_project.clone(),
+        zone: c.provider.gcp_zone.clone(),
     };
     let state = crate::state::load(&out_dir).unwrap_or_default();
     let has_machines = state.resources.values().any(|e| {

@@ -28,6 +28,23 @@ impl Env {
         }
     }
 
+    /// The same variables with `key` set (when `value` is given).
+    pub fn with(&self, key: &str, value: Option<&str>) -> Env {
+        let mut e = self.clone();
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            e.vars.insert(key.to_string(), v.to_string());
+        }
+        e
+    }
+
+    /// The same variables with `key` set unless it already is.
+    pub fn with_default(&self, key: &str, value: Option<&str>) -> Env {
+        if self.get(key).is_some() {
+            return self.clone();
+        }
+        self.with(key, value)
+    }
+
     pub fn get(&self, key: &str) -> Option<String> {
         self.vars.get(key).cloned()
     }

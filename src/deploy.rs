@@ -73,7 +73,15 @@ pub struct Target {
     /// An API endpoint override (an emulator, a sovereign cloud, a private
     /// endpoint): `--endpoint-url`, else `HKE_<CLOUD>_ENDPOINT_URL`.
     pub endpoint: Option<String>,
+    /// GCP project and zone from the model; `--project`/`--zone` win, and
+    /// HKE_GCP_PROJECT/HKE_GCP_ZONE fill in.
+    pub project: Option<String>,
+    pub zone: Option<String>,
 }
+
+/// Where `--project` and `--zone` travel with the environment.
+pub const FLAG_PROJECT: &str = "--project";
+pub const FLAG_ZONE: &str = "--zone";
 
 /// The provider for a cloud.
 pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Arc<dyn Provider>, DeployError> {
@@ -96,6 +104,27 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
                 .await
                 .map_err(|e| DeployError::Usage(e.to_string()))?;
             Ok(Arc::new(aws))
+        }
+        #[cfg(feature = "gcp")]
+        Cloud::Gcp => {
+            let pick = |flag: &str, model: &Option<String>, var: &str| {
+                env.get(flag)
+                    .or_else(|| model.clone())
+                    .or_else(|| env.get(var))
+                    .filter(|v| !v.is_empty())
+            };
+            let mut cfg = hke_provider_gcp::GcpConfig::new(&target.cluster);
+            cfg.project = pick(FLAG_PROJECT, &target.project, "HKE_GCP_PROJECT");
+            cfg.zone = pick(FLAG_ZONE, &target.zone, "HKE_GCP_ZONE");
+            cfg.region = target.region.clone().or_else(|| env.get("HKE_GCP_REGION"));
+            cfg.endpoint = endpoint;
+            if let Some(ms) = env.get("HKE_GCP_POLL_MS").and_then(|v| v.parse::<u64>().ok()) {
+                cfg.poll = std::time::Duration::from_millis(ms.max(1));
+            }
+            let gcp = hke_provider_gcp::Gcp::connect(cfg)
+                .await
+                .map_err(|e| DeployError::Usage(e.to_string()))?;
+            Ok(Arc::new(gcp))
         }
         other => {
             let _ = endpoint;
@@ -197,6 +226,8 @@ pub async fn deploy(
                 cluster: c.name.to_string(),
                 region: opts.region.clone().or_else(|| Some(c.provider.location.clone())),
                 endpoint: opts.endpoint.clone(),
+                project: c.provider.gcp_project.clone(),
+                zone: c.provider.gcp_zone.clone(),
             };
             provider_for(c.provider.cloud, &target, env).await?
         }
@@ -305,6 +336,7 @@ pub async fn teardown(
                 cluster: cluster.to_string(),
                 region,
                 endpoint,
+                ..Target::default()
             };
             provider_for(cloud, &target, env).await?
         }

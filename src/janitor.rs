@@ -165,6 +165,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Report, 
         cluster: String::new(),
         region: opts.region.clone(),
         endpoint: opts.endpoint.clone(),
+        ..Target::default()
     };
     let provider = deploy::provider_for(opts.cloud, &target, env).await?;
     let found = provider

@@ -68,7 +68,11 @@ pub fn group_name(c: &Cluster, pool: &str) -> String {
 /// are at most 15 characters, and clouds add a 6-character suffix.
 pub fn group_prefix(c: &Cluster, pool: &crate::cluster::Pool) -> String {
     match pool.os {
-        OsType::Windows => format!("{}k8s{:02}", &c.id[..4], pool.index % 100),
+        OsType::Windows => format!(
+            "{}k8s{:02}",
+            crate::validate::windows_stem(&c.id, c.provider.cloud),
+            pool.index % 100
+        ),
         OsType::Linux => format!("k8s-{}-{}-", pool.name, c.id),
     }
 }

@@ -456,11 +456,24 @@ fn overlap_check(v: &mut V<'_>, ranges: &[(&str, &str, Cidr)]) {
 /// Windows computer names are at most 15 characters.
 pub const WINDOWS_NAME_MAX: usize = 15;
 
+/// The first four characters of Windows node names: the cluster id's. GCE
+/// names must start with a letter, so there a leading digit becomes one of
+/// `g`–`p` (never a hex digit: no clash with another cluster's id).
+pub fn windows_stem(cluster_id: &str, cloud: Cloud) -> String {
+    let stem = &cluster_id[..4.min(cluster_id.len())];
+    match stem.as_bytes().first() {
+        Some(d) if cloud == Cloud::Gcp && d.is_ascii_digit() => {
+            format!("{}{}", char::from(b'g' + (d - b'0')), &stem[1..])
+        }
+        _ => stem.to_string(),
+    }
+}
+
 /// Node name of instance `i` of a pool.
-pub fn node_name(cluster_id: &str, pool: &str, pool_index: usize, os: OsType, i: u32) -> String {
+pub fn node_name(cluster_id: &str, cloud: Cloud, pool: &str, pool_index: usize, os: OsType, i: u32) -> String {
     match os {
         // <4 id chars>k8s<2-digit pool index><instance>: 1708k8s01002
-        OsType::Windows => format!("{}k8s{:02}{:03}", &cluster_id[..4], pool_index % 100, i),
+        OsType::Windows => format!("{}k8s{:02}{:03}", windows_stem(cluster_id, cloud), pool_index % 100, i),
         OsType::Linux => format!("k8s-{pool}-{cluster_id}-{i}"),
     }
 }
@@ -1350,7 +1363,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             }),
             None => Vec::new(),
         };
-        let node_names: Vec<String> = (0..count).map(|i| node_name(&id, &pname, idx, os, i)).collect();
+        let node_names: Vec<String> = (0..count).map(|i| node_name(&id, cloud, &pname, idx, os, i)).collect();
         if os == OsType::Windows {
             if let Some(long) = node_names.iter().find(|n| n.len() > WINDOWS_NAME_MAX) {
                 v.err(
@@ -1856,12 +1869,22 @@ mod tests {
     #[test]
     fn windows_node_names_fit_in_fifteen_characters() {
         let id = defaults::cluster_id("kubernetes-windows");
-        let n = node_name(&id, "windowspool1", 99, OsType::Windows, 999);
+        let n = node_name(&id, Cloud::Azure, "windowspool1", 99, OsType::Windows, 999);
         assert!(n.len() <= WINDOWS_NAME_MAX, "{n}");
         assert_eq!(&n[..4], &id[..4]);
         assert_ne!(
-            node_name(&id, "p", 1, OsType::Windows, 0),
-            node_name(&id, "p", 2, OsType::Windows, 0)
+            node_name(&id, Cloud::Azure, "p", 1, OsType::Windows, 0),
+            node_name(&id, Cloud::Azure, "p", 2, OsType::Windows, 0)
+        );
+        // GCE names start with a letter.
+        assert_eq!(windows_stem("97c3abcd", Cloud::Gcp), "p7c3");
+        assert_eq!(windows_stem("07c3abcd", Cloud::Gcp), "g7c3");
+        assert_eq!(windows_stem("97c3abcd", Cloud::Azure), "97c3");
+        assert_eq!(windows_stem("a7c3abcd", Cloud::Gcp), "a7c3");
+        let g = node_name("97c3abcd", Cloud::Gcp, "w", 1, OsType::Windows, 0);
+        assert!(
+            g.starts_with(|c: char| c.is_ascii_lowercase()) && g.len() <= WINDOWS_NAME_MAX,
+            "{g}"
         );
     }
 

@@ -66,6 +66,7 @@ fn parse_ttl(s: &str) -> Result<String, String> {
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let CiCommand::Run(a) = a.command;
+    let env = &a.where_.overlay(env);
     let text = a.model.read(false)?;
     let artifacts = a
         .artifacts

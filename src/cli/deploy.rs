@@ -43,6 +43,7 @@ pub fn map_error(e: DeployError, format: Format) -> Failure {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
+    let env = &a.cloud.overlay(env);
     let text = a.model.read(true)?;
     let rt = runtime()?;
     let opts = Options {

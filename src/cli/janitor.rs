@@ -37,6 +37,7 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
+    let env = &a.where_.overlay(env);
     let cloud: Cloud = a.cloud.parse().map_err(Failure::Usage)?;
     let rt = runtime()?;
     let cancel = super::cancel_on_ctrl_c(&rt);

@@ -22,6 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
+    let env = &a.where_.overlay(env);
     let dir = a
         .output_directory
         .clone()
@@ -46,6 +47,8 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
                 .clone()
                 .or_else(|| Some(p.cluster.provider.location.clone())),
             endpoint: a.where_.endpoint_url.clone(),
+            project: p.cluster.provider.gcp_project.clone(),
+            zone: p.cluster.provider.gcp_zone.clone(),
         };
         let provider = deploy::provider_for(p.cluster.provider.cloud, &target, env)
             .await

@@ -86,6 +86,21 @@ pub struct CloudArgs {
     /// also HKE_AWS_ENDPOINT_URL, HKE_AZURE_ENDPOINT_URL, HKE_GCP_ENDPOINT_URL.
     #[arg(long = "endpoint-url", value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// The GCP project, over the model's (also HKE_GCP_PROJECT).
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// The GCP zone, over the model's (also HKE_GCP_ZONE).
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+}
+
+impl CloudArgs {
+    /// The environment with this command line's project and zone, which
+    /// win over the model's and over HKE_GCP_PROJECT / HKE_GCP_ZONE.
+    pub fn overlay(&self, env: &crate::context::Env) -> crate::context::Env {
+        env.with(crate::deploy::FLAG_PROJECT, self.project.as_deref())
+            .with(crate::deploy::FLAG_ZONE, self.zone.as_deref())
+    }
 }
 
 fn parse_set(s: &str) -> Result<SetArg, String> {

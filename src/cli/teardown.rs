@@ -75,11 +75,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             .output_directory
             .clone()
             .unwrap_or_else(|| crate::generate::default_dir(&p.cluster));
-        (
-            p.cluster.name.to_string(),
-            dir,
-            Some((p.cluster.provider.cloud, p.cluster.provider.location.clone())),
-        )
+        (p.cluster.name.to_string(), dir, Some(p.cluster.provider.clone()))
     } else if let Some(name) = &a.cluster {
         let dir = a
             .output_directory
@@ -89,7 +85,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         let cloud = match std::fs::read_to_string(&model) {
             Ok(text) => crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
                 .ok()
-                .map(|p| (p.cluster.provider.cloud, p.cluster.provider.location.clone())),
+                .map(|p| p.cluster.provider.clone()),
             Err(_) => None,
         };
         (name.clone(), dir, cloud)
@@ -98,8 +94,19 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             "name the cluster: --api-model FILE or --cluster NAME".into(),
         ));
     };
-    let model_region = model_cloud.as_ref().map(|(_, r)| r.clone());
-    let cloud = match (&a.cloud, model_cloud.map(|(c, _)| c)) {
+    let model_region = model_cloud.as_ref().map(|p| p.location.clone());
+    let env = &a
+        .where_
+        .overlay(env)
+        .with_default(
+            deploy::FLAG_PROJECT,
+            model_cloud.as_ref().and_then(|p| p.gcp_project.as_deref()),
+        )
+        .with_default(
+            deploy::FLAG_ZONE,
+            model_cloud.as_ref().and_then(|p| p.gcp_zone.as_deref()),
+        );
+    let cloud = match (&a.cloud, model_cloud.map(|p| p.cloud)) {
         (Some(c), _) => c.parse::<Cloud>().map_err(Failure::Usage)?,
         (None, Some(c)) => c,
         (None, None) => {

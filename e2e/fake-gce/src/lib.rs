@@ -549,7 +549,8 @@ fn next_ip(cidr: &str, used: &[String]) -> Option<String> {
 }
 
 /// Fill in what GCE computes on insert.
-fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(), Reply> {
+/// `Err` is the path of a missing address.
+fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(), String> {
     match collection {
         "instances" => {
             v["status"] = json!("RUNNING");
@@ -597,7 +598,7 @@ fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(),
                     .and_then(|a| a["address"].as_str())
                     .map(str::to_string)
                 else {
-                    return Err(not_found(&path));
+                    return Err(path);
                 };
                 v["_address"] = json!(path);
                 v["IPAddress"] = json!(ip);
@@ -866,8 +867,8 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                     );
                 }
             }
-            if let Err(reply) = complete_insert(&mut s, &collection, &mut v) {
-                return reply;
+            if let Err(missing) = complete_insert(&mut s, &collection, &mut v) {
+                return not_found(&missing);
             }
             s.pending.insert(path.clone(), name);
             operation(

@@ -1,0 +1,513 @@
+//! GCP end to end: `hke deploy` / `hke teardown` / `hke logs` against hke's
+//! fake Compute Engine server (e2e/fake-gce), which follows GCE's REST
+//! contract: operations that take time, 404/409, resources in use, 429/503.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hke_fake_gce::{Config, FakeGce};
+use serde_json::Value;
+
+use crate::moto::root;
+
+const MODEL: &str = "examples/windows-gcp.json";
+const PROJECT: &str = "my-gcp-project";
+const REGION: &str = "us-central1";
+const ZONE: &str = "us-central1-a";
+const CLUSTER: &str = "hke-windows-gcp";
+/// Several masters in the target pool, and kubenet routes.
+const HA_KUBENET: [&str; 4] = [
+    "--set",
+    "properties.masterProfile.count=3",
+    "--set",
+    "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+];
+
+/// The fake server on its own runtime, for synchronous tests.
+struct Gce {
+    fake: Option<FakeGce>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Gce {
+    fn start(config: Config) -> Gce {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let fake = rt.block_on(FakeGce::start(config)).expect("fake GCE");
+        Gce { fake: Some(fake), rt }
+    }
+
+    fn fake(&self) -> &FakeGce {
+        self.fake.as_ref().expect("running")
+    }
+
+    fn resources(&self) -> BTreeMap<String, Value> {
+        self.fake().resources()
+    }
+
+    /// Resources of one collection (`instances`), by name.
+    fn of(&self, collection: &str) -> BTreeMap<String, Value> {
+        self.resources()
+            .into_iter()
+            .filter(|(p, _)| p.rsplit('/').nth(1) == Some(collection))
+            .map(|(p, v)| (p.rsplit('/').next().unwrap_or_default().to_string(), v))
+            .collect()
+    }
+
+    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hke"));
+        c.args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", path())
+            // No Application Default Credentials: with an endpoint override
+            // hke talks to it unauthenticated, never to a metadata server.
+            .env("HOME", cwd)
+            .env("HKE_GCP_ENDPOINT_URL", self.fake().url())
+            .env("HKE_GCP_POLL_MS", "40");
+        c
+    }
+
+    fn hke(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.command(cwd, args).output().expect("hke runs")
+    }
+}
+
+impl Drop for Gce {
+    fn drop(&mut self) {
+        let fake = self.fake.take();
+        let _guard = self.rt.enter();
+        drop(fake);
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_default()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn summary(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|v| v["event"] == "end")
+        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
+}
+
+fn deploy(gce: &Gce, dir: &Path, extra: &[&str]) -> Value {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    let out = gce.hke(dir, &args);
+    assert!(
+        out.status.success(),
+        "deploy failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    summary(&text(&out.stdout))
+}
+
+fn teardown(gce: &Gce, dir: &Path) {
+    let out = gce.hke(dir, &["teardown", "--yes", "-o", "out", "--cluster", CLUSTER]);
+    assert!(
+        out.status.success(),
+        "teardown failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The plan of the deployed cluster (from its own apimodel.json).
+fn plan(gce: &Gce, dir: &Path) -> Value {
+    let out = gce.hke(dir, &["--output", "json", "plan", "-m", "out/apimodel.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("plan JSON")
+}
+
+fn ends_with(v: &Value, suffix: &str) -> bool {
+    v.as_str().is_some_and(|s| s.ends_with(suffix))
+}
+
+/// The cluster in the fake is exactly what the plan says.
+fn check_cluster(gce: &Gce, dir: &Path, masters: usize, kubenet: bool) {
+    let plan = plan(gce, dir);
+    let machines: Vec<(&String, &Value)> = plan["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["spec"]["kind"] == "machine")
+        .collect();
+    let instances = gce.of("instances");
+    assert_eq!(instances.len(), machines.len(), "{:?}", instances.keys());
+    assert_eq!(machines.len(), masters + 4);
+
+    // Network, subnetwork, firewall rules.
+    let networks = gce.of("networks");
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let net = &networks[&format!("{CLUSTER}-vnet")];
+    assert_eq!(net["autoCreateSubnetworks"], false);
+    let subnets = gce.of("subnetworks");
+    assert_eq!(subnets.len(), 1);
+    let subnet = &subnets[&format!("{CLUSTER}-nodes")];
+    let node_cidr = plan["resources"]["subnet/nodes"]["spec"]["cidr"]
+        .as_str()
+        .expect("cidr");
+    assert_eq!(subnet["ipCidrRange"], node_cidr);
+    assert!(ends_with(&subnet["region"], &format!("regions/{REGION}")));
+    let rules = gce.of("firewalls");
+    let tag = format!("{CLUSTER}-nsg");
+    let names: BTreeSet<&str> = rules.keys().map(String::as_str).collect();
+    let mut want: BTreeSet<String> = ["apiserver", "ssh", "nodes"]
+        .iter()
+        .map(|r| format!("{tag}-{r}"))
+        .collect();
+    // Overlay and kubenet pod traffic.
+    want.insert(format!("{tag}-pods"));
+    assert_eq!(names, want.iter().map(String::as_str).collect(), "firewall rules");
+    let api = &rules[&format!("{tag}-apiserver")];
+    assert_eq!(api["allowed"][0]["IPProtocol"], "tcp");
+    assert_eq!(api["allowed"][0]["ports"][0], "6443");
+    assert_eq!(api["direction"], "INGRESS");
+    for r in rules.values() {
+        assert_eq!(r["targetTags"][0], tag.as_str());
+        assert!(r["network"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(&format!("networks/{CLUSTER}-vnet"))));
+    }
+    assert_eq!(rules[&format!("{tag}-nodes")]["sourceRanges"][0], node_cidr);
+
+    // The API endpoint: address, target pool of the masters, forwarding rule.
+    let addresses = gce.of("addresses");
+    assert_eq!(addresses.len(), 1);
+    let address = addresses[&format!("{CLUSTER}-apiserver-ip")]["address"]
+        .as_str()
+        .expect("ip")
+        .to_string();
+    let pools = gce.of("targetPools");
+    let pool = &pools[&format!("{CLUSTER}-apiserver")];
+    let members: BTreeSet<&str> = pool["instances"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .map(|m| m.rsplit('/').next().unwrap_or_default())
+        .collect();
+    let master_names: BTreeSet<&str> = machines
+        .iter()
+        .filter(|(id, _)| id.starts_with("machine/k8s-master"))
+        .map(|(id, _)| id.trim_start_matches("machine/"))
+        .collect();
+    assert_eq!(members, master_names, "target pool members");
+    let rules = gce.of("forwardingRules");
+    let fr = &rules[&format!("{CLUSTER}-apiserver")];
+    assert_eq!(fr["IPAddress"], address.as_str());
+    assert_eq!(fr["portRange"], "6443");
+    assert_eq!(fr["IPProtocol"], "TCP");
+    assert_eq!(fr["target"], pool["selfLink"]);
+    assert_eq!(fr["labels"]["hke-io-cluster"], CLUSTER);
+
+    // Instances: image family, machine type, disk, boot file, labels, tag.
+    for (id, m) in &machines {
+        let name = id.trim_start_matches("machine/");
+        let i = &instances[name];
+        let windows = m["spec"]["os"] == "windows";
+        let (key, image, size) = if windows {
+            (
+                "windows-startup-script-ps1",
+                "windows-cloud/global/images/windows-2022-core-v20261101",
+                "n2-standard-4",
+            )
+        } else {
+            (
+                "user-data",
+                "ubuntu-os-cloud/global/images/ubuntu-2404-lts-amd64-v20261101",
+                "n2-standard-2",
+            )
+        };
+        // The newest image of the family that is not deprecated.
+        assert!(
+            ends_with(&i["disks"][0]["initializeParams"]["sourceImage"], image),
+            "{name}: {}",
+            i["disks"][0]
+        );
+        assert_eq!(i["disks"][0]["boot"], true);
+        assert_eq!(i["disks"][0]["autoDelete"], true);
+        assert_eq!(
+            i["disks"][0]["initializeParams"]["diskSizeGb"]
+                .to_string()
+                .trim_matches('"'),
+            m["spec"]["disk_gb"].to_string(),
+            "{name}: disk"
+        );
+        assert!(
+            ends_with(&i["machineType"], &format!("zones/{ZONE}/machineTypes/{size}")),
+            "{name}"
+        );
+        assert!(ends_with(&i["zone"], &format!("zones/{ZONE}")), "{name}");
+        assert_eq!(i["labels"]["hke-io-cluster"], CLUSTER);
+        assert!(
+            i["labels"]["hke-io-created"].as_str().is_some_and(|c| c.ends_with('z')),
+            "{name}"
+        );
+        assert_eq!(i["tags"]["items"][0], tag.as_str());
+        assert_eq!(i["canIpForward"], kubenet, "{name}");
+        assert_eq!(i["networkInterfaces"][0]["accessConfigs"][0]["type"], "ONE_TO_ONE_NAT");
+        if let Some(ip) = m["spec"]["private_ip"].as_str() {
+            assert_eq!(i["networkInterfaces"][0]["networkIP"], ip, "{name}: static address");
+        }
+        let items = i["metadata"]["items"].as_array().expect("metadata");
+        assert_eq!(items.len(), 1, "{name}: {items:?}");
+        assert_eq!(items[0]["key"], key);
+        let rendered = gce.hke(
+            dir,
+            &[
+                "render",
+                "-m",
+                "out/apimodel.json",
+                "--node",
+                name,
+                "--endpoint",
+                &address,
+            ],
+        );
+        assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+        assert_eq!(
+            items[0]["value"].as_str().expect("boot file").trim_end(),
+            text(&rendered.stdout).trim_end(),
+            "{name}: boot file"
+        );
+    }
+
+    // kubenet: a route per node to its pod range, through the instance.
+    let routes = gce.of("routes");
+    if kubenet {
+        let cidrs = plan["podCidrs"].as_object().expect("pod cidrs");
+        assert_eq!(routes.len(), cidrs.len());
+        for (node, cidr) in cidrs {
+            let r = &routes[&format!("{CLUSTER}-route-{node}")];
+            assert_eq!(r["destRange"], *cidr);
+            assert_eq!(r["nextHopInstance"], instances[node]["selfLink"], "{node}");
+        }
+    } else {
+        assert!(routes.is_empty());
+    }
+}
+
+#[test]
+fn deploy_check_redeploy_collect_logs_and_tear_down() {
+    let gce = Gce::start(Config::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&gce, dir.path(), &[]);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    check_cluster(&gce, dir.path(), 1, false);
+    // The kubeconfig points at the forwarding rule's address.
+    let address = gce.of("addresses")[&format!("{CLUSTER}-apiserver-ip")]["address"]
+        .as_str()
+        .expect("ip")
+        .to_string();
+    let kc = std::fs::read_to_string(dir.path().join(format!("out/kubeconfig/kubeconfig.{REGION}.json"))).expect("kc");
+    assert!(kc.contains(&format!("https://{address}:6443")), "{kc}");
+
+    // Deploying again changes nothing and inserts nothing.
+    let before = gce.fake().calls().len();
+    let again = deploy(&gce, dir.path(), &[]);
+    assert_eq!(again["summary"]["created"], 0, "{again}");
+    let writes: Vec<String> = gce.fake().calls()[before..]
+        .iter()
+        .filter(|c| !c.starts_with("GET"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "a second deploy called {writes:?}");
+
+    // Serial console output, split into files per node.
+    let out = gce.hke(dir.path(), &["logs", "--cluster", CLUSTER, "-o", "out", "--to", "logs"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let master = gce
+        .of("instances")
+        .into_keys()
+        .find(|n| n.starts_with("k8s-master"))
+        .expect("master");
+    let log = std::fs::read_to_string(dir.path().join(format!("logs/{master}/bootstrap.log"))).expect("bootstrap.log");
+    assert!(log.contains("bootstrap started"), "{log}");
+
+    teardown(&gce, dir.path());
+    let left = gce.resources();
+    assert!(left.is_empty(), "left behind: {:?}", left.keys());
+}
+
+/// Start a deploy and SIGKILL it once `after` resources are done.
+fn deploy_and_kill(gce: &Gce, dir: &Path, after: usize) {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+        "--parallelism",
+        "3",
+    ];
+    args.extend_from_slice(&HA_KUBENET);
+    let mut child = gce
+        .command(dir, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hke starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut done = 0;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.contains(r#""event":"done""#) {
+            done += 1;
+            if done >= after {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+#[test]
+fn a_deploy_killed_part_way_resumes_to_exactly_the_plan_and_tears_down() {
+    for after in [2, 7, 13] {
+        let gce = Gce::start(Config {
+            operation_time: Duration::from_millis(150),
+            ..Config::default()
+        });
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&gce, dir.path(), after);
+        let mut resumed = vec!["--parallelism", "3"];
+        resumed.extend_from_slice(&HA_KUBENET);
+        let r = deploy(&gce, dir.path(), &resumed);
+        assert_eq!(r["summary"]["failed"], 0, "after {after}: {r}");
+        check_cluster(&gce, dir.path(), 3, true);
+        // No resource was inserted twice.
+        let mut inserts: BTreeMap<String, usize> = BTreeMap::new();
+        for c in gce.fake().calls().iter().filter(|c| c.starts_with("POST ")) {
+            if let Some(name) = c.split(' ').nth(2) {
+                *inserts
+                    .entry(
+                        c.split(' ')
+                            .nth(1)
+                            .unwrap_or_default()
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or_default()
+                            .to_string()
+                            + "/"
+                            + name,
+                    )
+                    .or_default() += 1;
+            }
+        }
+        let twice: Vec<_> = inserts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "after {after}: inserted twice: {twice:?}");
+        teardown(&gce, dir.path());
+        let left = gce.resources();
+        assert!(left.is_empty(), "after {after}: left behind: {:?}", left.keys());
+    }
+}
+
+#[test]
+fn teardown_after_a_kill_mid_deploy_leaves_nothing() {
+    for after in [4, 11] {
+        let gce = Gce::start(Config::default());
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&gce, dir.path(), after);
+        // The state file is gone too: only the label and description sweep
+        // can find what was made.
+        let _ = std::fs::remove_file(dir.path().join("out/state.json"));
+        let _ = std::fs::remove_file(dir.path().join("out/state.journal"));
+        teardown(&gce, dir.path());
+        let left = gce.resources();
+        assert!(left.is_empty(), "after {after}: left behind: {:?}", left.keys());
+    }
+}
+
+#[test]
+fn throttling_unavailability_and_slow_operations_are_ridden_out() {
+    let gce = Gce::start(Config {
+        operation_time: Duration::from_millis(400),
+        throttle_every: Some(7),
+        unavailable_every: Some(11),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&gce, dir.path(), &HA_KUBENET);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    check_cluster(&gce, dir.path(), 3, true);
+    teardown(&gce, dir.path());
+    assert!(gce.resources().is_empty(), "left behind: {:?}", gce.resources().keys());
+}
+
+#[test]
+fn the_janitor_finds_gcp_clusters_by_label_and_description() {
+    let gce = Gce::start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    deploy(&gce, dir.path(), &["--ttl", "1h"]);
+    // Not expired yet: a dry run lists nothing, a real run deletes nothing.
+    let out = gce.hke(
+        dir.path(),
+        &[
+            "--output",
+            "json",
+            "janitor",
+            "--cloud",
+            "gcp",
+            "--project",
+            PROJECT,
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["expired"].as_array().map(Vec::len), Some(0), "{report}");
+    // Found through its labels and descriptions, with its TTL read back.
+    assert!(report["kept"].to_string().contains(CLUSTER), "{report}");
+    // Everything counts as expired with --older-than 0s.
+    let out = gce.hke(
+        dir.path(),
+        &[
+            "--output",
+            "json",
+            "janitor",
+            "--cloud",
+            "gcp",
+            "--project",
+            PROJECT,
+            "--older-than",
+            "0s",
+        ],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["deleted"][0], CLUSTER, "{report}");
+    let left = gce.resources();
+    assert!(left.is_empty(), "left behind: {:?}", left.keys());
+}

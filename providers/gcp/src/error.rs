@@ -1,0 +1,141 @@
+//! Compute Engine errors, classified by HTTP status (and GCE's reason where
+//! the status alone is ambiguous) for the engine, with messages that name the
+//! resource.
+
+use std::time::Duration;
+
+use google_cloud_gax::error::Error;
+use hke_provider_api::{Class, LeftBehind, ProviderError};
+
+/// Classify a status code and message.
+pub fn classify(status: Option<u16>, message: &str) -> Class {
+    let in_use = message.contains("resourceInUseByAnotherResource")
+        || message.contains("RESOURCE_IN_USE_BY_ANOTHER_RESOURCE")
+        || message.contains("is already being used by")
+        || message.contains("resourceNotReady")
+        || message.contains("RESOURCE_NOT_READY");
+    match status {
+        _ if in_use => Class::Transient { retry_after: None },
+        Some(404) => Class::NotFound,
+        Some(409) => Class::AlreadyExists,
+        // 412: a fingerprint race; 429: quota per second.
+        Some(412 | 429) => Class::Transient { retry_after: None },
+        Some(s) if s >= 500 => Class::Transient { retry_after: None },
+        // GCE also refuses with 403 rateLimitExceeded.
+        Some(403) if message.contains("rateLimitExceeded") || message.contains("Rate Limit Exceeded") => {
+            Class::Transient { retry_after: None }
+        }
+        Some(_) => Class::Permanent,
+        // No answer at all: connection or timeout failure.
+        None => Class::Transient { retry_after: None },
+    }
+}
+
+/// The standard name of the status (`NOT_FOUND`), or the HTTP code.
+fn code_of(e: &Error) -> Option<String> {
+    if let Some(s) = e.status() {
+        return Some(s.code.name().to_string());
+    }
+    e.http_status_code().map(|c| format!("HTTP {c}"))
+}
+
+/// A client error as a provider error about `what` (`create instance x`).
+pub fn from_gax(what: &str, e: Error) -> ProviderError {
+    let status = e.http_status_code().or_else(|| {
+        e.status().map(|s| match s.code.name() {
+            "NOT_FOUND" => 404,
+            "ALREADY_EXISTS" => 409,
+            "RESOURCE_EXHAUSTED" => 429,
+            "PERMISSION_DENIED" => 403,
+            "UNAUTHENTICATED" => 401,
+            "INVALID_ARGUMENT" | "FAILED_PRECONDITION" => 400,
+            "UNAVAILABLE" => 503,
+            "INTERNAL" => 500,
+            "DEADLINE_EXCEEDED" => 504,
+            _ => 400,
+        })
+    });
+    let detail = match e.status() {
+        Some(s) if !s.message.is_empty() => s.message.clone(),
+        _ => e.to_string(),
+    };
+    let retry_after = e
+        .http_headers()
+        .and_then(|h| h.get("retry-after"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut class = classify(status, &format!("{detail} {e}"));
+    if let Class::Transient { retry_after: r } = &mut class {
+        *r = retry_after;
+    }
+    let mut message = format!("{what}: {detail}");
+    if status.is_none() && (e.is_io() || e.is_connect() || e.is_transport() || e.is_timeout()) {
+        message = format!("{what}: cannot reach the Compute Engine API ({e})");
+    }
+    if matches!(status, Some(401 | 403)) && class == Class::Permanent {
+        message.push_str(
+            "; check the credentials (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, \
+             `gcloud auth application-default login`, or the attached service account) and that they \
+             may use Compute Engine in the project (roles/compute.admin)",
+        );
+    }
+    if e.is_authentication() {
+        class = Class::Permanent;
+        message = format!(
+            "{what}: no usable Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS or run \
+             `gcloud auth application-default login`"
+        );
+    }
+    ProviderError {
+        class,
+        left_behind: LeftBehind::Nothing,
+        code: code_of(&e),
+        message,
+    }
+}
+
+/// A delete's "not found" is success.
+pub fn done_if_not_found(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(e) if e.class == Class::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_reasons_classify() {
+        let rows: &[(Option<u16>, &str, Class)] = &[
+            (Some(404), "The resource 'x' was not found", Class::NotFound),
+            (Some(409), "already exists", Class::AlreadyExists),
+            (Some(429), "Rate Limit Exceeded", Class::Transient { retry_after: None }),
+            (Some(503), "backendError", Class::Transient { retry_after: None }),
+            (Some(500), "internal", Class::Transient { retry_after: None }),
+            (Some(403), "rateLimitExceeded", Class::Transient { retry_after: None }),
+            (
+                Some(403),
+                "Required 'compute.instances.create' permission",
+                Class::Permanent,
+            ),
+            (
+                Some(400),
+                "The network resource 'n' is already being used by 'sub'",
+                Class::Transient { retry_after: None },
+            ),
+            (
+                Some(400),
+                "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE",
+                Class::Transient { retry_after: None },
+            ),
+            (Some(400), "Invalid value for field 'resource.name'", Class::Permanent),
+            (None, "connection refused", Class::Transient { retry_after: None }),
+        ];
+        for (status, message, want) in rows {
+            assert_eq!(&classify(*status, message), want, "{status:?} {message}");
+        }
+    }
+}

@@ -1,0 +1,1709 @@
+//! hke's GCP provider: the `Provider` trait over the Compute Engine API
+//! (google-cloud-compute-v1, only the services hke calls), with Application
+//! Default Credentials from google-cloud-auth.
+//!
+//! | hke resource       | Compute Engine                                                       |
+//! |--------------------|----------------------------------------------------------------------|
+//! | group              | nothing (a project is not created); checks the zone exists           |
+//! | network            | VPC network, custom subnet mode                                      |
+//! | subnet             | regional subnetwork of the node range                                |
+//! | firewall           | one ingress firewall rule per hke rule, targeting the cluster's tag  |
+//! | public address     | regional external address                                            |
+//! | load balancer      | target pool + forwarding rule (TCP, the API port) on the address     |
+//! | lb member          | the instance in the target pool (`addInstance`)                      |
+//! | route              | route to the node's pod range via the instance (kubenet)             |
+//! | machine            | instance: image by family, machine type, pd-balanced boot disk of    |
+//! |                    | the model's size, external NAT, boot file in metadata (`user-data`   |
+//! |                    | for cloud-init, `windows-startup-script-ps1`), `canIpForward` for     |
+//! |                    | kubenet, the firewall's network tag, labels                          |
+//! | machine group      | `count` instances named `<prefix>NNNNNN` (as a VM scale set names them) |
+//!
+//! Instances, addresses and forwarding rules carry hke's tags as labels
+//! (`hke-io-cluster`); networks, subnetworks, firewall rules, routes and
+//! target pools have no labels and carry them in their description. Every
+//! id is the resource's self link, so teardown needs no zone or region.
+//!
+//! Every insert and delete is followed through its zonal, regional or global
+//! operation to DONE; an operation that ends in error is an error naming the
+//! resource. The client's own retries are off: throttling (429, 403
+//! `rateLimitExceeded`), 5xx and resources still in use go through the
+//! engine's backoff. Polling an operation tolerates those same errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use google_cloud_compute_v1::client::{
+    Addresses, Firewalls, ForwardingRules, Images, Instances, Networks, Routes, Subnetworks, TargetPools, Zones,
+};
+use google_cloud_compute_v1::model::{
+    self as gce, AccessConfig, Address, AttachedDisk, AttachedDiskInitializeParams, Firewall, ForwardingRule, Instance,
+    InstanceReference, Metadata, Network, NetworkInterface, Operation, Route, Subnetwork, Tags, TargetPool,
+    TargetPoolsAddInstanceRequest, TargetPoolsRemoveInstanceRequest,
+};
+use google_cloud_gax::error::Error as GaxError;
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::polling_error_policy::{PollingErrorPolicy, PollingErrorPolicyExt};
+use google_cloud_gax::polling_state::PollingState;
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_gax::retry_result::RetryResult;
+use google_cloud_lro::Poller;
+use hke_provider_api::resource::{OUT_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
+use hke_provider_api::{Found, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
+
+pub mod error;
+pub mod tags;
+
+use error::{done_if_not_found, from_gax};
+
+type R<T> = Result<T, ProviderError>;
+
+/// The label naming a machine group's instances.
+const LABEL_GROUP: &str = "hke-io-group";
+/// The label with a machine group's size (a group is complete when it has
+/// that many instances).
+const LABEL_PARTS: &str = "hke-io-parts";
+/// The tag (in descriptions) with the number of rules of a firewall.
+const TAG_PARTS: &str = "hke.io/parts";
+/// Tries of a read before its error counts.
+const READ_ATTEMPTS: u32 = 8;
+/// Instances created at once for a machine group.
+const GROUP_CONCURRENCY: usize = 10;
+
+/// Where and for which cluster.
+#[derive(Debug, Clone)]
+pub struct GcpConfig {
+    /// The cluster's name: the `hke-io-cluster` label.
+    pub cluster: String,
+    /// The project; required.
+    pub project: Option<String>,
+    /// The region (subnetwork, address, forwarding rule); derived from the
+    /// zone when absent.
+    pub region: Option<String>,
+    /// The zone of the instances.
+    pub zone: Option<String>,
+    /// An endpoint override (an emulator, a private endpoint):
+    /// `http://127.0.0.1:PORT` serves `/compute/v1/...`.
+    pub endpoint: Option<String>,
+    /// The first wait between polls of an operation; it grows to 5 s.
+    pub poll: Duration,
+    /// How long to follow one operation or wait for an instance to run.
+    pub wait: Duration,
+}
+
+impl GcpConfig {
+    pub fn new(cluster: &str) -> GcpConfig {
+        GcpConfig {
+            cluster: cluster.to_string(),
+            project: None,
+            region: None,
+            zone: None,
+            endpoint: None,
+            poll: Duration::from_millis(500),
+            wait: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Keep polling an operation through throttling, 5xx and network errors
+/// (the insert was accepted: giving up would lose track of it).
+#[derive(Debug, Clone)]
+struct PollThroughTransientErrors;
+
+impl PollingErrorPolicy for PollThroughTransientErrors {
+    fn on_error(&self, _state: &PollingState, error: GaxError) -> RetryResult {
+        let transient = matches!(error.http_status_code(), Some(429) | Some(500..=599))
+            || error.is_io()
+            || error.is_connect()
+            || error.is_timeout()
+            || error
+                .status()
+                .is_some_and(|s| matches!(s.code.name(), "UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"));
+        if transient {
+            RetryResult::Continue(error)
+        } else {
+            RetryResult::Permanent(error)
+        }
+    }
+}
+
+/// A resource's scope, from its self link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    Global,
+    Region(String),
+    Zone(String),
+}
+
+/// A parsed self link: `…/projects/P/zones/Z/instances/N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Link {
+    project: String,
+    scope: Scope,
+    collection: String,
+    name: String,
+}
+
+fn parse_link(link: &str) -> Option<Link> {
+    let i = link.find("projects/")?;
+    let parts: Vec<&str> = link[i..].split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "global", c, n] => Some(Link {
+            project: p.to_string(),
+            scope: Scope::Global,
+            collection: c.to_string(),
+            name: n.to_string(),
+        }),
+        ["projects", p, "regions", r, c, n] => Some(Link {
+            project: p.to_string(),
+            scope: Scope::Region(r.to_string()),
+            collection: c.to_string(),
+            name: n.to_string(),
+        }),
+        ["projects", p, "zones", z, c, n] => Some(Link {
+            project: p.to_string(),
+            scope: Scope::Zone(z.to_string()),
+            collection: c.to_string(),
+            name: n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// The last path segment of a URL (`…/zones/us-central1-a` → `us-central1-a`).
+fn last_segment(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// GCE's source range for "anywhere".
+fn source_range(s: &str) -> String {
+    match s {
+        "*" | "Internet" | "any" => "0.0.0.0/0".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An hke firewall rule as a GCE ingress rule's `allowed` entry.
+fn allowed(rule: &Rule) -> gce::firewall::Allowed {
+    let protocol = match rule.protocol.as_str() {
+        "all" | "*" => "all",
+        p => p,
+    };
+    let mut a = gce::firewall::Allowed::new().set_ip_protocol(protocol);
+    if protocol != "all" && rule.ports != "*" {
+        a = a.set_ports([rule.ports.clone()]);
+    }
+    a
+}
+
+/// A firewall rule's GCE name: the firewall's name and the rule's.
+pub fn rule_name(firewall: &str, rule: &str) -> String {
+    let mut n = format!("{firewall}-{rule}");
+    n.truncate(63);
+    n.trim_end_matches('-').to_string()
+}
+
+/// The name of a machine group's instance `i`: the prefix and six digits,
+/// as a VM scale set names its instances.
+pub fn group_instance_name(prefix: &str, i: u32) -> String {
+    format!("{prefix}{i:06}")
+}
+
+fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
+    let mut o = Outputs::new();
+    o.insert(OUT_ID.into(), id.into());
+    for (k, v) in more {
+        if !v.is_empty() {
+            o.insert((*k).into(), (*v).into());
+        }
+    }
+    o
+}
+
+/// The metadata key a boot file goes in.
+pub fn metadata_key(os: &Os) -> &'static str {
+    match os {
+        Os::Linux => "user-data",
+        Os::Windows => "windows-startup-script-ps1",
+    }
+}
+
+/// The Compute Engine provider.
+pub struct Gcp {
+    cfg: GcpConfig,
+    project: String,
+    networks: Networks,
+    subnetworks: Subnetworks,
+    firewalls: Firewalls,
+    routes: Routes,
+    addresses: Addresses,
+    forwarding_rules: ForwardingRules,
+    target_pools: TargetPools,
+    instances: Instances,
+    images: Images,
+    zones: Zones,
+    /// Image family → the image it resolved to (the same image for every
+    /// machine of a deploy).
+    image_cache: Mutex<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Gcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gcp")
+            .field("project", &self.project)
+            .field("region", &self.cfg.region)
+            .field("zone", &self.cfg.zone)
+            .finish()
+    }
+}
+
+/// Whether Application Default Credentials are configured by file (the
+/// variables google-cloud-auth itself reads for them).
+#[allow(clippy::disallowed_methods)]
+fn adc_file_present() -> bool {
+    if std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").is_some() {
+        return true;
+    }
+    std::env::var_os("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".config/gcloud/application_default_credentials.json"))
+        .is_some_and(|p| p.is_file())
+}
+
+impl Gcp {
+    /// Build the clients and check that the project and zone answer.
+    ///
+    /// Credentials are Application Default Credentials. With an endpoint
+    /// override and no credentials file, requests go unauthenticated (an
+    /// emulator), and never to the metadata server.
+    pub async fn connect(cfg: GcpConfig) -> R<Gcp> {
+        let project = cfg.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
+            ProviderError::permanent(
+                "NoProject",
+                "GCP needs a project: set properties.providerProfile.project, --project or HKE_GCP_PROJECT",
+            )
+        })?;
+        let mut cfg = cfg;
+        if cfg.region.is_none() {
+            cfg.region = cfg
+                .zone
+                .as_deref()
+                .and_then(|z| z.rsplit_once('-'))
+                .map(|(r, _)| r.to_string());
+        }
+        let creds = if cfg.endpoint.is_some() && !adc_file_present() {
+            google_cloud_auth::credentials::anonymous::Builder::new().build()
+        } else {
+            google_cloud_auth::credentials::Builder::default()
+                .build()
+                .map_err(|e| {
+                    ProviderError::permanent(
+                        "Credentials",
+                        format!(
+                            "no usable Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS or run \
+                         `gcloud auth application-default login`"
+                        ),
+                    )
+                })?
+        };
+        let (poll, wait) = (cfg.poll, cfg.wait);
+        let backoff = move || {
+            ExponentialBackoffBuilder::new()
+                .with_initial_delay(poll)
+                .with_maximum_delay(Duration::from_secs(5).max(poll))
+                .with_scaling(1.5)
+                .clamp()
+        };
+        let polling = move || PollThroughTransientErrors.with_time_limit(wait);
+        macro_rules! client {
+            ($t:ty) => {{
+                let mut b = <$t>::builder()
+                    .with_credentials(creds.clone())
+                    .with_retry_policy(NeverRetry)
+                    .with_polling_backoff_policy(backoff())
+                    .with_polling_error_policy(polling());
+                if let Some(ep) = &cfg.endpoint {
+                    b = b.with_endpoint(ep.clone());
+                }
+                b.build().await.map_err(|e| {
+                    ProviderError::permanent(
+                        "ClientBuild",
+                        format!("cannot set up the Compute Engine client: {e}"),
+                    )
+                })?
+            }};
+        }
+        let gcp = Gcp {
+            project,
+            networks: client!(Networks),
+            subnetworks: client!(Subnetworks),
+            firewalls: client!(Firewalls),
+            routes: client!(Routes),
+            addresses: client!(Addresses),
+            forwarding_rules: client!(ForwardingRules),
+            target_pools: client!(TargetPools),
+            instances: client!(Instances),
+            images: client!(Images),
+            zones: client!(Zones),
+            image_cache: Mutex::new(BTreeMap::new()),
+            cfg,
+        };
+        gcp.preflight().await?;
+        Ok(gcp)
+    }
+
+    /// A wrong project, zone, endpoint or credential fails here, before
+    /// anything is created, and is not retried.
+    async fn preflight(&self) -> R<()> {
+        let Some(zone) = self.cfg.zone.clone() else {
+            return Ok(());
+        };
+        let what = format!("check zone {zone} of project {}", self.project);
+        let r = self
+            .reading(|| async {
+                self.zones
+                    .get()
+                    .set_project(&self.project)
+                    .set_zone(&zone)
+                    .send()
+                    .await
+                    .map_err(|e| from_gax(&what, e))
+            })
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(mut err) => {
+                err.class = hke_provider_api::Class::Permanent;
+                Err(err)
+            }
+        }
+    }
+
+    /// A read (get or list page), retried through throttling, 5xx and
+    /// network errors: a listing makes many calls, and one refused call
+    /// must not fail the whole sweep.
+    async fn reading<T, F, Fut>(&self, mut call: F) -> R<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = R<T>>,
+    {
+        let mut pause = self.cfg.poll;
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_transient() && attempt < READ_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(e.retry_after().unwrap_or(pause)).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn region(&self) -> R<&str> {
+        self.cfg.region.as_deref().ok_or_else(|| {
+            ProviderError::permanent("NoRegion", "GCP needs a region: set providerProfile.region or --region")
+        })
+    }
+
+    fn zone(&self) -> R<&str> {
+        self.cfg
+            .zone
+            .as_deref()
+            .ok_or_else(|| ProviderError::permanent("NoZone", "GCP needs a zone: set providerProfile.zone or --zone"))
+    }
+
+    /// Follow an operation to DONE; an operation that ended in error is an
+    /// error about `what`.
+    async fn done(what: &str, r: Result<Operation, GaxError>) -> R<()> {
+        let op = r.map_err(|e| from_gax(what, e))?;
+        let first = op.error.as_ref().and_then(|e| e.errors.first());
+        if first.is_none() && op.http_error_status_code.is_none() {
+            return Ok(());
+        }
+        let code = first.and_then(|e| e.code.clone());
+        let message = first
+            .and_then(|e| e.message.clone())
+            .or_else(|| op.http_error_message.clone())
+            .unwrap_or_else(|| "the operation failed".into());
+        let status = op.http_error_status_code.and_then(|s| u16::try_from(s).ok());
+        let class = error::classify(status, &format!("{} {message}", code.clone().unwrap_or_default()));
+        Err(ProviderError {
+            class,
+            left_behind: hke_provider_api::LeftBehind::Nothing,
+            code,
+            message: format!("{what}: {message}"),
+        })
+    }
+
+    /// The image of a family (`windows-cloud/windows-2022-core`): the newest
+    /// one that is not deprecated, resolved once per deploy.
+    async fn image(&self, lookup: &BTreeMap<String, String>) -> R<String> {
+        if let Some(link) = lookup.get("image") {
+            return Ok(link.clone());
+        }
+        let (Some(project), Some(family)) = (lookup.get("project"), lookup.get("family")) else {
+            return Err(ProviderError::permanent(
+                "NoImage",
+                format!("the image lookup {lookup:?} names no project and family"),
+            ));
+        };
+        let key = format!("{project}/{family}");
+        if let Some(link) = self.image_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(link);
+        }
+        let image = self
+            .images
+            .get_from_family()
+            .set_project(project)
+            .set_family(family)
+            .send()
+            .await
+            .map_err(|e| from_gax(&format!("find the image of family {family} in project {project}"), e))?;
+        let link = image
+            .self_link
+            .unwrap_or_else(|| format!("projects/{project}/global/images/family/{family}"));
+        if let Ok(mut c) = self.image_cache.lock() {
+            c.insert(key, link.clone());
+        }
+        Ok(link)
+    }
+
+    // ---- networks ----
+
+    async fn read_network(&self, name: &str) -> R<Option<Outputs>> {
+        match self
+            .networks
+            .get()
+            .set_project(&self.project)
+            .set_network(name)
+            .send()
+            .await
+        {
+            Ok(n) => Ok(Some(outputs(&n.self_link.unwrap_or_default(), &[]))),
+            Err(e) => none_if_not_found(from_gax(&format!("read network {name}"), e)),
+        }
+    }
+
+    async fn create_network(&self, req: &Request) -> R<Outputs> {
+        let body = Network::new()
+            .set_name(&req.name)
+            .set_auto_create_subnetworks(false)
+            .set_description(tags::description(&req.tags));
+        let r = self
+            .networks
+            .insert()
+            .set_project(&self.project)
+            .set_body(body)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create network {}", req.name), r).await)?;
+        self.read_network(&req.name)
+            .await?
+            .ok_or_else(|| gone("network", &req.name))
+    }
+
+    async fn read_subnet(&self, name: &str) -> R<Option<Outputs>> {
+        let region = self.region()?;
+        let r = self
+            .subnetworks
+            .get()
+            .set_project(&self.project)
+            .set_region(region)
+            .set_subnetwork(name)
+            .send()
+            .await;
+        match r {
+            Ok(s) => Ok(Some(outputs(&s.self_link.unwrap_or_default(), &[]))),
+            Err(e) => none_if_not_found(from_gax(&format!("read subnetwork {name}"), e)),
+        }
+    }
+
+    async fn create_subnet(&self, req: &Request, network: &str, cidr: &str) -> R<Outputs> {
+        let region = self.region()?.to_string();
+        let body = Subnetwork::new()
+            .set_name(&req.name)
+            .set_network(network)
+            .set_ip_cidr_range(cidr)
+            .set_description(tags::description(&req.tags));
+        let r = self
+            .subnetworks
+            .insert()
+            .set_project(&self.project)
+            .set_region(&region)
+            .set_body(body)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create subnetwork {}", req.name), r).await)?;
+        self.read_subnet(&req.name)
+            .await?
+            .ok_or_else(|| gone("subnetwork", &req.name))
+    }
+
+    // ---- firewall ----
+
+    /// The cluster's firewall rules (name → rule), by their description.
+    async fn firewall_rules(&self, cluster: Option<&str>) -> R<Vec<Firewall>> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.firewalls
+                        .list()
+                        .set_project(&self.project)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list firewall rules", e))
+                })
+                .await?;
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter(|f| owned(f.description.as_deref(), cluster)),
+            );
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Complete when every rule exists: each rule's description says how
+    /// many the firewall has (`hke.io/parts`).
+    async fn read_firewall(&self, name: &str) -> R<Option<Outputs>> {
+        let existing: Vec<Firewall> = self
+            .firewall_rules(Some(&self.cfg.cluster))
+            .await?
+            .into_iter()
+            .filter(|f| f.target_tags.iter().any(|t| t == name))
+            .collect();
+        let parts: Option<usize> = existing
+            .first()
+            .and_then(|f| tags::from_description(f.description.as_deref()).get(TAG_PARTS).cloned())
+            .and_then(|p| p.parse().ok());
+        Ok((parts == Some(existing.len())).then(|| outputs(name, &[])))
+    }
+
+    async fn create_firewall(&self, req: &Request, network: &str, rules: &[Rule]) -> R<Outputs> {
+        let existing: Vec<String> = self
+            .firewall_rules(Some(&self.cfg.cluster))
+            .await?
+            .into_iter()
+            .filter_map(|f| f.name)
+            .collect();
+        let mut marked = req.tags.clone();
+        marked.insert(TAG_PARTS.into(), rules.len().to_string());
+        for rule in rules {
+            let name = rule_name(&req.name, &rule.name);
+            if existing.contains(&name) {
+                continue;
+            }
+            let body = Firewall::new()
+                .set_name(&name)
+                .set_network(network)
+                .set_direction(gce::firewall::Direction::Ingress)
+                .set_priority(1000)
+                .set_source_ranges(rule.sources.iter().map(|s| source_range(s)))
+                .set_allowed([allowed(rule)])
+                .set_target_tags([req.name.clone()])
+                .set_description(tags::description(&marked));
+            let r = self
+                .firewalls
+                .insert()
+                .set_project(&self.project)
+                .set_body(body)
+                .poller()
+                .until_done()
+                .await;
+            adopt(Self::done(&format!("create firewall rule {name}"), r).await)?;
+        }
+        Ok(outputs(&req.name, &[]))
+    }
+
+    /// Delete the firewall rules of a tag (the firewall's id), or one rule
+    /// by its self link.
+    async fn delete_firewall(&self, id: &str) -> R<()> {
+        let names: Vec<String> = match parse_link(id) {
+            Some(l) => vec![l.name],
+            None => self
+                .firewall_rules(Some(&self.cfg.cluster))
+                .await?
+                .into_iter()
+                .filter(|f| f.target_tags.iter().any(|t| t == id))
+                .filter_map(|f| f.name)
+                .collect(),
+        };
+        if names.is_empty() {
+            return Err(ProviderError::not_found(format!("firewall rules of {id}")));
+        }
+        for name in names {
+            let r = self
+                .firewalls
+                .delete()
+                .set_project(&self.project)
+                .set_firewall(&name)
+                .poller()
+                .until_done()
+                .await;
+            done_if_not_found(Self::done(&format!("delete firewall rule {name}"), r).await)?;
+        }
+        Ok(())
+    }
+
+    // ---- address and load balancer ----
+
+    async fn read_address(&self, name: &str) -> R<Option<Outputs>> {
+        let region = self.region()?;
+        let r = self
+            .addresses
+            .get()
+            .set_project(&self.project)
+            .set_region(region)
+            .set_address(name)
+            .send()
+            .await;
+        match r {
+            Ok(a) => Ok(Some(outputs(
+                &a.self_link.unwrap_or_default(),
+                &[(OUT_ADDRESS, a.address.as_deref().unwrap_or_default())],
+            ))),
+            Err(e) => none_if_not_found(from_gax(&format!("read address {name}"), e)),
+        }
+    }
+
+    async fn create_address(&self, req: &Request) -> R<Outputs> {
+        let region = self.region()?.to_string();
+        let body = Address::new()
+            .set_name(&req.name)
+            .set_address_type(gce::address::AddressType::External)
+            .set_labels(tags::labels(&req.tags))
+            .set_description(tags::description(&req.tags));
+        let r = self
+            .addresses
+            .insert()
+            .set_project(&self.project)
+            .set_region(&region)
+            .set_body(body)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create address {}", req.name), r).await)?;
+        self.read_address(&req.name)
+            .await?
+            .ok_or_else(|| gone("address", &req.name))
+    }
+
+    async fn read_load_balancer(&self, name: &str) -> R<Option<Outputs>> {
+        let region = self.region()?;
+        let r = self
+            .forwarding_rules
+            .get()
+            .set_project(&self.project)
+            .set_region(region)
+            .set_forwarding_rule(name)
+            .send()
+            .await;
+        match r {
+            Ok(f) => Ok(Some(outputs(
+                &f.self_link.unwrap_or_default(),
+                &[(OUT_ADDRESS, f.ip_address.as_deref().unwrap_or_default())],
+            ))),
+            Err(e) => none_if_not_found(from_gax(&format!("read forwarding rule {name}"), e)),
+        }
+    }
+
+    /// A target pool (the masters) and a forwarding rule of the API port on
+    /// the cluster's address. The rule is made last: when it exists, the
+    /// load balancer is complete.
+    async fn create_load_balancer(&self, req: &Request, address: Option<&str>, port: u16) -> R<Outputs> {
+        let region = self.region()?.to_string();
+        let pool = TargetPool::new()
+            .set_name(&req.name)
+            .set_session_affinity(gce::target_pool::SessionAffinity::None)
+            .set_description(tags::description(&req.tags));
+        let r = self
+            .target_pools
+            .insert()
+            .set_project(&self.project)
+            .set_region(&region)
+            .set_body(pool)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create target pool {}", req.name), r).await)?;
+        let pool_link = self
+            .target_pools
+            .get()
+            .set_project(&self.project)
+            .set_region(&region)
+            .set_target_pool(&req.name)
+            .send()
+            .await
+            .map_err(|e| from_gax(&format!("read target pool {}", req.name), e))?
+            .self_link
+            .unwrap_or_default();
+        let mut rule = ForwardingRule::new()
+            .set_name(&req.name)
+            .set_ip_protocol(gce::forwarding_rule::IPProtocol::Tcp)
+            .set_port_range(port.to_string())
+            .set_target(pool_link)
+            .set_load_balancing_scheme(gce::forwarding_rule::LoadBalancingScheme::External)
+            .set_labels(tags::labels(&req.tags))
+            .set_description(tags::description(&req.tags));
+        if let Some(a) = address {
+            rule = rule.set_ip_address(a);
+        }
+        let r = self
+            .forwarding_rules
+            .insert()
+            .set_project(&self.project)
+            .set_region(&region)
+            .set_body(rule)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create forwarding rule {}", req.name), r).await)?;
+        self.read_load_balancer(&req.name)
+            .await?
+            .ok_or_else(|| gone("forwarding rule", &req.name))
+    }
+
+    /// The target pool of a load balancer (same name and region as its rule).
+    fn pool_of(lb: &str) -> Option<Link> {
+        let mut l = parse_link(lb)?;
+        l.collection = "targetPools".into();
+        Some(l)
+    }
+
+    async fn create_member(&self, load_balancer: &str, machine: &str) -> R<Outputs> {
+        let pool = Self::pool_of(load_balancer)
+            .ok_or_else(|| ProviderError::permanent("BadReference", format!("{load_balancer} is not a self link")))?;
+        let Scope::Region(region) = &pool.scope else {
+            return Err(ProviderError::permanent(
+                "BadReference",
+                format!("{load_balancer} is not regional"),
+            ));
+        };
+        let current = self
+            .target_pools
+            .get()
+            .set_project(&pool.project)
+            .set_region(region)
+            .set_target_pool(&pool.name)
+            .send()
+            .await
+            .map_err(|e| from_gax(&format!("read target pool {}", pool.name), e))?;
+        let machine_path = parse_link(machine).map(|l| l.name);
+        let present = current
+            .instances
+            .iter()
+            .any(|i| i == machine || Some(last_segment(i).to_string()) == machine_path);
+        if !present {
+            let body =
+                TargetPoolsAddInstanceRequest::new().set_instances([InstanceReference::new().set_instance(machine)]);
+            let r = self
+                .target_pools
+                .add_instance()
+                .set_project(&pool.project)
+                .set_region(region)
+                .set_target_pool(&pool.name)
+                .set_body(body)
+                .poller()
+                .until_done()
+                .await;
+            Self::done(
+                &format!("add {} to target pool {}", last_segment(machine), pool.name),
+                r,
+            )
+            .await?;
+        }
+        Ok(outputs(
+            &format!("{}|{machine}", current.self_link.unwrap_or_default()),
+            &[],
+        ))
+    }
+
+    async fn delete_member(&self, id: &str) -> R<()> {
+        let Some((pool, machine)) = id.split_once('|') else {
+            return Err(ProviderError::not_found(format!("member {id}")));
+        };
+        let Some(l) = parse_link(pool) else {
+            return Err(ProviderError::not_found(format!("member {id}")));
+        };
+        let Scope::Region(region) = &l.scope else {
+            return Err(ProviderError::not_found(format!("member {id}")));
+        };
+        let body =
+            TargetPoolsRemoveInstanceRequest::new().set_instances([InstanceReference::new().set_instance(machine)]);
+        let r = self
+            .target_pools
+            .remove_instance()
+            .set_project(&l.project)
+            .set_region(region)
+            .set_target_pool(&l.name)
+            .set_body(body)
+            .poller()
+            .until_done()
+            .await;
+        Self::done(
+            &format!("remove {} from target pool {}", last_segment(machine), l.name),
+            r,
+        )
+        .await
+    }
+
+    // ---- routes ----
+
+    async fn read_route(&self, name: &str) -> R<Option<Outputs>> {
+        match self
+            .routes
+            .get()
+            .set_project(&self.project)
+            .set_route(name)
+            .send()
+            .await
+        {
+            Ok(r) => Ok(Some(outputs(&r.self_link.unwrap_or_default(), &[]))),
+            Err(e) => none_if_not_found(from_gax(&format!("read route {name}"), e)),
+        }
+    }
+
+    async fn create_route(&self, req: &Request, network: &str, destination: &str, next_hop: &str) -> R<Outputs> {
+        let body = Route::new()
+            .set_name(&req.name)
+            .set_network(network)
+            .set_dest_range(destination)
+            .set_next_hop_instance(next_hop)
+            .set_priority(1000_u32)
+            .set_description(tags::description(&req.tags));
+        let r = self
+            .routes
+            .insert()
+            .set_project(&self.project)
+            .set_body(body)
+            .poller()
+            .until_done()
+            .await;
+        adopt(Self::done(&format!("create route {}", req.name), r).await)?;
+        self.read_route(&req.name)
+            .await?
+            .ok_or_else(|| gone("route", &req.name))
+    }
+
+    // ---- instances ----
+
+    #[allow(clippy::too_many_arguments)]
+    async fn instance_body(
+        &self,
+        name: &str,
+        req: &Request,
+        subnet: &str,
+        firewall: &str,
+        os: &Os,
+        size: &str,
+        image: &hke_provider_api::Image,
+        disk_gb: u32,
+        private_ip: Option<&str>,
+        ip_forwarding: bool,
+        extra_labels: &[(&str, String)],
+    ) -> R<Instance> {
+        let zone = self.zone()?;
+        let source_image = self.image(&image.lookup).await?;
+        let mut labels = tags::labels(&req.tags);
+        for (k, v) in extra_labels {
+            labels.insert((*k).to_string(), v.clone());
+        }
+        let disk = AttachedDisk::new()
+            .set_boot(true)
+            .set_auto_delete(true)
+            .set_type(gce::attached_disk::Type::Persistent)
+            .set_initialize_params(
+                AttachedDiskInitializeParams::new()
+                    .set_source_image(source_image)
+                    .set_disk_size_gb(i64::from(disk_gb))
+                    .set_disk_type(format!("zones/{zone}/diskTypes/pd-balanced"))
+                    .set_labels(labels.clone()),
+            );
+        let mut nic = NetworkInterface::new()
+            .set_subnetwork(subnet)
+            .set_access_configs([AccessConfig::new()
+                .set_name("external-nat")
+                .set_type(gce::access_config::Type::OneToOneNat)]);
+        if let Some(ip) = private_ip {
+            nic = nic.set_network_ip(ip);
+        }
+        let mut items = Vec::new();
+        if let Some(boot) = &req.user_data {
+            items.push(gce::metadata::Items::new().set_key(metadata_key(os)).set_value(boot));
+        }
+        Ok(Instance::new()
+            .set_name(name)
+            .set_machine_type(format!("zones/{zone}/machineTypes/{size}"))
+            .set_disks([disk])
+            .set_network_interfaces([nic])
+            .set_metadata(Metadata::new().set_items(items))
+            .set_tags(Tags::new().set_items([firewall.to_string()]))
+            .set_can_ip_forward(ip_forwarding)
+            .set_labels(labels)
+            .set_description(tags::description(&req.tags)))
+    }
+
+    fn instance_outputs(i: &Instance) -> Outputs {
+        let nic = i.network_interfaces.first();
+        let private = nic.and_then(|n| n.network_ip.clone()).unwrap_or_default();
+        let public = nic
+            .and_then(|n| n.access_configs.first())
+            .and_then(|a| a.nat_ip.clone())
+            .unwrap_or_default();
+        outputs(
+            i.self_link.as_deref().unwrap_or_default(),
+            &[(OUT_PRIVATE_IP, &private), (OUT_ADDRESS, &public)],
+        )
+    }
+
+    async fn get_instance(&self, zone: &str, name: &str) -> R<Option<Instance>> {
+        let r = self
+            .instances
+            .get()
+            .set_project(&self.project)
+            .set_zone(zone)
+            .set_instance(name)
+            .send()
+            .await;
+        match r {
+            Ok(i) => Ok(Some(i)),
+            Err(e) => none_if_not_found(from_gax(&format!("read instance {name}"), e)),
+        }
+    }
+
+    /// Insert an instance (unless it exists) and wait until it runs.
+    async fn run_instance(&self, body: Instance) -> R<Instance> {
+        let zone = self.zone()?.to_string();
+        let name = body.name.clone().unwrap_or_default();
+        if self.get_instance(&zone, &name).await?.is_none() {
+            let r = self
+                .instances
+                .insert()
+                .set_project(&self.project)
+                .set_zone(&zone)
+                .set_body(body)
+                .poller()
+                .until_done()
+                .await;
+            adopt(Self::done(&format!("create instance {name}"), r).await)?;
+        }
+        let started = Instant::now();
+        let mut pause = self.cfg.poll;
+        loop {
+            let i = self
+                .get_instance(&zone, &name)
+                .await?
+                .ok_or_else(|| gone("instance", &name))?;
+            match i.status {
+                Some(gce::instance::Status::Running) => return Ok(i),
+                Some(gce::instance::Status::Terminated) | Some(gce::instance::Status::Stopped) => {
+                    return Err(ProviderError::permanent(
+                        "InstanceStopped",
+                        format!(
+                            "instance {name} stopped before it ran: {}",
+                            i.status_message.unwrap_or_default()
+                        ),
+                    ))
+                }
+                _ if started.elapsed() > self.cfg.wait => {
+                    return Err(ProviderError::transient(
+                        "Timeout",
+                        format!("instance {name} is not running after {:?}", self.cfg.wait),
+                        None,
+                    ))
+                }
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn create_machine(&self, req: &Request) -> R<Outputs> {
+        let Spec::Machine {
+            subnet,
+            firewall,
+            os,
+            size,
+            image,
+            disk_gb,
+            private_ip,
+            ip_forwarding,
+            ..
+        } = &req.spec
+        else {
+            return Err(ProviderError::permanent("BadSpec", "not a machine"));
+        };
+        let body = self
+            .instance_body(
+                &req.name,
+                req,
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                *disk_gb,
+                private_ip.as_deref(),
+                *ip_forwarding,
+                &[],
+            )
+            .await?;
+        let i = self.run_instance(body).await?;
+        Ok(Self::instance_outputs(&i))
+    }
+
+    async fn create_machine_group(&self, req: &Request) -> R<Outputs> {
+        let Spec::MachineGroup {
+            subnet,
+            firewall,
+            os,
+            size,
+            image,
+            disk_gb,
+            count,
+            name_prefix,
+            ip_forwarding,
+            ..
+        } = &req.spec
+        else {
+            return Err(ProviderError::permanent("BadSpec", "not a machine group"));
+        };
+        let group = hke_provider_api::gcp_label(&req.name);
+        let mut bodies = Vec::new();
+        for i in 0..*count {
+            bodies.push(
+                self.instance_body(
+                    &group_instance_name(name_prefix, i),
+                    req,
+                    subnet,
+                    firewall,
+                    os,
+                    size,
+                    image,
+                    *disk_gb,
+                    None,
+                    *ip_forwarding,
+                    &[(LABEL_GROUP, group.clone()), (LABEL_PARTS, count.to_string())],
+                )
+                .await?,
+            );
+        }
+        use futures_util::stream::{self, StreamExt};
+        let results: Vec<R<Instance>> = stream::iter(bodies.into_iter().map(|b| self.run_instance(b)))
+            .buffer_unordered(GROUP_CONCURRENCY)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for r in results {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(outputs(&format!("mg:{}", req.name), &[("count", &count.to_string())]))
+    }
+
+    /// Every instance of the cluster (or of every cluster), in any zone.
+    async fn all_instances(&self, filter: &str) -> R<Vec<Instance>> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.instances
+                        .aggregated_list()
+                        .set_project(&self.project)
+                        .set_filter(filter)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list instances", e))
+                })
+                .await?;
+            for (_, scoped) in page.items {
+                out.extend(scoped.instances);
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn group_instances(&self, name: &str) -> R<Vec<Instance>> {
+        let filter = format!("labels.{LABEL_GROUP}={}", hke_provider_api::gcp_label(name));
+        let cluster = hke_provider_api::gcp_label(&self.cfg.cluster);
+        Ok(self
+            .all_instances(&filter)
+            .await?
+            .into_iter()
+            .filter(|i| i.labels.get("hke-io-cluster") == Some(&cluster))
+            .collect())
+    }
+
+    async fn delete_instance_link(&self, link: &Link) -> R<()> {
+        let Scope::Zone(zone) = &link.scope else {
+            return Err(ProviderError::permanent(
+                "BadReference",
+                format!("{} is not zonal", link.name),
+            ));
+        };
+        let r = self
+            .instances
+            .delete()
+            .set_project(&link.project)
+            .set_zone(zone)
+            .set_instance(&link.name)
+            .poller()
+            .until_done()
+            .await;
+        Self::done(&format!("delete instance {}", link.name), r).await
+    }
+
+    async fn delete_group(&self, name: &str) -> R<()> {
+        let found = self.group_instances(name).await?;
+        if found.is_empty() {
+            return Err(ProviderError::not_found(format!("machine group {name}")));
+        }
+        use futures_util::stream::{self, StreamExt};
+        let links: Vec<Link> = found
+            .iter()
+            .filter_map(|i| i.self_link.as_deref().and_then(parse_link))
+            .collect();
+        let results: Vec<R<()>> = stream::iter(links.into_iter().map(|l| self.delete_group_member(l)))
+            .buffer_unordered(GROUP_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    async fn delete_group_member(&self, link: Link) -> R<()> {
+        done_if_not_found(self.delete_instance_link(&link).await)
+    }
+
+    async fn serial_output(&self, link: &Link) -> R<String> {
+        let Scope::Zone(zone) = &link.scope else {
+            return Ok(String::new());
+        };
+        let out = self
+            .instances
+            .get_serial_port_output()
+            .set_project(&link.project)
+            .set_zone(zone)
+            .set_instance(&link.name)
+            .set_port(1)
+            .send()
+            .await
+            .map_err(|e| from_gax(&format!("read the serial console of {}", link.name), e))?;
+        Ok(out.contents.unwrap_or_default())
+    }
+
+    /// Delete whatever a self link names.
+    async fn delete_link(&self, id: &str) -> R<()> {
+        let Some(l) = parse_link(id) else {
+            return Err(ProviderError::permanent(
+                "BadReference",
+                format!("{id} is not a self link"),
+            ));
+        };
+        let what = format!("delete {} {}", l.collection, l.name);
+        let region = match &l.scope {
+            Scope::Region(r) => r.clone(),
+            _ => String::new(),
+        };
+        let r = match (l.collection.as_str(), &l.scope) {
+            ("instances", _) => return self.delete_instance_link(&l).await,
+            ("networks", _) => {
+                self.networks
+                    .delete()
+                    .set_project(&l.project)
+                    .set_network(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            ("routes", _) => {
+                self.routes
+                    .delete()
+                    .set_project(&l.project)
+                    .set_route(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            ("firewalls", _) => return self.delete_firewall(id).await,
+            ("subnetworks", Scope::Region(_)) => {
+                self.subnetworks
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_subnetwork(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            ("addresses", Scope::Region(_)) => {
+                self.addresses
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_address(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            ("forwardingRules", Scope::Region(_)) => {
+                self.forwarding_rules
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_forwarding_rule(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            ("targetPools", Scope::Region(_)) => {
+                self.target_pools
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_target_pool(&l.name)
+                    .poller()
+                    .until_done()
+                    .await
+            }
+            _ => {
+                return Err(ProviderError::permanent(
+                    "BadReference",
+                    format!("hke does not delete {id}"),
+                ))
+            }
+        };
+        Self::done(&what, r).await
+    }
+
+    /// Every resource hke tagged, of one cluster or of all.
+    async fn found(&self, cluster: Option<&str>) -> R<Vec<Found>> {
+        let mut out = Vec::new();
+        let filter = cluster.map(tags::cluster_filter).unwrap_or_default();
+        let push = |out: &mut Vec<Found>,
+                    kind: Kind,
+                    name: Option<String>,
+                    link: Option<String>,
+                    t: BTreeMap<String, String>| {
+            if let (Some(name), Some(id)) = (name, link) {
+                if t.contains_key(TAG_CLUSTER) {
+                    out.push(Found {
+                        kind,
+                        name,
+                        id,
+                        tags: t,
+                    });
+                }
+            }
+        };
+        for i in self.all_instances(&filter).await? {
+            let t = tags::from_labels(&i.labels);
+            push(&mut out, Kind::Machine, i.name, i.self_link, t);
+        }
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.addresses
+                        .aggregated_list()
+                        .set_project(&self.project)
+                        .set_filter(&filter)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list addresses", e))
+                })
+                .await?;
+            for (_, scoped) in page.items {
+                for a in scoped.addresses {
+                    let t = tags::from_labels(&a.labels);
+                    push(&mut out, Kind::PublicAddress, a.name, a.self_link, t);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.forwarding_rules
+                        .aggregated_list()
+                        .set_project(&self.project)
+                        .set_filter(&filter)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list forwarding rules", e))
+                })
+                .await?;
+            for (_, scoped) in page.items {
+                for f in scoped.forwarding_rules {
+                    let t = tags::from_labels(&f.labels);
+                    push(&mut out, Kind::LoadBalancer, f.name, f.self_link, t);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        // Resources without labels: by their description.
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.target_pools
+                        .aggregated_list()
+                        .set_project(&self.project)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list target pools", e))
+                })
+                .await?;
+            for (_, scoped) in page.items {
+                for p in scoped
+                    .target_pools
+                    .into_iter()
+                    .filter(|p| owned(p.description.as_deref(), cluster))
+                {
+                    let t = tags::from_description(p.description.as_deref());
+                    push(&mut out, Kind::LoadBalancer, p.name, p.self_link, t);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.subnetworks
+                        .aggregated_list()
+                        .set_project(&self.project)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list subnetworks", e))
+                })
+                .await?;
+            for (_, scoped) in page.items {
+                for s in scoped
+                    .subnetworks
+                    .into_iter()
+                    .filter(|s| owned(s.description.as_deref(), cluster))
+                {
+                    let t = tags::from_description(s.description.as_deref());
+                    push(&mut out, Kind::Subnet, s.name, s.self_link, t);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        for f in self.firewall_rules(cluster).await? {
+            let t = tags::from_description(f.description.as_deref());
+            push(&mut out, Kind::Firewall, f.name, f.self_link, t);
+        }
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.routes
+                        .list()
+                        .set_project(&self.project)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list routes", e))
+                })
+                .await?;
+            for r in page
+                .items
+                .into_iter()
+                .filter(|r| owned(r.description.as_deref(), cluster))
+            {
+                let t = tags::from_description(r.description.as_deref());
+                push(&mut out, Kind::Route, r.name, r.self_link, t);
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        let mut token = String::new();
+        loop {
+            let page = self
+                .reading(|| async {
+                    self.networks
+                        .list()
+                        .set_project(&self.project)
+                        .set_page_token(&token)
+                        .send()
+                        .await
+                        .map_err(|e| from_gax("list networks", e))
+                })
+                .await?;
+            for n in page
+                .items
+                .into_iter()
+                .filter(|n| owned(n.description.as_deref(), cluster))
+            {
+                let t = tags::from_description(n.description.as_deref());
+                push(&mut out, Kind::Network, n.name, n.self_link, t);
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a description marks a resource of `cluster` (of any cluster
+/// when `None`).
+fn owned(description: Option<&str>, cluster: Option<&str>) -> bool {
+    let t = tags::from_description(description);
+    match (t.get(TAG_CLUSTER), cluster) {
+        (Some(c), Some(want)) => c == want,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// A read's "not found" is `None`.
+fn none_if_not_found<T>(e: ProviderError) -> R<Option<T>> {
+    if e.class == hke_provider_api::Class::NotFound {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+/// An insert's "already exists" (a retried or resumed create) is fine: the
+/// caller reads the resource next.
+fn adopt(r: R<()>) -> R<()> {
+    match r {
+        Err(e) if e.class == hke_provider_api::Class::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// A resource that its finished insert did not leave behind.
+fn gone(kind: &str, name: &str) -> ProviderError {
+    ProviderError::transient(
+        "NotYetVisible",
+        format!("{kind} {name} was created but cannot be read yet"),
+        None,
+    )
+}
+
+#[async_trait]
+impl Provider for Gcp {
+    fn cloud(&self) -> &str {
+        "gcp"
+    }
+
+    async fn create(&self, req: &Request) -> R<Outputs> {
+        match &req.spec {
+            // A project is not something hke makes: the group is the zone check.
+            Spec::Group { .. } => Ok(outputs(&format!("projects/{}", self.project), &[])),
+            Spec::Network { .. } => self.create_network(req).await,
+            Spec::Subnet { network, cidr } => self.create_subnet(req, network, cidr).await,
+            Spec::Firewall { network, rules } => self.create_firewall(req, network, rules).await,
+            Spec::PublicAddress { .. } => self.create_address(req).await,
+            Spec::LoadBalancer { address, port, .. } => self.create_load_balancer(req, address.as_deref(), *port).await,
+            Spec::LbMember {
+                load_balancer, machine, ..
+            } => self.create_member(load_balancer, machine).await,
+            Spec::Route {
+                network,
+                destination,
+                next_hop,
+            } => self.create_route(req, network, destination, next_hop).await,
+            Spec::Machine { .. } => self.create_machine(req).await,
+            Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+        }
+    }
+
+    async fn read(&self, kind: Kind, name: &str) -> R<Option<Outputs>> {
+        match kind {
+            Kind::Group => Ok(Some(outputs(&format!("projects/{}", self.project), &[]))),
+            Kind::Network => self.read_network(name).await,
+            Kind::Subnet => self.read_subnet(name).await,
+            Kind::Firewall => self.read_firewall(name).await,
+            Kind::PublicAddress => self.read_address(name).await,
+            Kind::LoadBalancer => self.read_load_balancer(name).await,
+            // Adding a pool member is idempotent: a resumed run does it again.
+            Kind::LbMember => Ok(None),
+            Kind::Route => self.read_route(name).await,
+            Kind::Machine => {
+                let zone = self.zone()?.to_string();
+                Ok(self
+                    .get_instance(&zone, name)
+                    .await?
+                    .filter(|i| i.status == Some(gce::instance::Status::Running))
+                    .map(|i| Self::instance_outputs(&i)))
+            }
+            Kind::MachineGroup => {
+                let found = self.group_instances(name).await?;
+                let parts: Option<usize> = found
+                    .first()
+                    .and_then(|i| i.labels.get(LABEL_PARTS))
+                    .and_then(|p| p.parse().ok());
+                let running = found.iter().all(|i| i.status == Some(gce::instance::Status::Running));
+                Ok((parts == Some(found.len()) && running)
+                    .then(|| outputs(&format!("mg:{name}"), &[("count", &found.len().to_string())])))
+            }
+        }
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, id: Option<&str>) -> R<()> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => match kind {
+                Kind::Firewall => name.to_string(),
+                Kind::MachineGroup => format!("mg:{name}"),
+                _ => match self.read(kind, name).await? {
+                    Some(o) => o.get(OUT_ID).cloned().unwrap_or_default(),
+                    None => return Err(ProviderError::not_found(format!("{kind} {name}"))),
+                },
+            },
+        };
+        match kind {
+            Kind::Group => Err(ProviderError::not_found(format!("{name} (a project is not deleted)"))),
+            Kind::LbMember => self.delete_member(&id).await,
+            Kind::MachineGroup => self.delete_group(id.strip_prefix("mg:").unwrap_or(name)).await,
+            Kind::Firewall => self.delete_firewall(&id).await,
+            Kind::LoadBalancer => {
+                // The rule first (it uses the pool), then the pool.
+                let rule = match parse_link(&id) {
+                    Some(l) if l.collection == "forwardingRules" => Some(l),
+                    _ => None,
+                };
+                let deleted_rule = done_if_not_found(self.delete_link(&id).await).map(|_| rule.is_some())?;
+                if let Some(pool) = Self::pool_of(&id).filter(|_| deleted_rule) {
+                    let link = format!(
+                        "projects/{}/regions/{}/targetPools/{}",
+                        pool.project,
+                        match &pool.scope {
+                            Scope::Region(r) => r.as_str(),
+                            _ => "",
+                        },
+                        pool.name
+                    );
+                    done_if_not_found(self.delete_link(&link).await)?;
+                }
+                Ok(())
+            }
+            _ => self.delete_link(&id).await,
+        }
+    }
+
+    async fn list(&self, cluster: &str) -> R<Vec<Found>> {
+        self.found(Some(cluster)).await
+    }
+
+    async fn list_all(&self) -> R<Vec<Found>> {
+        self.found(None).await
+    }
+
+    async fn console_output(&self, kind: Kind, name: &str, id: &str) -> R<Vec<(String, String)>> {
+        let links: Vec<Link> = match kind {
+            Kind::Machine => parse_link(id).into_iter().collect(),
+            Kind::MachineGroup => self
+                .group_instances(id.strip_prefix("mg:").unwrap_or(name))
+                .await?
+                .iter()
+                .filter_map(|i| i.self_link.as_deref().and_then(parse_link))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for l in links {
+            let text = self.serial_output(&l).await?;
+            out.push((l.name.clone(), text));
+        }
+        Ok(out)
+    }
+}
+
+/// Labels a resource of the cluster carries, for tests and tools.
+pub fn labels_of(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
+    tags::labels(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_links_parse_by_scope() {
+        let l = parse_link("https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/n")
+            .expect("zonal");
+        assert_eq!(l.scope, Scope::Zone("us-central1-a".into()));
+        assert_eq!((l.collection.as_str(), l.name.as_str()), ("instances", "n"));
+        let g = parse_link("projects/p/global/networks/v").expect("global");
+        assert_eq!(g.scope, Scope::Global);
+        let lb = Gcp::pool_of("http://x/compute/v1/projects/p/regions/r/forwardingRules/api").expect("pool");
+        assert_eq!(
+            (lb.collection.as_str(), lb.scope),
+            ("targetPools", Scope::Region("r".into()))
+        );
+        assert!(parse_link("mg:group").is_none());
+    }
+
+    #[test]
+    fn rules_names_and_boot_keys() {
+        let all = Rule {
+            name: "nodes".into(),
+            protocol: "all".into(),
+            ports: "*".into(),
+            sources: vec!["10.240.0.0/16".into()],
+        };
+        let a = allowed(&all);
+        assert_eq!(a.ip_protocol.as_deref(), Some("all"));
+        assert!(a.ports.is_empty());
+        let api = Rule {
+            name: "apiserver".into(),
+            protocol: "tcp".into(),
+            ports: "6443".into(),
+            sources: vec!["*".into()],
+        };
+        assert_eq!(allowed(&api).ports, vec!["6443".to_string()]);
+        assert_eq!(source_range("*"), "0.0.0.0/0");
+        assert_eq!(rule_name("c-nsg", "apiserver"), "c-nsg-apiserver");
+        assert!(rule_name(&"x".repeat(70), "y").len() <= 63);
+        assert_eq!(group_instance_name("abcdk8s01", 7), "abcdk8s01000007");
+        assert_eq!(group_instance_name("abcdk8s01", 7).len(), 15);
+        assert_eq!(metadata_key(&Os::Windows), "windows-startup-script-ps1");
+        assert_eq!(metadata_key(&Os::Linux), "user-data");
+    }
+}
