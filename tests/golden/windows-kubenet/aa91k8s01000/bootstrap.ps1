@@ -225,6 +225,15 @@ function Restore-MetadataRoute {
     Write-Log ('restored the metadata route via ' + $default.NextHop)
 }
 
+# One run at a time: GCE runs its startup script at every boot, next to the
+# scheduled task this script registers for the run after its reboot.
+$BootstrapLock = New-Object System.Threading.Mutex($false, 'Global\hke-bootstrap')
+try {
+    [void]$BootstrapLock.WaitOne()
+} catch [System.Threading.AbandonedMutexException] {
+    # The previous holder died; the mutex is ours now.
+}
+
 try {
     # Keep a copy to run again after the reboot. Run from a file (EC2Launch,
     # GCE's startup scripts) the script copies that file; run as a script

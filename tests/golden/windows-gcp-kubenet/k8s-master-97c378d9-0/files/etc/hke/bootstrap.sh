@@ -155,11 +155,11 @@ export KUBECONFIG=/etc/kubernetes/admin.conf
 # kubenet: give every node the pod range its cloud route points at, as it
 # registers (the controller manager's own allocation is off).
 cat > /etc/hke/pod-cidrs.tsv <<'CIDRS'
-'97c3k8s01000' '10.244.3.0/24'
-'97c3k8s01001' '10.244.4.0/24'
 'k8s-linuxpool1-97c378d9-0' '10.244.1.0/24'
 'k8s-linuxpool1-97c378d9-1' '10.244.2.0/24'
 'k8s-master-97c378d9-0' '10.244.0.0/24'
+'p7c3k8s01000' '10.244.3.0/24'
+'p7c3k8s01001' '10.244.4.0/24'
 CIDRS
 cat > /usr/local/sbin/hke-assign-pod-cidrs <<'ASSIGN'
 #!/usr/bin/env bash

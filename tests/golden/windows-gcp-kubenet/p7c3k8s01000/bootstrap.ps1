@@ -1,4 +1,4 @@
-# hke: bootstrap of Windows node '97c3k8s01000' (pool 'windowspool1', Windows Server '2022').
+# hke: bootstrap of Windows node 'p7c3k8s01000' (pool 'windowspool1', Windows Server '2022').
 # Delivered as user data. Every step is logged with a timestamp to
 # C:\k\logs\hke-bootstrap.log and the serial console (COM1); the first failure
 # stops the script with a non-zero exit code. The Containers feature needs a
@@ -7,7 +7,7 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$NodeName = '97c3k8s01000'
+$NodeName = 'p7c3k8s01000'
 if (-not $NodeName) {
     # An instance of a machine group: named after its host.
     $NodeName = $env:COMPUTERNAME.ToLowerInvariant()
@@ -223,6 +223,15 @@ function Restore-MetadataRoute {
     $default = Get-NetRoute -DestinationPrefix '0.0.0.0/0' | Sort-Object -Property RouteMetric | Select-Object -First 1
     New-NetRoute -DestinationPrefix $metadata -InterfaceIndex $default.InterfaceIndex -NextHop $default.NextHop -RouteMetric 1 | Out-Null
     Write-Log ('restored the metadata route via ' + $default.NextHop)
+}
+
+# One run at a time: GCE runs its startup script at every boot, next to the
+# scheduled task this script registers for the run after its reboot.
+$BootstrapLock = New-Object System.Threading.Mutex($false, 'Global\hke-bootstrap')
+try {
+    [void]$BootstrapLock.WaitOne()
+} catch [System.Threading.AbandonedMutexException] {
+    # The previous holder died; the mutex is ours now.
 }
 
 try {
