@@ -29,7 +29,7 @@
 //! `rateLimitExceeded`), 5xx and resources still in use go through the
 //! engine's backoff. Polling an operation tolerates those same errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -1653,11 +1653,6 @@ impl Provider for Gcp {
         }
         Ok(out)
     }
-}
-
-/// Labels a resource of the cluster carries, for tests and tools.
-pub fn labels_of(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
-    tags::labels(tags)
 }
 
 #[cfg(test)]
