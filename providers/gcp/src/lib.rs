@@ -401,6 +401,30 @@ impl Gcp {
         }
     }
 
+    /// Every item of a paged listing; `page(token)` fetches one page as
+    /// (items, next page token). Each page is retried like any read.
+    async fn all_pages<T, F, Fut>(&self, what: &str, mut page: F) -> R<Vec<T>>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), GaxError>>,
+    {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let (items, next) = self
+                .reading(|| {
+                    let fetch = page(token.clone());
+                    async move { fetch.await.map_err(|e| from_gax(what, e)) }
+                })
+                .await?;
+            out.extend(items);
+            match next.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => return Ok(out),
+            }
+        }
+    }
+
     fn region(&self) -> R<&str> {
         self.cfg.region.as_deref().ok_or_else(|| {
             ProviderError::permanent("NoRegion", "GCP needs a region: set providerProfile.region or --region")
@@ -547,30 +571,22 @@ impl Gcp {
 
     /// The cluster's firewall rules (name → rule), by their description.
     async fn firewall_rules(&self, cluster: Option<&str>) -> R<Vec<Firewall>> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.firewalls
-                        .list()
-                        .set_project(&self.project)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list firewall rules", e))
-                })
-                .await?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .filter(|f| owned(f.description.as_deref(), cluster)),
-            );
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => return Ok(out),
-            }
-        }
+        let all = self
+            .all_pages("list firewall rules", |token| async move {
+                let p = self
+                    .firewalls
+                    .list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((p.items, p.next_page_token))
+            })
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|f| owned(f.description.as_deref(), cluster))
+            .collect())
     }
 
     /// Complete when every rule exists: each rule's description says how
@@ -1119,29 +1135,21 @@ impl Gcp {
 
     /// Every instance of the cluster (or of every cluster), in any zone.
     async fn all_instances(&self, filter: &str) -> R<Vec<Instance>> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.instances
-                        .aggregated_list()
-                        .set_project(&self.project)
-                        .set_filter(filter)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list instances", e))
-                })
+        self.all_pages("list instances", |token| async move {
+            let p = self
+                .instances
+                .aggregated_list()
+                .set_project(&self.project)
+                .set_filter(filter)
+                .set_page_token(token)
+                .send()
                 .await?;
-            for (_, scoped) in page.items {
-                out.extend(scoped.instances);
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => return Ok(out),
-            }
-        }
+            Ok((
+                p.items.into_values().flat_map(|s| s.instances).collect(),
+                p.next_page_token,
+            ))
+        })
+        .await
     }
 
     async fn group_instances(&self, name: &str) -> R<Vec<Instance>> {
@@ -1299,12 +1307,8 @@ impl Gcp {
     /// Every resource hke tagged, of one cluster or of all.
     async fn found(&self, cluster: Option<&str>) -> R<Vec<Found>> {
         let mut out = Vec::new();
-        let filter = cluster.map(tags::cluster_filter).unwrap_or_default();
-        let push = |out: &mut Vec<Found>,
-                    kind: Kind,
-                    name: Option<String>,
-                    link: Option<String>,
-                    t: BTreeMap<String, String>| {
+        let filter = &cluster.map(tags::cluster_filter).unwrap_or_default();
+        let mut push = |kind: Kind, name: Option<String>, link: Option<String>, t: BTreeMap<String, String>| {
             if let (Some(name), Some(id)) = (name, link) {
                 if t.contains_key(TAG_CLUSTER) {
                     out.push(Found {
@@ -1316,171 +1320,126 @@ impl Gcp {
                 }
             }
         };
-        for i in self.all_instances(&filter).await? {
-            let t = tags::from_labels(&i.labels);
-            push(&mut out, Kind::Machine, i.name, i.self_link, t);
+        // Labelled resources: filtered by the API.
+        for i in self.all_instances(filter).await? {
+            push(Kind::Machine, i.name, i.self_link, tags::from_labels(&i.labels));
         }
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.addresses
-                        .aggregated_list()
-                        .set_project(&self.project)
-                        .set_filter(&filter)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list addresses", e))
-                })
-                .await?;
-            for (_, scoped) in page.items {
-                for a in scoped.addresses {
-                    let t = tags::from_labels(&a.labels);
-                    push(&mut out, Kind::PublicAddress, a.name, a.self_link, t);
-                }
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
-            }
+        let addresses = self
+            .all_pages("list addresses", |token| async move {
+                let p = self
+                    .addresses
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_filter(filter)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.addresses).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        for a in addresses {
+            push(Kind::PublicAddress, a.name, a.self_link, tags::from_labels(&a.labels));
         }
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.forwarding_rules
-                        .aggregated_list()
-                        .set_project(&self.project)
-                        .set_filter(&filter)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list forwarding rules", e))
-                })
-                .await?;
-            for (_, scoped) in page.items {
-                for f in scoped.forwarding_rules {
-                    let t = tags::from_labels(&f.labels);
-                    push(&mut out, Kind::LoadBalancer, f.name, f.self_link, t);
-                }
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
-            }
+        let rules = self
+            .all_pages("list forwarding rules", |token| async move {
+                let p = self
+                    .forwarding_rules
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_filter(filter)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.forwarding_rules).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        for f in rules {
+            push(Kind::LoadBalancer, f.name, f.self_link, tags::from_labels(&f.labels));
         }
         // Resources without labels: by their description.
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.target_pools
-                        .aggregated_list()
-                        .set_project(&self.project)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list target pools", e))
-                })
-                .await?;
-            for (_, scoped) in page.items {
-                for p in scoped
+        let described = |d: Option<&str>| owned(d, cluster).then(|| tags::from_description(d));
+        let pools = self
+            .all_pages("list target pools", |token| async move {
+                let p = self
                     .target_pools
-                    .into_iter()
-                    .filter(|p| owned(p.description.as_deref(), cluster))
-                {
-                    let t = tags::from_description(p.description.as_deref());
-                    push(&mut out, Kind::LoadBalancer, p.name, p.self_link, t);
-                }
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.target_pools).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        for p in pools {
+            if let Some(t) = described(p.description.as_deref()) {
+                push(Kind::LoadBalancer, p.name, p.self_link, t);
             }
         }
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.subnetworks
-                        .aggregated_list()
-                        .set_project(&self.project)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list subnetworks", e))
-                })
-                .await?;
-            for (_, scoped) in page.items {
-                for s in scoped
+        let subnets = self
+            .all_pages("list subnetworks", |token| async move {
+                let p = self
                     .subnetworks
-                    .into_iter()
-                    .filter(|s| owned(s.description.as_deref(), cluster))
-                {
-                    let t = tags::from_description(s.description.as_deref());
-                    push(&mut out, Kind::Subnet, s.name, s.self_link, t);
-                }
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.subnetworks).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        for sn in subnets {
+            if let Some(t) = described(sn.description.as_deref()) {
+                push(Kind::Subnet, sn.name, sn.self_link, t);
             }
         }
         for f in self.firewall_rules(cluster).await? {
             let t = tags::from_description(f.description.as_deref());
-            push(&mut out, Kind::Firewall, f.name, f.self_link, t);
+            push(Kind::Firewall, f.name, f.self_link, t);
         }
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.routes
-                        .list()
-                        .set_project(&self.project)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list routes", e))
-                })
-                .await?;
-            for r in page
-                .items
-                .into_iter()
-                .filter(|r| owned(r.description.as_deref(), cluster))
-            {
-                let t = tags::from_description(r.description.as_deref());
-                push(&mut out, Kind::Route, r.name, r.self_link, t);
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
+        let routes = self
+            .all_pages("list routes", |token| async move {
+                let p = self
+                    .routes
+                    .list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((p.items, p.next_page_token))
+            })
+            .await?;
+        for r in routes {
+            if let Some(t) = described(r.description.as_deref()) {
+                push(Kind::Route, r.name, r.self_link, t);
             }
         }
-        let mut token = String::new();
-        loop {
-            let page = self
-                .reading(|| async {
-                    self.networks
-                        .list()
-                        .set_project(&self.project)
-                        .set_page_token(&token)
-                        .send()
-                        .await
-                        .map_err(|e| from_gax("list networks", e))
-                })
-                .await?;
-            for n in page
-                .items
-                .into_iter()
-                .filter(|n| owned(n.description.as_deref(), cluster))
-            {
-                let t = tags::from_description(n.description.as_deref());
-                push(&mut out, Kind::Network, n.name, n.self_link, t);
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
+        let networks = self
+            .all_pages("list networks", |token| async move {
+                let p = self
+                    .networks
+                    .list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((p.items, p.next_page_token))
+            })
+            .await?;
+        for n in networks {
+            if let Some(t) = described(n.description.as_deref()) {
+                push(Kind::Network, n.name, n.self_link, t);
             }
         }
         Ok(out)
