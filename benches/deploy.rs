@@ -24,7 +24,7 @@ fn real_latency(kind: Kind) -> f64 {
         Kind::Subnet | Kind::Firewall | Kind::PublicAddress => 3.0,
         Kind::LoadBalancer => 10.0,
         Kind::LbMember => 5.0,
-        Kind::Route => 2.0,
+        Kind::Route | Kind::PlacementGroup => 2.0,
         Kind::Machine | Kind::MachineGroup => 60.0,
     }
 }

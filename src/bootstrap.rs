@@ -39,4 +39,20 @@ impl Bootstrap for BootFiles {
         let r = Renderer::new(&self.cluster, &self.pki, &self.pod_cidrs).map_err(|e| e.to_string())?;
         r.node(node, &endpoint).map(|f| f.content).map_err(|e| e.to_string())
     }
+
+    fn login(&self, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
+        let c = &self.cluster;
+        match os {
+            hke_provider_api::Os::Linux => Some(hke_provider_api::Login {
+                username: c.linux.admin_username.clone(),
+                ssh_public_keys: c.linux.ssh_public_keys.clone(),
+                password: None,
+            }),
+            hke_provider_api::Os::Windows => c.windows.as_ref().map(|w| hke_provider_api::Login {
+                username: w.admin_username.clone(),
+                ssh_public_keys: c.linux.ssh_public_keys.clone(),
+                password: Some(w.admin_password.expose().to_string()),
+            }),
+        }
+    }
 }

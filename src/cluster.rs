@@ -141,6 +141,11 @@ pub struct WindowsAccess {
     pub automatic_updates: bool,
     pub pause_image: Option<String>,
     pub always_pull_pause_image: bool,
+    /// Azure Hybrid Benefit (`enableAHUB`): machines run with licenseType
+    /// `Windows_Server`.
+    pub azure_hybrid_benefit: bool,
+    /// A pinned marketplace image version (`imageVersion`), else the newest.
+    pub azure_image_version: Option<String>,
 }
 
 impl Cluster {

@@ -131,6 +131,12 @@ pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 /// Produces a machine's user data once its inputs are known.
 pub trait Bootstrap: Send + Sync {
     fn user_data(&self, node: &str, inputs: &BTreeMap<String, String>) -> Result<String, String>;
+
+    /// The administrator account of a machine, for clouds that create it.
+    fn login(&self, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
+        let _ = os;
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +153,7 @@ pub enum EngineError {
 /// priorities only (machines dominate; network objects are quick).
 pub fn typical_latency(kind: Kind) -> Duration {
     Duration::from_secs(match kind {
-        Kind::Group | Kind::Route => 2,
+        Kind::Group | Kind::Route | Kind::PlacementGroup => 2,
         Kind::Subnet | Kind::Firewall | Kind::PublicAddress => 3,
         Kind::Network | Kind::LbMember => 5,
         Kind::LoadBalancer => 10,
@@ -248,11 +254,17 @@ impl Engine {
                     .ok_or_else(|| format!("{resource} has no output {output:?}"))
             }
         })?;
-        let user_data = match &spec {
-            Spec::Machine { bootstrap_inputs, .. } | Spec::MachineGroup { bootstrap_inputs, .. } => {
-                Some(self.bootstrap.user_data(&p.name, bootstrap_inputs)?)
+        let (user_data, login) = match &spec {
+            Spec::Machine {
+                bootstrap_inputs, os, ..
             }
-            _ => None,
+            | Spec::MachineGroup {
+                bootstrap_inputs, os, ..
+            } => (
+                Some(self.bootstrap.user_data(&p.name, bootstrap_inputs)?),
+                self.bootstrap.login(os),
+            ),
+            _ => (None, None),
         };
         Ok(Request {
             logical_id: id.into(),
@@ -262,6 +274,7 @@ impl Engine {
             references: references.into_iter().collect(),
             client_token: client_token(&self.cluster, id),
             user_data,
+            login,
         })
     }
 

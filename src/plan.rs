@@ -120,7 +120,14 @@ fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>, 
             lookup.insert("publisher".into(), set.azure.publisher.clone());
             lookup.insert("offer".into(), set.azure.offer.clone());
             lookup.insert("sku".into(), set.azure.sku.clone());
-            lookup.insert("version".into(), set.azure.version.clone());
+            let win = c.windows.as_ref().filter(|_| windows.is_some());
+            let version = win
+                .and_then(|w| w.azure_image_version.clone())
+                .unwrap_or_else(|| set.azure.version.clone());
+            lookup.insert("version".into(), version);
+            if win.is_some_and(|w| w.azure_hybrid_benefit) {
+                lookup.insert("licenseType".into(), "Windows_Server".into());
+            }
         }
         crate::model::types::Cloud::Aws => match pinned {
             Some(ami) => {
@@ -260,7 +267,44 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         m
     };
     let native_size = |size: &str| vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string());
-    let machine = |size: &str, os: Os, windows, pinned: Option<&str>, disk: u32, ip: Option<Ipv4Addr>| Spec::Machine {
+    // Azure spreads each pool's machines (and the masters) over fault and
+    // update domains with an availability set, as acs-engine did.
+    let azure = c.provider.cloud == crate::model::types::Cloud::Azure;
+    let mut placement_for = |pool: &str| {
+        if !azure {
+            return None;
+        }
+        let id = format!("placementGroup/{pool}");
+        r.insert(
+            id.clone(),
+            (
+                format!("k8s-{pool}-{}-avset", c.id),
+                Spec::PlacementGroup {
+                    group: Val::id_of(GROUP),
+                },
+            ),
+        );
+        Some(Val::id_of(&id))
+    };
+    let master_placement = placement_for("master");
+    let pool_placements: Vec<Option<Val>> = c
+        .pools
+        .iter()
+        .map(|p| {
+            if !kubenet && p.count >= MACHINE_GROUP_MIN {
+                None
+            } else {
+                placement_for(&p.name)
+            }
+        })
+        .collect();
+    let machine = |size: &str,
+                   os: Os,
+                   windows,
+                   pinned: Option<&str>,
+                   disk: u32,
+                   ip: Option<Ipv4Addr>,
+                   placement: Option<Val>| Spec::Machine {
         subnet: Val::id_of(SUBNET),
         firewall: Val::id_of(FIREWALL),
         os,
@@ -268,6 +312,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         image: image_for(c, windows, pinned),
         disk_gb: disk,
         private_ip: ip.map(|i| i.to_string()),
+        placement,
         ip_forwarding: kubenet,
         bootstrap_inputs: bootstrap_inputs(),
     };
@@ -285,6 +330,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                     None,
                     c.masters.os_disk_gb,
                     c.masters.ips.get(i).copied(),
+                    master_placement.clone(),
                 ),
             ),
         );
@@ -301,7 +347,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         );
         nodes.push(node.clone());
     }
-    for pool in &c.pools {
+    for (pool, placement) in c.pools.iter().zip(pool_placements) {
         let os = match pool.os {
             OsType::Linux => Os::Linux,
             OsType::Windows => Os::Windows,
@@ -339,6 +385,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                         pool.image_id.as_deref(),
                         pool.os_disk_gb,
                         None,
+                        placement.clone(),
                     ),
                 ),
             );

@@ -1189,6 +1189,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             automatic_updates: wprof.enable_automatic_updates.unwrap_or(defaults::AUTOMATIC_UPDATES),
             pause_image: wprof.windows_pause_image_url.clone().filter(|s| !s.is_empty()),
             always_pull_pause_image: wprof.always_pull_windows_pause_image.unwrap_or(false),
+            azure_hybrid_benefit: wprof.enable_ahub.unwrap_or(false),
+            azure_image_version: wprof
+                .image_version
+                .clone()
+                .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("latest")),
         })
     } else {
         None

@@ -14,7 +14,7 @@ pub mod resource;
 
 pub use error::{Class, LeftBehind, ProviderError};
 pub use provider::Provider;
-pub use resource::{Found, Image, Kind, Os, Outputs, Request, Rule, Spec, Val};
+pub use resource::{Found, Image, Kind, Login, Os, Outputs, Request, Rule, Spec, Val};
 
 /// Tag naming the cluster a resource belongs to.
 pub const TAG_CLUSTER: &str = "hke.io/cluster";

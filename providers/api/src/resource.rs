@@ -26,10 +26,13 @@ pub enum Kind {
     /// A pool's machines as one scalable object (Azure VM scale set, AWS
     /// Auto Scaling group, GCP managed instance group).
     MachineGroup,
+    /// Where a pool's machines are spread over fault and update domains
+    /// (Azure availability set). Planned on Azure only.
+    PlacementGroup,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Group,
         Kind::Network,
         Kind::Subnet,
@@ -40,6 +43,7 @@ impl Kind {
         Kind::Route,
         Kind::Machine,
         Kind::MachineGroup,
+        Kind::PlacementGroup,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Route => "route",
             Kind::Machine => "machine",
             Kind::MachineGroup => "machineGroup",
+            Kind::PlacementGroup => "placementGroup",
         }
     }
 
@@ -64,7 +69,7 @@ impl Kind {
         match self {
             Kind::LbMember | Kind::Route => 0,
             Kind::Machine | Kind::MachineGroup => 1,
-            Kind::LoadBalancer => 2,
+            Kind::LoadBalancer | Kind::PlacementGroup => 2,
             Kind::PublicAddress | Kind::Firewall | Kind::Subnet => 3,
             Kind::Network => 4,
             Kind::Group => 5,
@@ -199,6 +204,9 @@ pub enum Spec<V> {
         destination: String,
         next_hop: V,
     },
+    PlacementGroup {
+        group: V,
+    },
     Machine {
         subnet: V,
         firewall: V,
@@ -207,6 +215,9 @@ pub enum Spec<V> {
         image: Image,
         disk_gb: u32,
         private_ip: Option<String>,
+        /// The placement group (Azure availability set) of the machine's pool.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placement: Option<V>,
         /// Route pod traffic (kubenet): AWS source/dest check off, GCP canIpForward.
         ip_forwarding: bool,
         /// The values the node's bootstrap needs from other resources
@@ -241,6 +252,7 @@ impl<V> Spec<V> {
             Spec::LoadBalancer { .. } => Kind::LoadBalancer,
             Spec::LbMember { .. } => Kind::LbMember,
             Spec::Route { .. } => Kind::Route,
+            Spec::PlacementGroup { .. } => Kind::PlacementGroup,
             Spec::Machine { .. } => Kind::Machine,
             Spec::MachineGroup { .. } => Kind::MachineGroup,
         }
@@ -252,7 +264,7 @@ impl<V> Spec<V> {
             Spec::Group { .. } => vec![],
             Spec::Network { group, .. } => vec![group],
             Spec::Subnet { network, .. } | Spec::Firewall { network, .. } => vec![network],
-            Spec::PublicAddress { group, .. } => vec![group],
+            Spec::PublicAddress { group, .. } | Spec::PlacementGroup { group } => vec![group],
             Spec::LoadBalancer { address, subnet, .. } => address.iter().chain([subnet]).collect(),
             Spec::LbMember {
                 load_balancer, machine, ..
@@ -261,10 +273,16 @@ impl<V> Spec<V> {
             Spec::Machine {
                 subnet,
                 firewall,
+                placement,
                 bootstrap_inputs,
                 ..
+            } => {
+                let mut v = vec![subnet, firewall];
+                v.extend(placement.iter());
+                v.extend(bootstrap_inputs.values());
+                v
             }
-            | Spec::MachineGroup {
+            Spec::MachineGroup {
                 subnet,
                 firewall,
                 bootstrap_inputs,
@@ -329,6 +347,7 @@ impl<V> Spec<V> {
                 destination: destination.clone(),
                 next_hop: f(next_hop)?,
             },
+            Spec::PlacementGroup { group } => Spec::PlacementGroup { group: f(group)? },
             Spec::Machine {
                 subnet,
                 firewall,
@@ -337,6 +356,7 @@ impl<V> Spec<V> {
                 image,
                 disk_gb,
                 private_ip,
+                placement,
                 ip_forwarding,
                 bootstrap_inputs,
             } => {
@@ -352,6 +372,10 @@ impl<V> Spec<V> {
                     image: image.clone(),
                     disk_gb: *disk_gb,
                     private_ip: private_ip.clone(),
+                    placement: match placement {
+                        Some(p) => Some(f(p)?),
+                        None => None,
+                    },
                     ip_forwarding: *ip_forwarding,
                     bootstrap_inputs: inputs,
                 }
@@ -423,6 +447,31 @@ pub struct Request {
     pub client_token: String,
     /// Machines: the rendered bootstrap (cloud-init or PowerShell).
     pub user_data: Option<String>,
+    /// Machines: the administrator account, for clouds that create it
+    /// (Azure's osProfile). Never serialized with its password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<Login>,
+}
+
+/// A machine's administrator account.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Login {
+    pub username: String,
+    pub ssh_public_keys: Vec<String>,
+    /// Windows: the admin password. Skipped by serde and `Debug`.
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("ssh_public_keys", &self.ssh_public_keys.len())
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A resource found in the cloud by its tags.

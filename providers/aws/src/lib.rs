@@ -1823,6 +1823,10 @@ impl Provider for Aws {
             } => self.create_route(network, destination, next_hop).await,
             Spec::Machine { .. } => self.create_machine(req).await,
             Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+            Spec::PlacementGroup { .. } => Err(ProviderError::permanent(
+                "Unsupported",
+                "placement groups are planned on Azure only",
+            )),
         }
     }
 
@@ -1852,7 +1856,7 @@ impl Provider for Aws {
             Kind::LoadBalancer => self.read_load_balancer(name).await,
             // Registering a target, associating an address and putting a
             // route are idempotent: a resumed run simply does them again.
-            Kind::LbMember | Kind::Route => Ok(None),
+            Kind::LbMember | Kind::Route | Kind::PlacementGroup => Ok(None),
             Kind::Machine => {
                 let found = self.find_instances("Name", name, true).await?;
                 Ok(found
@@ -1928,6 +1932,7 @@ impl Provider for Aws {
             Kind::PublicAddress => self.release_address(&id).await,
             Kind::LoadBalancer => self.delete_load_balancer(name, &id).await,
             Kind::LbMember => self.delete_member(&id).await,
+            Kind::PlacementGroup => Err(ProviderError::not_found(format!("{name} (none on AWS)"))),
             Kind::Route => {
                 let Some((rt, dest)) = id.strip_prefix("route:").and_then(|r| r.split_once('|')) else {
                     return Err(ProviderError::not_found(format!("route {id}")));

@@ -174,6 +174,7 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
             },
             disk_gb: 30,
             private_ip: Some("10.240.0.4".into()),
+            placement: None,
             ip_forwarding: false,
             bootstrap_inputs: Default::default(),
         },
@@ -181,6 +182,7 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
         references: vec![],
         client_token: "tok".into(),
         user_data: Some("#cloud-config\n".into()),
+        login: None,
     };
     let out = provider(ec2, no_elb()).create(&req).await.expect("adopted");
     assert_eq!(out.get("id").map(String::as_str), Some("i-0abc"));

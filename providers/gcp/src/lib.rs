@@ -1509,6 +1509,10 @@ impl Provider for Gcp {
             } => self.create_route(req, network, destination, next_hop).await,
             Spec::Machine { .. } => self.create_machine(req).await,
             Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+            Spec::PlacementGroup { .. } => Err(ProviderError::permanent(
+                "Unsupported",
+                "placement groups are planned on Azure only",
+            )),
         }
     }
 
@@ -1521,7 +1525,7 @@ impl Provider for Gcp {
             Kind::PublicAddress => self.read_address(name).await,
             Kind::LoadBalancer => self.read_load_balancer(name).await,
             // Adding a pool member is idempotent: a resumed run does it again.
-            Kind::LbMember => Ok(None),
+            Kind::LbMember | Kind::PlacementGroup => Ok(None),
             Kind::Route => self.read_route(name).await,
             Kind::Machine => {
                 let zone = self.zone()?.to_string();
@@ -1558,6 +1562,7 @@ impl Provider for Gcp {
         };
         match kind {
             Kind::Group => Err(ProviderError::not_found(format!("{name} (a project is not deleted)"))),
+            Kind::PlacementGroup => Err(ProviderError::not_found(format!("{name} (none on GCP)"))),
             Kind::LbMember => self.delete_member(&id).await,
             Kind::MachineGroup => self.delete_group(id.strip_prefix("mg:").unwrap_or(name)).await,
             Kind::Firewall => self.delete_firewall(&id).await,
