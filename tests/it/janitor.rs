@@ -24,6 +24,7 @@ fn put(cloud: &FakeCloud, name: &str, tags: &[(&str, &str)]) {
         references: vec![],
         client_token: format!("tok-{name}"),
         user_data: None,
+        login: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -567,6 +567,7 @@ mod tests {
             references: refs.iter().map(|s| s.to_string()).collect(),
             client_token: format!("tok-{name}"),
             user_data: None,
+            login: None,
         }
     }
 
@@ -719,6 +720,7 @@ mod torn {
             references: vec![],
             client_token: n.into(),
             user_data: None,
+            login: None,
         };
         {
             let cloud = FakeCloud::open(tmp.path(), quick.clone()).expect("open");
@@ -774,6 +776,7 @@ mod paused {
                         references: vec![],
                         client_token: format!("t{i}"),
                         user_data: None,
+                        login: None,
                     };
                     cloud.create(&req).await.expect("create");
                 });

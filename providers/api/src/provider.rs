@@ -30,6 +30,14 @@ pub trait Provider: Send + Sync {
     /// (the janitor groups them by that tag).
     async fn list_all(&self) -> Result<Vec<Found>, ProviderError>;
 
+    /// Delete the whole cluster in one go where the cloud can (Azure: the
+    /// resource groups hke made, with everything in them). Returns what it
+    /// deleted; empty means the caller deletes resource by resource.
+    async fn delete_cluster(&self, cluster: &str) -> Result<Vec<String>, ProviderError> {
+        let _ = cluster;
+        Ok(Vec::new())
+    }
+
     /// What a machine (or each machine of a group) wrote to its serial
     /// console, as (node name, text) — the bootstrap's log reaches it even when
     /// the node never joined. Clouds without the API return nothing.

@@ -1,0 +1,416 @@
+//! A small ARM client on azure_core's pipeline: JSON PUT/GET/DELETE/POST,
+//! errors classified for hke's engine, and long-running operations
+//! followed to a terminal state through `Azure-AsyncOperation` or
+//! `Location`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::headers::{HeaderName, Headers};
+use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
+use azure_core::http::policies::Policy;
+use azure_core::time::Duration as SdkDuration;
+use azure_core::http::{
+    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
+    Transport, Url,
+};
+use hke_provider_api::{Class, LeftBehind, ProviderError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::models::{AsyncStatus, ErrorBody};
+
+pub type R<T> = Result<T, ProviderError>;
+
+/// How long an accepted operation is followed before hke gives up on it
+/// (VM creation on a busy region can take a quarter of an hour).
+const OPERATION_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
+const ASYNC_OPERATION: HeaderName = HeaderName::from_static("azure-asyncoperation");
+const LOCATION: HeaderName = HeaderName::from_static("location");
+const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
+const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+
+pub struct Arm {
+    pipeline: Pipeline,
+    base: Url,
+    /// Poll interval when the service does not say (Retry-After wins).
+    pub poll: Duration,
+    /// Plain client for SAS URLs (boot diagnostics blobs).
+    pub http: reqwest::Client,
+}
+
+/// A response: status, headers, parsed JSON body (`Null` when empty).
+pub struct Reply {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Value,
+}
+
+impl Arm {
+    pub fn new(
+        base: Url,
+        credential: Arc<dyn TokenCredential>,
+        scope: String,
+        transport: Transport,
+        http: reqwest::Client,
+        poll: Duration,
+    ) -> Arm {
+        let options = ClientOptions {
+            // Throttling, 5xx and dropped connections are retried by the
+            // pipeline, which waits at least what Retry-After says.
+            retry: RetryOptions::exponential(ExponentialRetryOptions {
+                initial_delay: SdkDuration::milliseconds(500),
+                max_retries: 6,
+                max_total_elapsed: SdkDuration::seconds(300),
+                max_delay: SdkDuration::seconds(60),
+            }),
+            transport: Some(transport),
+            ..Default::default()
+        };
+        let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(credential, vec![scope]));
+        let pipeline = Pipeline::new(
+            Some("hke"),
+            Some(env!("CARGO_PKG_VERSION")),
+            options,
+            Vec::new(),
+            vec![auth],
+            None,
+        );
+        Arm {
+            pipeline,
+            base,
+            poll,
+            http,
+        }
+    }
+
+    /// The URL of an ARM path (`/subscriptions/...`) with its api-version.
+    pub fn url(&self, path: &str, api: &str) -> R<Url> {
+        let mut url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ProviderError::permanent("InvalidUrl", format!("{path}: {e}")))?;
+        url.query_pairs_mut().append_pair("api-version", api);
+        Ok(url)
+    }
+
+    /// Send one request through the pipeline (with its retries).
+    pub async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> R<Reply> {
+        let what = format!("{} {}", method, url.path());
+        let mut req = Request::new(url, method);
+        req.insert_header("accept", "application/json");
+        if let Some(b) = body {
+            req.insert_header("content-type", "application/json");
+            req.set_body(b);
+        }
+        let ctx = Context::new();
+        let raw = self
+            .pipeline
+            .send(
+                &ctx,
+                &mut req,
+                Some(PipelineSendOptions {
+                    skip_checks: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| transport_error(&what, &e))?;
+        let (status, headers, body) = raw.deconstruct();
+        let status = u16::from(status);
+        let body: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        };
+        Ok(Reply { status, headers, body })
+    }
+
+    /// GET a resource; `None` when it does not exist.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, api: &str) -> R<Option<T>> {
+        let r = self.send(Method::Get, self.url(path, api)?, None).await?;
+        match r.status {
+            200 => serde_json::from_value(r.body)
+                .map(Some)
+                .map_err(|e| ProviderError::permanent("InvalidResponse", format!("GET {path}: {e}"))),
+            404 => Ok(None),
+            _ => Err(classify(&format!("GET {path}"), &r)),
+        }
+    }
+
+    /// PUT a resource and follow the operation to its end; returns the
+    /// resource as ARM then reports it.
+    pub async fn put<B: Serialize>(&self, path: &str, api: &str, body: &B) -> R<Value> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::permanent("InvalidRequest", format!("PUT {path}: {e}")))?;
+        let r = self.send(Method::Put, self.url(path, api)?, Some(bytes)).await?;
+        if !matches!(r.status, 200 | 201 | 202) {
+            return Err(classify(&format!("PUT {path}"), &r));
+        }
+        // Accepted: from here on the resource exists (or is being made);
+        // never report an error the engine would answer with a second PUT.
+        let outcome = self.follow(path, &r).await;
+        let failed = |e: ProviderError| ProviderError {
+            left_behind: LeftBehind::Something(path.to_string()),
+            ..e
+        };
+        outcome.map_err(failed)?;
+        match self.get_following(path, api).await.map_err(failed)? {
+            Some(v) => {
+                if v.pointer("/properties/provisioningState").and_then(|s| s.as_str()) == Some("Failed") {
+                    return Err(failed(ProviderError::permanent(
+                        "ProvisioningFailed",
+                        format!("{path} ended in provisioningState Failed"),
+                    )));
+                }
+                Ok(v)
+            }
+            None => Err(failed(ProviderError::permanent(
+                "ResourceNotFound",
+                format!("{path} was accepted but cannot be read"),
+            ))),
+        }
+    }
+
+    /// DELETE a resource and follow the operation until it is gone.
+    /// A missing resource is `NotFound`.
+    pub async fn delete(&self, path: &str, api: &str) -> R<()> {
+        let r = self.send(Method::Delete, self.url(path, api)?, None).await?;
+        match r.status {
+            200 | 202 | 204 => self.follow(path, &r).await,
+            404 => Err(ProviderError::not_found(path.to_string())),
+            _ => Err(classify(&format!("DELETE {path}"), &r)),
+        }
+    }
+
+    /// POST an action (no body) and return its JSON reply.
+    pub async fn post(&self, path: &str, api: &str) -> R<Value> {
+        let r = self.send(Method::Post, self.url(path, api)?, Some(b"{}".to_vec())).await?;
+        match r.status {
+            200 => Ok(r.body),
+            404 => Err(ProviderError::not_found(path.to_string())),
+            _ => Err(classify(&format!("POST {path}"), &r)),
+        }
+    }
+
+    /// Every page of a list (`value` + `nextLink`).
+    pub async fn list<T: DeserializeOwned>(&self, path: &str, api: &str, filter: Option<&str>) -> R<Vec<T>> {
+        let mut url = self.url(path, api)?;
+        if let Some(f) = filter {
+            url.query_pairs_mut().append_pair("$filter", f);
+        }
+        let mut out = Vec::new();
+        let mut next = Some(url);
+        while let Some(u) = next.take() {
+            let r = self.read_reply(Method::Get, u.clone()).await?;
+            if r.status != 200 {
+                return Err(classify(&format!("GET {path}"), &r));
+            }
+            if let Some(items) = r.body.get("value").and_then(|v| v.as_array()) {
+                for item in items {
+                    if let Ok(t) = serde_json::from_value(item.clone()) {
+                        out.push(t);
+                    }
+                }
+            }
+            next = r
+                .body
+                .get("nextLink")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Url::parse(s).ok());
+        }
+        Ok(out)
+    }
+
+    /// GET that keeps trying through throttling and outages past the
+    /// pipeline's own retries, honouring Retry-After (for reads that follow
+    /// an accepted write, which must not be abandoned).
+    async fn read_reply(&self, method: Method, url: Url) -> R<Reply> {
+        let started = Instant::now();
+        loop {
+            match self.send(method.clone(), url.clone(), None).await {
+                Ok(r) if !is_transient_status(r.status) => return Ok(r),
+                Ok(r) if started.elapsed() > OPERATION_DEADLINE => {
+                    return Err(classify(&format!("GET {}", url.path()), &r))
+                }
+                Ok(r) => tokio::time::sleep(wait_of(&r.headers).unwrap_or(self.poll)).await,
+                Err(e) if e.is_transient() && started.elapsed() < OPERATION_DEADLINE => {
+                    tokio::time::sleep(e.retry_after().unwrap_or(self.poll).max(self.poll)).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn get_following(&self, path: &str, api: &str) -> R<Option<Value>> {
+        let r = self.read_reply(Method::Get, self.url(path, api)?).await?;
+        match r.status {
+            200 => Ok(Some(r.body)),
+            404 => Ok(None),
+            _ => Err(classify(&format!("GET {path}"), &r)),
+        }
+    }
+
+    /// Follow an accepted PUT/DELETE to its terminal state.
+    async fn follow(&self, path: &str, first: &Reply) -> R<()> {
+        let started = Instant::now();
+        if let Some(op) = first.headers.get_optional_string(&ASYNC_OPERATION) {
+            let url = Url::parse(&op).map_err(|e| ProviderError::permanent("InvalidResponse", format!("{op}: {e}")))?;
+            let mut wait = wait_of(&first.headers).unwrap_or(self.poll);
+            loop {
+                tokio::time::sleep(wait).await;
+                let r = self.read_reply(Method::Get, url.clone()).await?;
+                if r.status != 200 {
+                    return Err(classify(&format!("operation of {path}"), &r));
+                }
+                let st: AsyncStatus = serde_json::from_value(r.body.clone()).unwrap_or_default();
+                match st.status.as_str() {
+                    "Succeeded" => return Ok(()),
+                    "Failed" | "Canceled" => {
+                        let (code, message) = st
+                            .error
+                            .map(|e| (e.code, e.message))
+                            .unwrap_or_else(|| (st.status.clone(), String::new()));
+                        return Err(ProviderError::permanent(
+                            if code.is_empty() { "OperationFailed" } else { &code },
+                            format!("{path}: operation {}: {message}", st.status.to_ascii_lowercase()),
+                        ));
+                    }
+                    _ => {}
+                }
+                if started.elapsed() > OPERATION_DEADLINE {
+                    return Err(ProviderError {
+                        class: Class::Permanent,
+                        left_behind: LeftBehind::Unknown,
+                        code: Some("OperationTimeout".into()),
+                        message: format!("{path}: still in progress after {} minutes", OPERATION_DEADLINE.as_secs() / 60),
+                    });
+                }
+                wait = wait_of(&r.headers).unwrap_or(self.poll);
+            }
+        }
+        if first.status == 202 {
+            if let Some(loc) = first.headers.get_optional_string(&LOCATION) {
+                let url =
+                    Url::parse(&loc).map_err(|e| ProviderError::permanent("InvalidResponse", format!("{loc}: {e}")))?;
+                let mut wait = wait_of(&first.headers).unwrap_or(self.poll);
+                loop {
+                    tokio::time::sleep(wait).await;
+                    let r = self.read_reply(Method::Get, url.clone()).await?;
+                    match r.status {
+                        202 => wait = wait_of(&r.headers).unwrap_or(self.poll),
+                        200 | 201 | 204 => return Ok(()),
+                        _ => return Err(classify(&format!("operation of {path}"), &r)),
+                    }
+                    if started.elapsed() > OPERATION_DEADLINE {
+                        return Err(ProviderError::permanent(
+                            "OperationTimeout",
+                            format!("{path}: still in progress"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long the service asked to wait: `retry-after-ms`,
+/// `x-ms-retry-after-ms`, or `Retry-After` in seconds.
+pub fn wait_of(h: &Headers) -> Option<Duration> {
+    for name in [&RETRY_AFTER_MS, &X_MS_RETRY_AFTER_MS] {
+        if let Some(ms) = h.get_optional_str(name).and_then(|v| v.trim().parse::<u64>().ok()) {
+            return Some(Duration::from_millis(ms));
+        }
+    }
+    h.get_optional_str(&RETRY_AFTER)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Codes that clear up by themselves (a dependency still being deleted, an
+/// operation in progress on the same resource).
+const TRANSIENT_CODES: [&str; 8] = [
+    "AnotherOperationInProgress",
+    "RetryableError",
+    "InUseSubnetCannotBeDeleted",
+    "InUseRouteTableCannotBeDeleted",
+    "InUseNetworkSecurityGroupCannotBeDeleted",
+    "PublicIPAddressCannotBeDeleted",
+    "NicInUse",
+    "OperationNotAllowed",
+];
+
+/// Turn an error reply into a classified error naming what failed, ARM's
+/// code and message, and the fix where hke knows it.
+pub fn classify(what: &str, r: &Reply) -> ProviderError {
+    let body: ErrorBody = serde_json::from_value(r.body.clone()).unwrap_or_default();
+    let (code, message) = body
+        .error
+        .map(|e| (e.code, e.message))
+        .unwrap_or_else(|| (format!("Http{}", r.status), String::new()));
+    let mut msg = format!("{what}: HTTP {}", r.status);
+    if !message.is_empty() {
+        msg.push_str(": ");
+        msg.push_str(&message);
+    }
+    let class = match r.status {
+        404 => Class::NotFound,
+        s if is_transient_status(s) => Class::Transient {
+            retry_after: wait_of(&r.headers),
+        },
+        409 if TRANSIENT_CODES.contains(&code.as_str()) || code.ends_with("BeingDeleted") => Class::Transient {
+            retry_after: wait_of(&r.headers),
+        },
+        400 if TRANSIENT_CODES.contains(&code.as_str()) => Class::Transient {
+            retry_after: wait_of(&r.headers),
+        },
+        401 => {
+            msg.push_str(" — the credential was refused: check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or run `az login`");
+            Class::Permanent
+        }
+        403 => {
+            msg.push_str(" — the identity lacks permission: grant it Contributor on the subscription or resource group");
+            Class::Permanent
+        }
+        _ => Class::Permanent,
+    };
+    ProviderError {
+        class,
+        left_behind: LeftBehind::Nothing,
+        code: Some(code),
+        message: msg,
+    }
+}
+
+fn transport_error(what: &str, e: &azure_core::Error) -> ProviderError {
+    use azure_core::error::ErrorKind;
+    let text = e.to_string();
+    match e.kind() {
+        ErrorKind::Credential => ProviderError::permanent(
+            "CredentialUnavailable",
+            format!(
+                "{what}: no Azure credential: {text}. Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
+                 (or AZURE_FEDERATED_TOKEN_FILE for workload identity), or run `az login`"
+            ),
+        ),
+        ErrorKind::HttpResponse { status, .. } if u16::from(*status) == 429 || u16::from(*status) >= 500 => {
+            ProviderError::transient("Throttled", format!("{what}: {text}"), None)
+        }
+        _ => ProviderError {
+            class: Class::Transient { retry_after: None },
+            left_behind: LeftBehind::Unknown,
+            code: Some("RequestFailed".into()),
+            message: format!("{what}: {text}"),
+        },
+    }
+}
+

@@ -1,0 +1,1 @@
+//! The ARM deployment template of a plan (`azuredeploy.json`).
