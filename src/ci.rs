@@ -387,7 +387,9 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     // Teardown and log collection find the GCP project and zone here too.
     let env = &env
         .with_default(deploy::FLAG_PROJECT, c.provider.gcp_project.as_deref())
-        .with_default(deploy::FLAG_ZONE, c.provider.gcp_zone.as_deref());
+        .with_default(deploy::FLAG_ZONE, c.provider.gcp_zone.as_deref())
+        .with_default(deploy::FLAG_SUBSCRIPTION, c.provider.azure_subscription.as_deref())
+        .with_default(deploy::FLAG_RESOURCE_GROUP, c.provider.azure_resource_group.as_deref());
     let linux_nodes: u32 = c.masters.count
         + c.pools
             .iter()
@@ -628,6 +630,8 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         endpoint: opts.endpoint.clone(),
         project: c.provider.gcp_project.clone(),
         zone: c.provider.gcp_zone.clone(),
+        subscription: c.provider.azure_subscription.clone(),
+        resource_group: c.provider.azure_resource_group.clone(),
     };
     let state = crate::state::load(&out_dir).unwrap_or_default();
     let has_machines = state.resources.values().any(|e| {

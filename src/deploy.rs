@@ -77,11 +77,19 @@ pub struct Target {
     /// HKE_GCP_PROJECT/HKE_GCP_ZONE fill in.
     pub project: Option<String>,
     pub zone: Option<String>,
+    /// Azure subscription and resource group from the model;
+    /// `--subscription` wins, AZURE_SUBSCRIPTION_ID fills in; the group
+    /// defaults to the cluster's name.
+    pub subscription: Option<String>,
+    pub resource_group: Option<String>,
 }
 
-/// Where `--project` and `--zone` travel with the environment.
+/// Where `--project`, `--zone`, `--subscription` and the model's resource
+/// group travel with the environment.
 pub const FLAG_PROJECT: &str = "--project";
 pub const FLAG_ZONE: &str = "--zone";
+pub const FLAG_SUBSCRIPTION: &str = "--subscription";
+pub const FLAG_RESOURCE_GROUP: &str = "--resource-group";
 
 /// The provider for a cloud.
 pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Arc<dyn Provider>, DeployError> {
@@ -126,6 +134,36 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
                 .map_err(|e| DeployError::Usage(e.to_string()))?;
             Ok(Arc::new(gcp))
         }
+        #[cfg(feature = "azure")]
+        Cloud::Azure => {
+            let mut cfg = hke_provider_azure::AzureConfig::new(&target.cluster);
+            cfg.subscription = env
+                .get(FLAG_SUBSCRIPTION)
+                .or_else(|| target.subscription.clone())
+                .or_else(|| env.get("AZURE_SUBSCRIPTION_ID"))
+                .filter(|v| !v.is_empty());
+            if let Some(rg) = target
+                .resource_group
+                .clone()
+                .or_else(|| env.get(FLAG_RESOURCE_GROUP))
+                .filter(|v| !v.is_empty())
+            {
+                cfg.resource_group = rg;
+            }
+            cfg.location = target.region.clone().filter(|v| !v.is_empty());
+            cfg.endpoint = endpoint;
+            cfg.scope = env.get("HKE_AZURE_SCOPE").filter(|v| !v.is_empty());
+            cfg.ca_file = env.get("HKE_AZURE_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+            if let Some(ms) = env.get("HKE_AZURE_POLL_MS").and_then(|v| v.parse::<u64>().ok()) {
+                cfg.poll = std::time::Duration::from_millis(ms.max(1));
+            }
+            let az = hke_provider_azure::Azure::connect(cfg)
+                .await
+                .map_err(|e| DeployError::Usage(e.to_string()))?;
+            Ok(Arc::new(az))
+        }
+        // Reached when a provider's feature is off.
+        #[allow(unreachable_patterns)]
         other => {
             let _ = endpoint;
             Err(DeployError::Usage(format!(
@@ -134,6 +172,14 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
             )))
         }
     }
+}
+
+/// The resource group (or other isolation unit) the plan names.
+fn plan_group_name(plan: &Plan) -> String {
+    plan.resources
+        .get(plan::GROUP)
+        .map(|g| g.name.clone())
+        .unwrap_or_else(|| plan.cluster.clone())
 }
 
 /// Load the cluster for `opts`: the output directory's apimodel.json when a
@@ -228,6 +274,8 @@ pub async fn deploy(
                 endpoint: opts.endpoint.clone(),
                 project: c.provider.gcp_project.clone(),
                 zone: c.provider.gcp_zone.clone(),
+                subscription: c.provider.azure_subscription.clone(),
+                resource_group: Some(plan_group_name(&plan)),
             };
             provider_for(c.provider.cloud, &target, env).await?
         }

@@ -546,6 +546,9 @@ impl Engine {
         });
         let mut failures: Vec<(String, String)> = Vec::new();
         let mut first = true;
+        if !self.cancelled() {
+            self.delete_whole(&shared).await?;
+        }
         // A pass deletes everything known; a second pass catches whatever the
         // first could not see (created concurrently, or listed late).
         for pass in 0..3 {
@@ -587,6 +590,67 @@ impl Engine {
             }
         }
         self.finish(Op::Teardown, &shared, failures, started)
+    }
+
+    /// Where the cloud deletes a cluster in one call (an Azure resource
+    /// group hke made), do that first: what the state records goes with it.
+    async fn delete_whole(&self, shared: &Shared) -> Result<(), EngineError> {
+        let provider = self.provider.clone();
+        let cluster = self.cluster.clone();
+        let started = Instant::now();
+        let deleted = self
+            .with_retry(Op::Teardown, "cluster", Kind::Group, &cluster, shared, || {
+                let provider = provider.clone();
+                let cluster = cluster.clone();
+                async move { provider.delete_cluster(&cluster).await }
+            })
+            .await
+            .map_err(|e| EngineError::Failed(vec![("cluster".into(), e.to_string())]))?;
+        if deleted.is_empty() {
+            return Ok(());
+        }
+        let recorded: Vec<(String, Kind, String)> = shared
+            .state
+            .lock()
+            .map(|s| {
+                s.resources
+                    .iter()
+                    .map(|(id, e)| (id.clone(), e.kind, e.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.emit(Event::Begin {
+            op: Op::Teardown,
+            cluster: self.cluster.clone(),
+            total: recorded.len().max(deleted.len()),
+            by_kind: BTreeMap::new(),
+        });
+        for g in &deleted {
+            self.emit(Event::Note {
+                message: format!("deleted {g} with everything in it"),
+            });
+        }
+        for (id, kind, name) in recorded {
+            self.journal
+                .record_soon(&id, None)
+                .await
+                .map_err(|e| EngineError::Failed(vec![(id.clone(), e.to_string())]))?;
+            if let Ok(mut st) = shared.state.lock() {
+                st.resources.remove(&id);
+            }
+            if let Ok(mut s) = shared.summary.lock() {
+                s.deleted += 1;
+            }
+            self.emit(Event::Done {
+                op: Op::Teardown,
+                id,
+                kind,
+                name,
+                outcome: Outcome::Deleted,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        Ok(())
     }
 
     async fn teardown_targets(&self, shared: &Shared) -> Result<Vec<Target>, EngineError> {

@@ -49,6 +49,8 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             endpoint: a.where_.endpoint_url.clone(),
             project: p.cluster.provider.gcp_project.clone(),
             zone: p.cluster.provider.gcp_zone.clone(),
+            subscription: p.cluster.provider.azure_subscription.clone(),
+            resource_group: p.cluster.provider.azure_resource_group.clone(),
         };
         let provider = deploy::provider_for(p.cluster.provider.cloud, &target, env)
             .await

@@ -92,6 +92,10 @@ pub struct CloudArgs {
     /// The GCP zone, over the model's (also HKE_GCP_ZONE).
     #[arg(long, value_name = "ZONE")]
     pub zone: Option<String>,
+    /// The Azure subscription id, over the model's
+    /// `providerProfile.subscriptionId` (also AZURE_SUBSCRIPTION_ID).
+    #[arg(long, value_name = "ID")]
+    pub subscription: Option<String>,
 }
 
 impl CloudArgs {
@@ -100,6 +104,7 @@ impl CloudArgs {
     pub fn overlay(&self, env: &crate::context::Env) -> crate::context::Env {
         env.with(crate::deploy::FLAG_PROJECT, self.project.as_deref())
             .with(crate::deploy::FLAG_ZONE, self.zone.as_deref())
+            .with(crate::deploy::FLAG_SUBSCRIPTION, self.subscription.as_deref())
     }
 }
 

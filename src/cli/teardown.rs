@@ -105,6 +105,14 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         .with_default(
             deploy::FLAG_ZONE,
             model_cloud.as_ref().and_then(|p| p.gcp_zone.as_deref()),
+        )
+        .with_default(
+            deploy::FLAG_SUBSCRIPTION,
+            model_cloud.as_ref().and_then(|p| p.azure_subscription.as_deref()),
+        )
+        .with_default(
+            deploy::FLAG_RESOURCE_GROUP,
+            model_cloud.as_ref().and_then(|p| p.azure_resource_group.as_deref()),
         );
     let cloud = match (&a.cloud, model_cloud.map(|p| p.cloud)) {
         (Some(c), _) => c.parse::<Cloud>().map_err(Failure::Usage)?,
