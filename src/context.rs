@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The variables hke reads (`HKE_*`, and `ARTIFACTS`).
+/// The variables hke reads (`HKE_*`, `ARTIFACTS`, `AZURE_SUBSCRIPTION_ID`).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
@@ -17,7 +17,7 @@ impl Env {
         Env {
             // ARTIFACTS: where CI systems (Prow and others) collect a job's files.
             vars: std::env::vars()
-                .filter(|(k, _)| k.starts_with("HKE_") || k == "ARTIFACTS")
+                .filter(|(k, _)| k.starts_with("HKE_") || k == "ARTIFACTS" || k == "AZURE_SUBSCRIPTION_ID")
                 .collect(),
         }
     }

@@ -1,1 +1,1124 @@
-//! placeholder
+//! A fake Azure Resource Manager for hke's tests. There is no Azure compute
+//! emulator; this follows the public REST contract the real SDK pipeline
+//! relies on:
+//!
+//! - HTTPS only, with a certificate from a test CA made at start (`ca_pem`);
+//!   a token endpoint (`POST /{tenant}/oauth2/v2.0/token`, the client
+//!   credentials grant) and bearer-token checks on every ARM call (401
+//!   `InvalidAuthenticationToken` without one);
+//! - `PUT` answers 201 (new) or 200 (update) with the resource in
+//!   `provisioningState` `Creating`/`Updating` and an `Azure-AsyncOperation`
+//!   URL; the operation is `InProgress` for `Config::operation_time`, then
+//!   `Succeeded` (or `Failed` with an ARM error, for names in
+//!   `Config::fail_once`); resource groups are synchronous, as in ARM;
+//! - `DELETE` answers 202 with `Azure-AsyncOperation` and `Location`
+//!   (which answers 202 until done, then 200); a missing resource in an
+//!   existing group is 204, a missing group 404; deleting a group removes
+//!   everything in it; deleting a VM removes its extensions, and its NIC
+//!   and OS disk when their `deleteOption` is `Delete`;
+//! - 404 `ResourceGroupNotFound` / `ParentResourceNotFound` for missing
+//!   parents, 400 `InvalidResourceReference` for references to missing
+//!   resources, 400 `InvalidParameter` for bodies missing required
+//!   properties (location, address prefixes, rule fields, image, OS
+//!   profile, NIC, custom data over 64 KiB, a static IP outside its subnet
+//!   or taken), 404 `PlatformImageNotFound` for images not in the catalog;
+//! - 409 for conflicting deletes: a resource another one still uses (a NIC
+//!   on a VM, a subnet or NSG with NICs, a public IP on a load balancer, a
+//!   load balancer pool with NICs, an availability set with VMs), and any
+//!   write while an operation is running on the same resource
+//!   (`AnotherOperationInProgress`);
+//! - 429 with `Retry-After` on every Nth request (`Config::throttle_every`);
+//! - computed properties: public IP address and FQDN
+//!   (`<label>.<location>.cloudapp.azure.com`), NIC private addresses from
+//!   the subnet, ids of load balancer parts, OS disks;
+//! - GET hides `adminPassword` and `customData` as ARM does; `resources()`
+//!   shows everything it holds (for tests);
+//! - lists with `$filter=tagName eq 'k' [and tagValue eq 'v']` over
+//!   resource groups and resources, paged with `nextLink`;
+//! - `retrieveBootDiagnosticsData` and the serial log blob it points to.
+//!
+//! Every request is logged with its time and answer (`calls()`).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "fake-arm-access-token";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub subscription: String,
+    /// From PUT/DELETE to the operation's end.
+    pub operation_time: Duration,
+    /// `retry-after-ms` given with each operation status (how soon to poll).
+    pub poll_after: Duration,
+    /// Refuse every Nth ARM request with 429.
+    pub throttle_every: Option<u64>,
+    /// The Retry-After (seconds) of a 429.
+    pub throttle_retry_after_secs: u64,
+    /// Resource names whose first PUT operation fails (`AllocationFailed`).
+    pub fail_once: Vec<String>,
+    /// Items per page of a list.
+    pub page_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            subscription: "00000000-0000-0000-0000-000000000001".into(),
+            operation_time: Duration::from_millis(300),
+            poll_after: Duration::from_millis(100),
+            throttle_every: None,
+            throttle_retry_after_secs: 1,
+            fail_once: Vec::new(),
+            page_size: 4,
+        }
+    }
+}
+
+/// Marketplace images the fake knows: (publisher, offer, sku).
+pub const IMAGES: [(&str, &str, &str); 7] = [
+    ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core-smalldisk"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core-smalldisk"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core-smalldisk"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core"),
+    ("Canonical", "ubuntu-24_04-lts", "server"),
+];
+
+/// One logged request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub at: Instant,
+    pub method: String,
+    /// The path (lower case), without the query.
+    pub path: String,
+    pub status: u16,
+    /// The wait the answer asked for (Retry-After or retry-after-ms).
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Operation {
+    /// When it ends.
+    due: Instant,
+    /// Lower-case path of the resource.
+    target: String,
+    delete: bool,
+    failed: Option<(String, String)>,
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Lower-case id → resource body (as stored, with secrets).
+    resources: BTreeMap<String, Value>,
+    operations: BTreeMap<String, Operation>,
+    requests: u64,
+    ids: u64,
+    calls: Vec<Call>,
+    failed_once: Vec<String>,
+}
+
+/// A running fake. Stops when dropped.
+pub struct FakeArm {
+    addr: SocketAddr,
+    ca_pem: String,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn tls(addr_ip: Ipv4Addr) -> Result<(String, rustls::ServerConfig), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let e = |e: rcgen::Error| e.to_string();
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "hke fake ARM test CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(e)?;
+    let key = KeyPair::generate().map_err(e)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(e)?;
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::V4(addr_ip)));
+    params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    let cert = params.signed_by(&key, &ca, &ca_key).map_err(e)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok((ca.pem(), config))
+}
+
+impl FakeArm {
+    /// Listen on a free loopback port, over TLS.
+    pub async fn start(config: Config) -> std::io::Result<FakeArm> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (ca_pem, server) = tls(Ipv4Addr::LOCALHOST).map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let state = Arc::new(Mutex::new(State::default()));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let base = format!("https://{addr}");
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = &mut rx => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let (state, config, base, acceptor) = (shared.clone(), config.clone(), base.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        let (state, config, base) = (state.clone(), config.clone(), base.clone());
+                        async move { Ok::<_, Infallible>(handle(req, &state, &config, &base).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(tls);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        Ok(FakeArm {
+            addr,
+            ca_pem,
+            state,
+            stop: Some(tx),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`: the ARM endpoint and the authority host.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The test CA that signed the server's certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().map(|s| s.calls.clone()).unwrap_or_default()
+    }
+
+    /// Everything it holds, by lower-case id, with every operation
+    /// finished and secrets shown.
+    pub fn resources(&self) -> BTreeMap<String, Value> {
+        match self.state.lock() {
+            Ok(mut s) => {
+                advance(&mut s, true);
+                s.resources.clone()
+            }
+            Err(_) => BTreeMap::new(),
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.state.lock().map(|s| s.requests).unwrap_or(0)
+    }
+
+    /// Put a resource in place directly (a user's own resource group, a
+    /// stray resource), bypassing the API.
+    pub fn seed(&self, id: &str, body: Value) {
+        if let Ok(mut s) = self.state.lock() {
+            let mut body = body;
+            body["id"] = json!(id);
+            s.resources.insert(id.to_ascii_lowercase(), body);
+        }
+    }
+}
+
+impl Drop for FakeArm {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: &Value) -> Reply {
+    let text = if body.is_null() { String::new() } else { body.to_string() };
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    reply(status, &json!({"error": {"code": code, "message": message}}))
+}
+
+fn header(r: &mut Reply, k: &'static str, v: &str) {
+    if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+        r.headers_mut().insert(k, v);
+    }
+}
+
+/// Finish the operations whose time has come (all of them with `all`).
+fn advance(s: &mut State, all: bool) {
+    let now = Instant::now();
+    let mut finished = Vec::new();
+    for (id, op) in s.operations.iter_mut() {
+        if !op.done && (all || now >= op.due) {
+            op.done = true;
+            finished.push((id.clone(), op.target.clone(), op.delete, op.failed.clone()));
+        }
+    }
+    for (_, target, delete, failed) in finished {
+        if delete {
+            remove(s, &target);
+        } else if let Some(r) = s.resources.get_mut(&target) {
+            r["properties"]["provisioningState"] = json!(if failed.is_some() { "Failed" } else { "Succeeded" });
+            if failed.is_none() {
+                let r = r.clone();
+                on_succeeded(s, &target, r);
+            }
+        }
+    }
+}
+
+/// Effects of a successful create: the VM's OS disk.
+fn on_succeeded(s: &mut State, id: &str, r: Value) {
+    if id.contains("/providers/microsoft.compute/virtualmachines/") && !id.contains("/extensions/") {
+        if let Some(disk) = r.pointer("/properties/storageProfile/osDisk/name").and_then(|v| v.as_str()) {
+            let rg = id.split("/providers/").next().unwrap_or_default();
+            let disk_id = format!("{rg}/providers/Microsoft.Compute/disks/{disk}");
+            let size = r.pointer("/properties/storageProfile/osDisk/diskSizeGB").cloned();
+            s.resources.insert(
+                disk_id.to_ascii_lowercase(),
+                json!({"id": disk_id, "name": disk, "type": "Microsoft.Compute/disks",
+                       "location": r["location"], "managedBy": r["id"],
+                       "properties": {"diskSizeGB": size, "provisioningState": "Succeeded"}}),
+            );
+        }
+    }
+}
+
+/// Remove a resource and what goes with it.
+fn remove(s: &mut State, id: &str) {
+    let Some(r) = s.resources.remove(id) else { return };
+    let prefix = format!("{id}/");
+    // Children (subnets, routes, extensions, everything in a group).
+    let children: Vec<String> = s.resources.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+    for c in children {
+        s.resources.remove(&c);
+    }
+    if id.contains("/providers/microsoft.compute/virtualmachines/") {
+        if let Some(nics) = r.pointer("/properties/networkProfile/networkInterfaces").and_then(|v| v.as_array()) {
+            for n in nics {
+                if n.pointer("/properties/deleteOption").and_then(|v| v.as_str()) == Some("Delete") {
+                    if let Some(nid) = n["id"].as_str() {
+                        s.resources.remove(&nid.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        if r.pointer("/properties/storageProfile/osDisk/deleteOption").and_then(|v| v.as_str()) == Some("Delete") {
+            if let Some(disk) = r.pointer("/properties/storageProfile/osDisk/name").and_then(|v| v.as_str()) {
+                let rg = id.split("/providers/").next().unwrap_or_default();
+                s.resources.remove(&format!("{rg}/providers/microsoft.compute/disks/{}", disk.to_ascii_lowercase()));
+            }
+        }
+    }
+}
+
+/// `(rg id, provider type path, name)` of a resource id, lower case.
+fn parts(id: &str) -> Option<(String, String, String)> {
+    let (rg, rest) = id.split_once("/providers/")?;
+    let segs: Vec<&str> = rest.split('/').collect();
+    if segs.len() < 3 || segs.len() % 2 == 0 {
+        return None;
+    }
+    let name = segs.last()?.to_string();
+    let mut t = vec![segs[0].to_string()];
+    for (i, s) in segs.iter().enumerate().skip(1) {
+        if i % 2 == 1 {
+            t.push(s.to_string());
+        }
+    }
+    Some((rg.to_string(), t.join("/"), name))
+}
+
+fn is_group(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    segs.len() == 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups"
+}
+
+/// Every `{"id": ...}` reference in a body.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if k == "id" {
+                    continue;
+                }
+                if let Some(id) = x.get("id").and_then(|i| i.as_str()) {
+                    if x.as_object().is_some_and(|o| o.len() <= 2) {
+                        out.push(id.to_string());
+                    }
+                }
+                references(x, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                if let Some(id) = x.get("id").and_then(|i| i.as_str()) {
+                    out.push(id.to_string());
+                }
+                references(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Does the resource (or a part of it: `.../backendAddressPools/x`) exist?
+fn exists(s: &State, id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    if s.resources.contains_key(&lower) {
+        return true;
+    }
+    // A part of a load balancer: its parent exists with that part.
+    for part in ["/backendaddresspools/", "/frontendipconfigurations/", "/probes/"] {
+        if let Some((parent, name)) = lower.split_once(part) {
+            let key = match part {
+                "/backendaddresspools/" => "backendAddressPools",
+                "/frontendipconfigurations/" => "frontendIPConfigurations",
+                _ => "probes",
+            };
+            return s.resources.get(parent).is_some_and(|lb| {
+                lb.pointer(&format!("/properties/{key}"))
+                    .and_then(|a| a.as_array())
+                    .is_some_and(|a| a.iter().any(|p| p["name"].as_str().map(str::to_ascii_lowercase).as_deref() == Some(name)))
+            });
+        }
+    }
+    false
+}
+
+fn invalid(message: String) -> Result<(), (StatusCode, &'static str, String)> {
+    Err((StatusCode::BAD_REQUEST, "InvalidParameter", message))
+}
+
+fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.pointer(p).and_then(|x| x.as_str()).filter(|x| !x.is_empty())
+}
+
+fn ipv4_net(cidr: &str) -> Option<(u32, u32)> {
+    let (ip, len) = cidr.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    Some((u32::from(ip) & mask, mask))
+}
+
+/// Required properties per type (ARM's `InvalidParameter` and friends).
+fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &'static str, String)> {
+    let top = !rtype.contains("/subnets") && !rtype.contains("/routes") && !rtype.ends_with("/extensions");
+    if top && str_at(body, "/location").is_none() {
+        return invalid("location is required".into());
+    }
+    match rtype {
+        "microsoft.network/virtualnetworks" => {
+            if body.pointer("/properties/addressSpace/addressPrefixes/0").is_none() {
+                return invalid("properties.addressSpace.addressPrefixes is required".into());
+            }
+        }
+        "microsoft.network/virtualnetworks/subnets" => {
+            if str_at(body, "/properties/addressPrefix").is_none() {
+                return invalid("properties.addressPrefix is required".into());
+            }
+        }
+        "microsoft.network/networksecuritygroups" => {
+            for r in body.pointer("/properties/securityRules").and_then(|v| v.as_array()).into_iter().flatten() {
+                for f in ["priority", "direction", "access", "protocol", "destinationPortRange"] {
+                    if r["properties"].get(f).is_none() {
+                        return invalid(format!("securityRules[{}].properties.{f} is required", r["name"]));
+                    }
+                }
+            }
+        }
+        "microsoft.network/publicipaddresses" => {
+            if str_at(body, "/sku/name") == Some("Standard")
+                && str_at(body, "/properties/publicIPAllocationMethod") != Some("Static")
+            {
+                return invalid("a Standard SKU public IP must be Static".into());
+            }
+        }
+        "microsoft.network/loadbalancers" => {
+            if body.pointer("/properties/frontendIPConfigurations/0").is_none() {
+                return invalid("properties.frontendIPConfigurations is required".into());
+            }
+        }
+        "microsoft.network/networkinterfaces" => {
+            if str_at(body, "/properties/ipConfigurations/0/properties/subnet/id").is_none() {
+                return invalid("properties.ipConfigurations[0].properties.subnet.id is required".into());
+            }
+            if let Some(ip) = str_at(body, "/properties/ipConfigurations/0/properties/privateIPAddress") {
+                let subnet = str_at(body, "/properties/ipConfigurations/0/properties/subnet/id").unwrap_or_default();
+                let prefix = s
+                    .resources
+                    .get(&subnet.to_ascii_lowercase())
+                    .and_then(|sn| str_at(sn, "/properties/addressPrefix").map(String::from))
+                    .unwrap_or_default();
+                let inside = match (ip.parse::<Ipv4Addr>(), ipv4_net(&prefix)) {
+                    (Ok(a), Some((net, mask))) => u32::from(a) & mask == net,
+                    _ => false,
+                };
+                if !inside {
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "PrivateIPAddressNotInSubnet",
+                        format!("{ip} is not in subnet {prefix}"),
+                    ));
+                }
+            }
+        }
+        "microsoft.compute/virtualmachines" => {
+            if str_at(body, "/properties/hardwareProfile/vmSize").is_none() {
+                return invalid("properties.hardwareProfile.vmSize is required".into());
+            }
+            let img = |k: &str| str_at(body, &format!("/properties/storageProfile/imageReference/{k}"));
+            let (Some(p), Some(o), Some(k), Some(_)) = (img("publisher"), img("offer"), img("sku"), img("version")) else {
+                return invalid("properties.storageProfile.imageReference needs publisher, offer, sku and version".into());
+            };
+            if !IMAGES.iter().any(|(ip, io, is)| ip.eq_ignore_ascii_case(p) && io.eq_ignore_ascii_case(o) && is.eq_ignore_ascii_case(k)) {
+                return Err((
+                    StatusCode::NOT_FOUND,
+                    "PlatformImageNotFound",
+                    format!("the platform image '{p}:{o}:{k}' is not available"),
+                ));
+            }
+            let os = body.pointer("/properties/osProfile");
+            let Some(os) = os else {
+                return invalid("properties.osProfile is required".into());
+            };
+            for f in ["computerName", "adminUsername"] {
+                if str_at(os, &format!("/{f}")).is_none() {
+                    return invalid(format!("properties.osProfile.{f} is required"));
+                }
+            }
+            if os.get("windowsConfiguration").is_some() {
+                if str_at(os, "/adminPassword").is_none() {
+                    return invalid("properties.osProfile.adminPassword is required for Windows".into());
+                }
+                if str_at(os, "/computerName").is_some_and(|n| n.len() > 15) {
+                    return invalid("a Windows computer name is at most 15 characters".into());
+                }
+            } else if os.pointer("/linuxConfiguration/ssh/publicKeys/0/keyData").is_none() && str_at(os, "/adminPassword").is_none() {
+                return invalid("a Linux VM needs an SSH public key or a password".into());
+            }
+            if str_at(os, "/customData").is_some_and(|d| d.len() > 87_380) {
+                return invalid("properties.osProfile.customData is over 64 KiB".into());
+            }
+            if body.pointer("/properties/networkProfile/networkInterfaces/0/id").is_none() {
+                return invalid("properties.networkProfile.networkInterfaces is required".into());
+            }
+        }
+        "microsoft.compute/virtualmachines/extensions" => {
+            for f in ["publisher", "type", "typeHandlerVersion"] {
+                if str_at(body, &format!("/properties/{f}")).is_none() {
+                    return invalid(format!("properties.{f} is required"));
+                }
+            }
+        }
+        "microsoft.network/routetables/routes" => {
+            for f in ["addressPrefix", "nextHopType"] {
+                if str_at(body, &format!("/properties/{f}")).is_none() {
+                    return invalid(format!("properties.{f} is required"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What still uses the resource `id` (a reason a delete conflicts).
+fn used_by(s: &State, id: &str) -> Option<(String, &'static str)> {
+    let id = id.to_ascii_lowercase();
+    if id.contains("/providers/microsoft.compute/disks/") {
+        return None;
+    }
+    let code = if id.contains("/networkinterfaces/") {
+        "NicInUse"
+    } else if id.contains("/virtualnetworks/") {
+        "InUseSubnetCannotBeDeleted"
+    } else if id.contains("/networksecuritygroups/") {
+        "InUseNetworkSecurityGroupCannotBeDeleted"
+    } else if id.contains("/publicipaddresses/") {
+        "PublicIPAddressCannotBeDeleted"
+    } else if id.contains("/routetables/") {
+        "InUseRouteTableCannotBeDeleted"
+    } else if id.contains("/loadbalancers/") {
+        "InUseLoadBalancerCannotBeDeleted"
+    } else {
+        "OperationNotAllowed"
+    };
+    let own = format!("{id}/");
+    for (k, v) in &s.resources {
+        if *k == id || k.starts_with(&own) {
+            continue;
+        }
+        let mut refs = Vec::new();
+        references(v, &mut refs);
+        if refs.iter().any(|r| {
+            let r = r.to_ascii_lowercase();
+            r == id || r.starts_with(&own)
+        }) {
+            return Some((k.clone(), code));
+        }
+    }
+    None
+}
+
+fn filter_matches(filter: &str, tags: &Value) -> bool {
+    // tagName eq 'k' [and tagValue eq 'v']
+    let quoted: Vec<String> = filter
+        .split('\'')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s.to_string())
+        .collect();
+    let Some(name) = quoted.first() else { return true };
+    let Some(obj) = tags.as_object() else { return false };
+    let Some((_, v)) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) else {
+        return false;
+    };
+    match quoted.get(1) {
+        Some(want) => v.as_str() == Some(want.as_str()),
+        None => true,
+    }
+}
+
+/// The view of a resource a GET returns: no secrets, as ARM.
+fn shown(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(os) = v.pointer_mut("/properties/osProfile").and_then(|o| o.as_object_mut()) {
+        os.remove("adminPassword");
+        os.remove("customData");
+    }
+    if let Some(p) = v.pointer_mut("/properties").and_then(|o| o.as_object_mut()) {
+        p.remove("protectedSettings");
+    }
+    v
+}
+
+fn query(uri: &hyper::Uri) -> BTreeMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(req: Request<hyper::body::Incoming>, state: &Arc<Mutex<State>>, config: &Config, base: &str) -> Reply {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let path = uri.path().trim_end_matches('/').to_string();
+    let lower = path.to_ascii_lowercase();
+    let q = query(&uri);
+    let auth = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut s = match state.lock() {
+        Ok(s) => s,
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "poisoned"),
+    };
+    let r = respond(&mut s, config, base, &method, &path, &lower, &q, auth.as_deref(), &body);
+    let retry_after = r
+        .headers()
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .or_else(|| {
+            r.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs)
+        });
+    s.calls.push(Call {
+        at: Instant::now(),
+        method: method.to_string(),
+        path: lower,
+        status: r.status().as_u16(),
+        retry_after,
+    });
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    s: &mut State,
+    config: &Config,
+    base: &str,
+    method: &hyper::Method,
+    path: &str,
+    lower: &str,
+    q: &BTreeMap<String, String>,
+    auth: Option<&str>,
+    body: &Bytes,
+) -> Reply {
+    // The identity platform: client credentials for a bearer token.
+    if method == hyper::Method::POST && lower.ends_with("/oauth2/v2.0/token") {
+        let form = String::from_utf8_lossy(body);
+        if !form.contains("grant_type=client_credentials") || !form.contains("client_secret=") {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "client credentials expected");
+        }
+        return reply(
+            StatusCode::OK,
+            &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN}),
+        );
+    }
+    // Boot diagnostics blobs (SAS URLs: no bearer token).
+    if method == hyper::Method::GET && lower.starts_with("/blobs/") {
+        let vm = lower.trim_start_matches("/blobs/").split('/').next().unwrap_or_default();
+        let mut r = Response::new(Full::new(Bytes::from(format!(
+            "[    1.0] boot\n### hke-log-begin bootstrap.log\nbootstrap of {vm} finished\n### hke-log-end bootstrap.log\n"
+        ))));
+        *r.status_mut() = StatusCode::OK;
+        return r;
+    }
+    if auth != Some(&format!("Bearer {TOKEN}")) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "the access token is missing or invalid",
+        );
+    }
+    s.requests += 1;
+    if let Some(n) = config.throttle_every {
+        if n > 0 && s.requests % n == 0 {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "the request is being throttled",
+            );
+            header(&mut r, "retry-after", &config.throttle_retry_after_secs.to_string());
+            return r;
+        }
+    }
+    advance(s, false);
+    let sub = format!("/subscriptions/{}", config.subscription.to_ascii_lowercase());
+    if !lower.starts_with(&sub) && lower.starts_with("/subscriptions/") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            &format!("the subscription in {path} could not be found"),
+        );
+    }
+    // Operation status and results.
+    if let Some(op_id) = lower.strip_prefix(&format!("{sub}/providers/microsoft.fake/operations/")) {
+        let Some(op) = s.operations.get(op_id) else {
+            return error(StatusCode::NOT_FOUND, "NotFound", "no such operation");
+        };
+        let status = match (&op.failed, op.done) {
+            (_, false) => "InProgress",
+            (Some(_), true) => "Failed",
+            (None, true) => "Succeeded",
+        };
+        let location_style = q.contains_key("location");
+        if location_style {
+            let mut r = reply(if op.done { StatusCode::OK } else { StatusCode::ACCEPTED }, &Value::Null);
+            if !op.done {
+                header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
+            }
+            return r;
+        }
+        let mut v = json!({"id": format!("{path}"), "name": op_id, "status": status});
+        if let (Some((code, message)), true) = (&op.failed, op.done) {
+            v["error"] = json!({"code": code, "message": message});
+        }
+        let mut r = reply(StatusCode::OK, &v);
+        if !op.done {
+            header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
+        }
+        return r;
+    }
+    if lower == sub {
+        return reply(
+            StatusCode::OK,
+            &json!({"id": path, "subscriptionId": config.subscription, "state": "Enabled", "displayName": "fake"}),
+        );
+    }
+    if method == hyper::Method::GET && (lower == format!("{sub}/resourcegroups") || lower == format!("{sub}/resources")) {
+        return list(s, config, base, path, lower, q, |k, _| {
+            if lower.ends_with("/resourcegroups") {
+                is_group(k)
+            } else {
+                !is_group(k) && parts(k).is_some_and(|(_, t, _)| t.matches('/').count() == 1)
+            }
+        });
+    }
+    if method == hyper::Method::POST && lower.ends_with("/retrievebootdiagnosticsdata") {
+        let vm = lower.trim_end_matches("/retrievebootdiagnosticsdata");
+        let Some(v) = s.resources.get(vm) else {
+            return error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("{path} not found"));
+        };
+        let name = v["name"].as_str().unwrap_or_default().to_string();
+        return reply(
+            StatusCode::OK,
+            &json!({"consoleScreenshotBlobUri": format!("{base}/blobs/{name}/screenshot.bmp?sv=fake"),
+                    "serialConsoleLogBlobUri": format!("{base}/blobs/{name}/serial.log?sv=fake")}),
+        );
+    }
+    // A collection inside a group or a resource (`.../loadBalancers`,
+    // `.../virtualNetworks/v/subnets`): an even number of segments after
+    // `providers`.
+    if method == hyper::Method::GET {
+        if let Some((_, rest)) = lower.split_once("/providers/") {
+            if rest.split('/').count() % 2 == 0 {
+                let prefix = format!("{lower}/");
+                return list(s, config, base, path, lower, q, |k, _| {
+                    k.starts_with(&prefix) && !k[prefix.len()..].contains('/')
+                });
+            }
+        }
+    }
+    let group = is_group(lower);
+    let (rg, rtype) = if group {
+        (lower.to_string(), "microsoft.resources/resourcegroups".to_string())
+    } else {
+        match parts(lower) {
+            Some((rg, t, _)) => (rg, t),
+            None => return error(StatusCode::NOT_FOUND, "InvalidResourceType", &format!("{path}: unknown")),
+        }
+    };
+    match *method {
+        hyper::Method::GET => match s.resources.get(lower) {
+            Some(v) => reply(StatusCode::OK, &shown(v)),
+            None if !group && !s.resources.contains_key(&rg) => error(
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                &format!("resource group of {path} could not be found"),
+            ),
+            None => error(
+                StatusCode::NOT_FOUND,
+                if group { "ResourceGroupNotFound" } else { "ResourceNotFound" },
+                &format!("{path} was not found"),
+            ),
+        },
+        hyper::Method::PUT => put(s, config, base, path, lower, &rg, &rtype, group, body),
+        hyper::Method::DELETE => delete(s, config, base, path, lower, &rg, group),
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "not supported"),
+    }
+}
+
+fn list(
+    s: &State,
+    config: &Config,
+    base: &str,
+    path: &str,
+    _lower: &str,
+    q: &BTreeMap<String, String>,
+    keep: impl Fn(&str, &Value) -> bool,
+) -> Reply {
+    let filter = q.get("$filter").cloned().unwrap_or_default();
+    let all: Vec<Value> = s
+        .resources
+        .iter()
+        .filter(|(k, v)| keep(k, v))
+        .filter(|(_, v)| filter.is_empty() || filter_matches(&filter, &v["tags"]))
+        .map(|(_, v)| shown(v))
+        .collect();
+    let skip: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(skip).take(config.page_size.max(1)).cloned().collect();
+    let mut v = json!({ "value": page });
+    if skip + config.page_size.max(1) < all.len() {
+        let mut next = format!(
+            "{base}{path}?api-version={}&$skiptoken={}",
+            q.get("api-version").cloned().unwrap_or_default(),
+            skip + config.page_size.max(1)
+        );
+        if !filter.is_empty() {
+            next.push_str("&$filter=");
+            next.push_str(&filter.replace(' ', "%20").replace('\'', "%27"));
+        }
+        v["nextLink"] = json!(next);
+    }
+    reply(StatusCode::OK, &v)
+}
+
+fn busy(s: &State, lower: &str) -> bool {
+    s.operations.values().any(|o| !o.done && o.target == lower)
+}
+
+fn new_operation(s: &mut State, config: &Config, target: &str, delete: bool, failed: Option<(String, String)>) -> String {
+    s.ids += 1;
+    let id = format!("op-{:06}", s.ids);
+    s.operations.insert(
+        id.clone(),
+        Operation {
+            due: Instant::now() + config.operation_time,
+            target: target.to_string(),
+            delete,
+            failed,
+            done: false,
+        },
+    );
+    id
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put(
+    s: &mut State,
+    config: &Config,
+    base: &str,
+    path: &str,
+    lower: &str,
+    rg: &str,
+    rtype: &str,
+    group: bool,
+    body: &Bytes,
+) -> Reply {
+    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidRequestContent", "the body is not JSON");
+    };
+    if busy(s, lower) {
+        return error(
+            StatusCode::CONFLICT,
+            "AnotherOperationInProgress",
+            &format!("another operation on {path} is in progress"),
+        );
+    }
+    let name = path.rsplit('/').next().unwrap_or_default().to_string();
+    let existed = s.resources.contains_key(lower);
+    if group {
+        if str_at(&v, "/location").is_none() {
+            return error(StatusCode::BAD_REQUEST, "InvalidParameter", "location is required");
+        }
+        if existed {
+            if let Some(cur) = s.resources.get(lower) {
+                if s.resources.keys().any(|k| k.starts_with(&format!("{lower}/"))) && cur["location"] != v["location"] {
+                    return error(StatusCode::CONFLICT, "InvalidResourceGroupLocation", "a group's location cannot change");
+                }
+            }
+        }
+        v["id"] = json!(path);
+        v["name"] = json!(name);
+        v["type"] = json!("Microsoft.Resources/resourceGroups");
+        v["properties"] = json!({"provisioningState": "Succeeded"});
+        s.resources.insert(lower.to_string(), v.clone());
+        return reply(if existed { StatusCode::OK } else { StatusCode::CREATED }, &v);
+    }
+    if !s.resources.contains_key(rg) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            &format!("resource group of {path} could not be found"),
+        );
+    }
+    // A child's parent must exist (subnets, routes, extensions).
+    if rtype.matches('/').count() > 1 {
+        let parent = lower.rsplitn(3, '/').nth(2).unwrap_or_default();
+        if !s.resources.contains_key(parent) {
+            return error(
+                StatusCode::NOT_FOUND,
+                "ParentResourceNotFound",
+                &format!("the parent of {path} ({parent}) was not found"),
+            );
+        }
+    }
+    if let Err((status, code, message)) = check_body(s, rtype, &v) {
+        return error(status, code, &format!("{path}: {message}"));
+    }
+    let mut refs = Vec::new();
+    references(&v["properties"], &mut refs);
+    for r in refs {
+        let own = r.to_ascii_lowercase().starts_with(&format!("{lower}/"));
+        if !own && !exists(s, &r) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidResourceReference",
+                &format!("{path} references {r}, which was not found"),
+            );
+        }
+    }
+    // Computed properties.
+    v["id"] = json!(path);
+    v["name"] = json!(name);
+    let display_type = {
+        let (_, rest) = path.split_once("/providers/").unwrap_or_default();
+        let segs: Vec<&str> = rest.split('/').collect();
+        let mut t = vec![segs.first().copied().unwrap_or_default()];
+        t.extend(segs.iter().skip(1).step_by(2));
+        t.join("/")
+    };
+    v["type"] = json!(display_type);
+    if !v["properties"].is_object() {
+        v["properties"] = json!({});
+    }
+    s.ids += 1;
+    let n = s.ids;
+    match rtype {
+        "microsoft.network/publicipaddresses" => {
+            v["properties"]["ipAddress"] = json!(format!("20.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255));
+            if let Some(label) = str_at(&v, "/properties/dnsSettings/domainNameLabel").map(String::from) {
+                let loc = str_at(&v, "/location").unwrap_or_default().to_string();
+                v["properties"]["dnsSettings"]["fqdn"] = json!(format!("{label}.{loc}.cloudapp.azure.com"));
+            }
+        }
+        "microsoft.network/loadbalancers" => {
+            for part in ["frontendIPConfigurations", "backendAddressPools", "probes", "loadBalancingRules", "outboundRules"] {
+                if let Some(a) = v["properties"][part].as_array_mut() {
+                    for p in a {
+                        let pname = p["name"].as_str().unwrap_or_default().to_string();
+                        p["id"] = json!(format!("{path}/{part}/{pname}"));
+                    }
+                }
+            }
+        }
+        "microsoft.network/networkinterfaces" => {
+            let subnet = str_at(&v, "/properties/ipConfigurations/0/properties/subnet/id")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if str_at(&v, "/properties/ipConfigurations/0/properties/privateIPAddress").is_none() {
+                let prefix = s
+                    .resources
+                    .get(&subnet)
+                    .and_then(|sn| str_at(sn, "/properties/addressPrefix").map(String::from))
+                    .unwrap_or_default();
+                let taken: Vec<String> = s
+                    .resources
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != lower)
+                    .filter_map(|(_, r)| str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress").map(String::from))
+                    .collect();
+                if let Some((net, _)) = ipv4_net(&prefix) {
+                    let ip = (4..u32::MAX)
+                        .map(|i| Ipv4Addr::from(net + i).to_string())
+                        .find(|ip| !taken.contains(ip))
+                        .unwrap_or_default();
+                    v["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] = json!(ip);
+                }
+            } else {
+                let ip = str_at(&v, "/properties/ipConfigurations/0/properties/privateIPAddress").unwrap_or_default();
+                let clash = s.resources.iter().any(|(k, r)| {
+                    k.as_str() != lower && str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress") == Some(ip)
+                });
+                if clash {
+                    return error(StatusCode::BAD_REQUEST, "PrivateIPAddressInUse", &format!("{ip} is in use"));
+                }
+            }
+            if let Some(a) = v["properties"]["ipConfigurations"].as_array_mut() {
+                for p in a {
+                    let pname = p["name"].as_str().unwrap_or_default().to_string();
+                    p["id"] = json!(format!("{path}/ipConfigurations/{pname}"));
+                }
+            }
+        }
+        "microsoft.compute/virtualmachines" => {
+            v["properties"]["vmId"] = json!(format!("00000000-0000-4000-8000-{n:012}"));
+        }
+        _ => {}
+    }
+    let failed = if config.fail_once.iter().any(|f| f.eq_ignore_ascii_case(&name)) && !s.failed_once.contains(&name) {
+        s.failed_once.push(name.clone());
+        Some((
+            "AllocationFailed".to_string(),
+            format!("allocation of {name} failed: the requested size is not available (injected)"),
+        ))
+    } else {
+        None
+    };
+    v["properties"]["provisioningState"] = json!(if existed { "Updating" } else { "Creating" });
+    s.resources.insert(lower.to_string(), v.clone());
+    let op = new_operation(s, config, lower, false, failed);
+    let mut r = reply(if existed { StatusCode::OK } else { StatusCode::CREATED }, &shown(&v));
+    header(
+        &mut r,
+        "azure-asyncoperation",
+        &format!("{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}?api-version=2024-01-01", config.subscription),
+    );
+    header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
+    r
+}
+
+fn delete(s: &mut State, config: &Config, base: &str, path: &str, lower: &str, rg: &str, group: bool) -> Reply {
+    if !s.resources.contains_key(lower) {
+        if group || !s.resources.contains_key(rg) {
+            return error(
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                &format!("resource group {path} could not be found"),
+            );
+        }
+        return reply(StatusCode::NO_CONTENT, &Value::Null);
+    }
+    if busy(s, lower) {
+        return error(
+            StatusCode::CONFLICT,
+            "AnotherOperationInProgress",
+            &format!("another operation on {path} is in progress"),
+        );
+    }
+    if !group {
+        if let Some((user, code)) = used_by(s, lower) {
+            return error(StatusCode::CONFLICT, code, &format!("{path} is in use by {user}"));
+        }
+    }
+    if let Some(r) = s.resources.get_mut(lower) {
+        r["properties"]["provisioningState"] = json!("Deleting");
+    }
+    let op = new_operation(s, config, lower, true, None);
+    let mut r = reply(StatusCode::ACCEPTED, &Value::Null);
+    let op_url = format!("{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}", config.subscription);
+    header(&mut r, "azure-asyncoperation", &format!("{op_url}?api-version=2024-01-01"));
+    header(&mut r, "location", &format!("{op_url}?api-version=2024-01-01&location=1"));
+    header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
+    r
+}

@@ -1,0 +1,422 @@
+//! Azure end to end: `hke deploy` / `hke teardown` / `hke logs` against
+//! hke's fake Azure Resource Manager (e2e/fake-arm), over TLS with a test
+//! CA, with a real client-secret token from its identity endpoint:
+//! long-running operations, 404/409/429, required properties.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hke_fake_arm::{Config, FakeArm};
+use serde_json::Value;
+
+use crate::moto::root;
+
+const MODEL: &str = "examples/windows.json";
+const CLUSTER: &str = "kubernetes-windows";
+const LOCATION: &str = "westus2";
+
+/// The fake server on its own runtime, for synchronous tests.
+struct Arm {
+    fake: Option<FakeArm>,
+    rt: tokio::runtime::Runtime,
+    subscription: String,
+    ca: tempfile::NamedTempFile,
+}
+
+impl Arm {
+    fn start(config: Config) -> Arm {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let subscription = config.subscription.clone();
+        let fake = rt.block_on(FakeArm::start(config)).expect("fake ARM");
+        let ca = tempfile::NamedTempFile::new().expect("ca file");
+        std::fs::write(ca.path(), fake.ca_pem()).expect("write ca");
+        Arm {
+            fake: Some(fake),
+            rt,
+            subscription,
+            ca,
+        }
+    }
+
+    fn fake(&self) -> &FakeArm {
+        self.fake.as_ref().expect("running")
+    }
+
+    fn rg(&self) -> String {
+        format!("/subscriptions/{}/resourcegroups/{CLUSTER}", self.subscription)
+    }
+
+    /// Resources of one type (`microsoft.compute/virtualmachines`), by name.
+    fn of(&self, rtype: &str) -> BTreeMap<String, Value> {
+        let marker = format!("/providers/{rtype}/");
+        self.fake()
+            .resources()
+            .into_iter()
+            .filter_map(|(id, v)| {
+                let (_, rest) = id.split_once(&marker)?;
+                (!rest.contains('/')).then(|| (rest.to_string(), v))
+            })
+            .collect()
+    }
+
+    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let url = self.fake().url();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hke"));
+        c.args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", path())
+            .env("HOME", cwd)
+            // A service principal; its token comes from the fake's
+            // identity endpoint over TLS, as from Entra ID.
+            .env("AZURE_TENANT_ID", "72f988bf-0000-0000-0000-000000000000")
+            .env("AZURE_CLIENT_ID", "hke-e2e")
+            .env("AZURE_CLIENT_SECRET", "e2e-client-secret-value")
+            .env("AZURE_AUTHORITY_HOST", format!("{url}/"))
+            .env("AZURE_SUBSCRIPTION_ID", &self.subscription)
+            .env("HKE_AZURE_ENDPOINT_URL", &url)
+            .env("HKE_AZURE_CA_FILE", self.ca.path())
+            .env("HKE_AZURE_POLL_MS", "50");
+        c
+    }
+
+    fn hke(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.command(cwd, args).output().expect("hke runs")
+    }
+}
+
+impl Drop for Arm {
+    fn drop(&mut self) {
+        let fake = self.fake.take();
+        let _guard = self.rt.enter();
+        drop(fake);
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_default()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn summary(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|v| v["event"] == "end")
+        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
+}
+
+fn deploy(arm: &Arm, dir: &Path, extra: &[&str]) -> Value {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    let out = arm.hke(dir, &args);
+    assert!(
+        out.status.success(),
+        "deploy failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The client secret and the admin password never reach the output.
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("e2e-client-secret-value"));
+    summary(&text(&out.stdout))
+}
+
+fn teardown(arm: &Arm, dir: &Path) -> Value {
+    let out = arm.hke(
+        dir,
+        &["--output", "json", "teardown", "--yes", "-o", "out", "--cluster", CLUSTER],
+    );
+    assert!(
+        out.status.success(),
+        "teardown failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    summary(&text(&out.stdout))
+}
+
+fn plan(arm: &Arm, dir: &Path) -> Value {
+    let out = arm.hke(dir, &["--output", "json", "plan", "-m", "out/apimodel.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("plan JSON")
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// The cluster in the fake is exactly what the plan says.
+fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
+    let plan = plan(arm, dir);
+    let resources = plan["resources"].as_object().expect("resources");
+    let machines: Vec<(&String, &Value)> = resources.iter().filter(|(_, r)| r["spec"]["kind"] == "machine").collect();
+    assert_eq!(machines.len(), masters + 5);
+    let all = arm.fake().resources();
+
+    // The group hke made, tagged.
+    let rg = &all[&arm.rg()];
+    assert_eq!(rg["location"], LOCATION);
+    assert_eq!(rg["tags"]["hke.io_cluster"], CLUSTER);
+
+    // VNet and subnet ranges.
+    let vnets = arm.of("microsoft.network/virtualnetworks");
+    assert_eq!(vnets.len(), 1, "{:?}", vnets.keys());
+    let vnet = &vnets[&format!("{CLUSTER}-vnet")];
+    let node_cidr = plan["resources"]["subnet/nodes"]["spec"]["cidr"].as_str().expect("cidr");
+    assert_eq!(vnet["properties"]["addressSpace"]["addressPrefixes"][0], node_cidr);
+    assert_eq!(vnet["tags"]["hke.io_cluster"], CLUSTER);
+    let subnet_id = format!("{}/subnets/{CLUSTER}-nodes", id_of(vnet));
+    let subnet = &all[&subnet_id];
+    assert_eq!(subnet["properties"]["addressPrefix"], node_cidr);
+
+    // NSG rules.
+    let nsgs = arm.of("microsoft.network/networksecuritygroups");
+    let nsg = &nsgs[&format!("{CLUSTER}-nsg")];
+    let rules: BTreeMap<&str, &Value> = nsg["properties"]["securityRules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap_or_default(), &r["properties"]))
+        .collect();
+    let names: BTreeSet<&str> = rules.keys().copied().collect();
+    let mut want: BTreeSet<&str> = ["apiserver", "ssh", "nodes"].into_iter().collect();
+    if kubenet {
+        want.insert("pods");
+    }
+    assert_eq!(names, want);
+    assert_eq!(rules["apiserver"]["destinationPortRange"], "6443");
+    assert_eq!(rules["apiserver"]["protocol"], "Tcp");
+    assert_eq!(rules["apiserver"]["direction"], "Inbound");
+    assert_eq!(rules["apiserver"]["access"], "Allow");
+    assert_eq!(rules["apiserver"]["sourceAddressPrefix"], "*");
+    assert_eq!(rules["ssh"]["destinationPortRange"], "22");
+    assert_eq!(rules["nodes"]["sourceAddressPrefix"], node_cidr);
+    let priorities: BTreeSet<u64> = rules.values().filter_map(|r| r["priority"].as_u64()).collect();
+    assert_eq!(priorities.len(), rules.len(), "distinct priorities");
+
+    // Public IP with its DNS label, and the load balancer's parts.
+    let pips = arm.of("microsoft.network/publicipaddresses");
+    let pip = &pips[&format!("{CLUSTER}-apiserver-ip")];
+    assert_eq!(pip["sku"]["name"], "Standard");
+    assert_eq!(pip["properties"]["publicIPAllocationMethod"], "Static");
+    let fqdn = format!("{CLUSTER}.{LOCATION}.cloudapp.azure.com");
+    assert_eq!(pip["properties"]["dnsSettings"]["fqdn"], fqdn.as_str());
+    let lbs = arm.of("microsoft.network/loadbalancers");
+    let lb = &lbs[&format!("{CLUSTER}-apiserver")];
+    let lbp = &lb["properties"];
+    assert_eq!(lb["sku"]["name"], "Standard");
+    assert_eq!(
+        id_of(&lbp["frontendIPConfigurations"][0]["properties"]["publicIPAddress"]),
+        id_of(pip)
+    );
+    let rule = &lbp["loadBalancingRules"][0]["properties"];
+    assert_eq!(rule["frontendPort"], 6443);
+    assert_eq!(rule["backendPort"], 6443);
+    assert_eq!(rule["protocol"], "Tcp");
+    let masters_pool = format!("{}/backendaddresspools/masters", id_of(lb));
+    let nodes_pool = format!("{}/backendaddresspools/nodes", id_of(lb));
+    assert_eq!(id_of(&rule["backendAddressPool"]), masters_pool);
+    assert_eq!(id_of(&rule["probe"]), format!("{}/probes/apiserver", id_of(lb)));
+    assert_eq!(lbp["probes"][0]["properties"]["port"], 6443);
+    assert_eq!(id_of(&lbp["outboundRules"][0]["properties"]["backendAddressPool"]), nodes_pool);
+
+    // Availability sets: the masters and each pool.
+    let avsets = arm.of("microsoft.compute/availabilitysets");
+    assert_eq!(avsets.len(), 3, "{:?}", avsets.keys());
+
+    // One VM per node: image, size, disk, custom data, tags, NIC.
+    let vms = arm.of("microsoft.compute/virtualmachines");
+    assert_eq!(vms.len(), machines.len(), "{:?}", vms.keys());
+    let disks = arm.of("microsoft.compute/disks");
+    assert_eq!(disks.len(), machines.len());
+    let nics = arm.of("microsoft.network/networkinterfaces");
+    assert_eq!(nics.len(), machines.len());
+    let endpoint = fqdn;
+    for (id, m) in &machines {
+        let name = id.trim_start_matches("machine/");
+        let vm = &vms[&name.to_ascii_lowercase()];
+        let p = &vm["properties"];
+        let windows = m["spec"]["os"] == "windows";
+        let img = &p["storageProfile"]["imageReference"];
+        if windows {
+            assert_eq!(img["publisher"], "MicrosoftWindowsServer", "{name}");
+            assert_eq!(img["offer"], "WindowsServer");
+            assert_eq!(img["sku"], "2022-datacenter-core-smalldisk");
+            assert!(p["osProfile"]["windowsConfiguration"].is_object());
+            assert!(p["osProfile"]["adminPassword"].as_str().is_some_and(|s| s.len() >= 12));
+            // The extension that runs the custom data.
+            let ext = &all[&format!("{}/extensions/hke-bootstrap", id_of(vm))];
+            assert_eq!(ext["properties"]["type"], "CustomScriptExtension");
+            assert!(ext["properties"]["protectedSettings"]["commandToExecute"]
+                .as_str()
+                .is_some_and(|c| c.contains("CustomData.bin")));
+        } else {
+            assert_eq!(img["publisher"], "Canonical", "{name}");
+            assert_eq!(img["offer"], "ubuntu-24_04-lts");
+            assert_eq!(
+                p["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"],
+                true
+            );
+        }
+        assert_eq!(img["version"], "latest");
+        assert_eq!(p["hardwareProfile"]["vmSize"], m["spec"]["size"], "{name}");
+        assert_eq!(p["storageProfile"]["osDisk"]["diskSizeGB"], m["spec"]["disk_gb"], "{name}");
+        assert_eq!(
+            p["storageProfile"]["osDisk"]["managedDisk"]["storageAccountType"],
+            "Premium_LRS"
+        );
+        assert_eq!(p["osProfile"]["computerName"], name);
+        assert_eq!(p["osProfile"]["adminUsername"], "azureuser");
+        assert!(p["availabilitySet"]["id"].as_str().is_some_and(|a| a.contains("-avset")));
+        assert_eq!(vm["tags"]["hke.io_cluster"], CLUSTER, "{name}");
+        assert!(vm["tags"]["hke.io_created"].as_str().is_some_and(|c| c.ends_with('Z')));
+        // Custom data is the rendered bootstrap for this node.
+        let rendered = arm.hke(
+            dir,
+            &["render", "-m", "out/apimodel.json", "--node", name, "--endpoint", &endpoint],
+        );
+        assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(p["osProfile"]["customData"].as_str().expect("custom data"))
+            .expect("base64");
+        assert_eq!(
+            text(&data).trim_end(),
+            text(&rendered.stdout).trim_end(),
+            "{name}: custom data"
+        );
+        // The NIC: subnet, NSG, static master IPs, pools.
+        let nic = &nics[&format!("{}-nic", name.to_ascii_lowercase())];
+        let cfg = &nic["properties"]["ipConfigurations"][0]["properties"];
+        assert_eq!(id_of(&cfg["subnet"]), subnet_id);
+        assert_eq!(id_of(&nic["properties"]["networkSecurityGroup"]), id_of(nsg));
+        assert_eq!(nic["properties"]["enableIPForwarding"], kubenet, "{name}");
+        if let Some(ip) = m["spec"]["private_ip"].as_str() {
+            assert_eq!(cfg["privateIPAddress"], ip, "{name}: static address");
+        }
+        let pools: BTreeSet<String> = cfg["loadBalancerBackendAddressPools"]
+            .as_array()
+            .expect("pools")
+            .iter()
+            .map(id_of)
+            .collect();
+        let mut want = BTreeSet::from([nodes_pool.clone()]);
+        if name.starts_with("k8s-master") {
+            want.insert(masters_pool.clone());
+        }
+        assert_eq!(pools, want, "{name}: backend pools");
+    }
+
+    // kubenet: a route per node to its pod range, through its IP.
+    let rts = arm.of("microsoft.network/routetables");
+    if kubenet {
+        assert_eq!(rts.len(), 1);
+        let rt = rts.values().next().expect("route table");
+        assert_eq!(id_of(&subnet["properties"]["routeTable"]), id_of(rt));
+        let cidrs = plan["podCidrs"].as_object().expect("pod cidrs");
+        for (node, cidr) in cidrs {
+            let r = &all[&format!("{}/routes/{CLUSTER}-route-{node}", id_of(rt))];
+            assert_eq!(r["properties"]["addressPrefix"], *cidr);
+            assert_eq!(r["properties"]["nextHopType"], "VirtualAppliance");
+            let nic = &nics[&format!("{}-nic", node.to_ascii_lowercase())];
+            assert_eq!(
+                r["properties"]["nextHopIpAddress"],
+                nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+            );
+        }
+    } else {
+        assert!(rts.is_empty());
+    }
+}
+
+/// Successful PUTs per resource path: one each, but a master's NIC, which
+/// joins the API server's pool after the machine exists.
+fn check_single_puts(arm: &Arm) {
+    let mut puts: BTreeMap<String, usize> = BTreeMap::new();
+    for c in arm.fake().calls() {
+        if c.method == "PUT" && matches!(c.status, 200 | 201) {
+            *puts.entry(c.path).or_default() += 1;
+        }
+    }
+    assert!(!puts.is_empty());
+    for (path, n) in &puts {
+        let master_nic = path.contains("/networkinterfaces/k8s-master");
+        let subnet_bound = path.contains("/subnets/");
+        let allowed = if master_nic || subnet_bound { 2 } else { 1 };
+        assert!(*n <= allowed, "{path} was PUT {n} times");
+    }
+}
+
+#[test]
+fn deploy_check_redeploy_collect_logs_and_tear_down() {
+    let arm = Arm::start(Config::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&arm, dir.path(), &[]);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    check_cluster(&arm, dir.path(), 3, false);
+    check_single_puts(&arm);
+    let kc = std::fs::read_to_string(dir.path().join(format!("out/kubeconfig/kubeconfig.{LOCATION}.json")))
+        .expect("kubeconfig");
+    assert!(
+        kc.contains(&format!("https://{CLUSTER}.{LOCATION}.cloudapp.azure.com:6443")),
+        "{kc}"
+    );
+
+    // Deploying again changes nothing: no PUT, no DELETE.
+    let before = arm.fake().calls().len();
+    let again = deploy(&arm, dir.path(), &[]);
+    assert_eq!(again["summary"]["created"], 0, "{again}");
+    let writes: Vec<String> = arm.fake().calls()[before..]
+        .iter()
+        .filter(|c| c.method == "PUT" || c.method == "DELETE")
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // Serial logs from boot diagnostics.
+    let logs = arm.hke(dir.path(), &["logs", "--cluster", CLUSTER, "-o", "out", "--to", "logs"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let log = std::fs::read_to_string(dir.path().join("logs/k8s-master-aa910c6f-0/bootstrap.log")).unwrap_or_else(
+        |e| {
+            panic!(
+                "bootstrap.log: {e}\n{}\n{}",
+                text(&logs.stdout),
+                text(&logs.stderr)
+            )
+        },
+    );
+    assert!(log.contains("bootstrap of k8s-master-aa910c6f-0 finished"), "{log}");
+
+    // Teardown: one resource-group delete; nothing left.
+    let before = arm.fake().calls().len();
+    let t = teardown(&arm, dir.path());
+    assert_eq!(t["summary"]["failed"], 0, "{t}");
+    let deletes: Vec<String> = arm.fake().calls()[before..]
+        .iter()
+        .filter(|c| c.method == "DELETE")
+        .map(|c| c.path.clone())
+        .collect();
+    assert_eq!(deletes, vec![arm.rg()], "one resource-group delete");
+    assert!(arm.fake().resources().is_empty(), "{:?}", arm.fake().resources().keys());
+}
