@@ -17,6 +17,10 @@ use crate::moto::root;
 const MODEL: &str = "examples/windows.json";
 const CLUSTER: &str = "kubernetes-windows";
 const LOCATION: &str = "westus2";
+const KUBENET: [&str; 2] = [
+    "--set",
+    "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+];
 
 /// The fake server on its own runtime, for synchronous tests.
 struct Arm {
@@ -419,4 +423,251 @@ fn deploy_check_redeploy_collect_logs_and_tear_down() {
         .collect();
     assert_eq!(deletes, vec![arm.rg()], "one resource-group delete");
     assert!(arm.fake().resources().is_empty(), "{:?}", arm.fake().resources().keys());
+}
+
+/// Start a deploy and SIGKILL it once `after` resources are done.
+fn deploy_and_kill(arm: &Arm, dir: &Path, after: usize, extra: &[&str]) {
+    let model = root().join(MODEL);
+    let mut args = vec![
+        "--output",
+        "json",
+        "deploy",
+        "-m",
+        model.to_str().expect("utf-8"),
+        "-o",
+        "out",
+        "--parallelism",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = arm
+        .command(dir, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hke starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut done = 0;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.contains(r#""event":"done""#) {
+            done += 1;
+            if done >= after {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+#[test]
+fn a_deploy_killed_part_way_resumes_to_exactly_the_plan_and_tears_down() {
+    for after in [2, 9, 17] {
+        let arm = Arm::start(Config {
+            operation_time: Duration::from_millis(150),
+            ..Config::default()
+        });
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&arm, dir.path(), after, &KUBENET);
+        let mut resumed = vec!["--parallelism", "3"];
+        resumed.extend_from_slice(&KUBENET);
+        let r = deploy(&arm, dir.path(), &resumed);
+        assert_eq!(r["summary"]["failed"], 0, "after {after}: {r}");
+        check_cluster(&arm, dir.path(), 3, true);
+        check_single_puts(&arm);
+        teardown(&arm, dir.path());
+        let left = arm.fake().resources();
+        assert!(left.is_empty(), "after {after}: left behind: {:?}", left.keys());
+    }
+}
+
+#[test]
+fn teardown_after_a_kill_with_the_state_lost_leaves_nothing() {
+    for after in [3, 12] {
+        let arm = Arm::start(Config::default());
+        let dir = tempfile::tempdir().expect("tmp");
+        deploy_and_kill(&arm, dir.path(), after, &[]);
+        let _ = std::fs::remove_file(dir.path().join("out/state.json"));
+        let _ = std::fs::remove_file(dir.path().join("out/state.journal"));
+        teardown(&arm, dir.path());
+        let left = arm.fake().resources();
+        assert!(left.is_empty(), "after {after}: left behind: {:?}", left.keys());
+    }
+}
+
+#[test]
+fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    });
+    // The user's group, with a resource of their own in it.
+    let rg = format!("/subscriptions/{}/resourceGroups/team-rg", arm.subscription);
+    arm.fake().seed(
+        &rg,
+        serde_json::json!({"name": "team-rg", "location": LOCATION, "tags": {"owner": "team"},
+                           "type": "Microsoft.Resources/resourceGroups",
+                           "properties": {"provisioningState": "Succeeded"}}),
+    );
+    let theirs = format!("{rg}/providers/Microsoft.Network/publicIPAddresses/team-ip");
+    arm.fake().seed(
+        &theirs,
+        serde_json::json!({"name": "team-ip", "location": LOCATION, "type": "Microsoft.Network/publicIPAddresses",
+                           "properties": {"provisioningState": "Succeeded"}}),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(
+        &arm,
+        dir.path(),
+        &[
+            "--set",
+            "properties.providerProfile.resourceGroup=team-rg",
+            "--set",
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        ],
+    );
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let all = arm.fake().resources();
+    let rg_lower = rg.to_ascii_lowercase();
+    assert!(all[&rg_lower]["tags"].get("hke.io_cluster").is_none(), "the user's group is not tagged");
+    assert!(all.keys().filter(|k| k.starts_with(&format!("{rg_lower}/"))).count() > 20);
+    // Teardown goes resource by resource (in dependency order: the fake
+    // refuses to delete anything still in use) and keeps the group and
+    // the user's own resource.
+    let before = arm.fake().calls().len();
+    let t = teardown(&arm, dir.path());
+    assert_eq!(t["summary"]["failed"], 0, "{t}");
+    let left: Vec<String> = arm.fake().resources().into_keys().collect();
+    let deletes: Vec<String> = arm.fake().calls()[before..]
+        .iter()
+        .filter(|c| c.method == "DELETE")
+        .map(|c| format!("{} {}", c.path, c.status))
+        .collect();
+    assert_eq!(left, vec![rg_lower.clone(), theirs.to_ascii_lowercase()], "{deletes:#?}");
+    let group_deletes = arm.fake().calls()[before..]
+        .iter()
+        .filter(|c| c.method == "DELETE" && c.path == rg_lower)
+        .count();
+    assert_eq!(group_deletes, 0);
+}
+
+/// After a 429 or an operation status, the next request for the same path
+/// waits at least what the answer asked.
+fn check_waits(arm: &Arm) {
+    let calls = arm.fake().calls();
+    let mut checked = 0;
+    for (i, c) in calls.iter().enumerate() {
+        let Some(wait) = c.retry_after else { continue };
+        let polled_op = c.path.contains("/providers/microsoft.fake/operations/");
+        if c.status != 429 && !polled_op {
+            continue;
+        }
+        if let Some(next) = calls[i + 1..].iter().find(|n| n.path == c.path && n.method == c.method) {
+            let gap = next.at.duration_since(c.at);
+            assert!(
+                gap + Duration::from_millis(5) >= wait,
+                "{} {} again after {gap:?}, asked to wait {wait:?}",
+                c.method,
+                c.path
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} waits to check");
+}
+
+#[test]
+fn throttling_and_slow_operations_are_ridden_out_at_the_pace_arm_asks() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(600),
+        poll_after: Duration::from_millis(250),
+        throttle_every: Some(7),
+        throttle_retry_after_secs: 1,
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&arm, dir.path(), &[]);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    check_cluster(&arm, dir.path(), 3, false);
+    assert!(arm.fake().calls().iter().any(|c| c.status == 429));
+    check_waits(&arm);
+    check_single_puts(&arm);
+    teardown(&arm, dir.path());
+    check_waits(&arm);
+    assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn a_failed_provisioning_names_the_resource_and_arms_code_and_a_rerun_recovers() {
+    let arm = Arm::start(Config {
+        fail_once: vec!["k8s-linuxpool1-aa910c6f-1".into()],
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = root().join(MODEL);
+    let out = arm.hke(
+        dir.path(),
+        &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out"],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("k8s-linuxpool1-aa910c6f-1") && err.contains("AllocationFailed"),
+        "{err}"
+    );
+    assert!(!err.contains("e2e-client-secret-value"));
+    // The failed VM is PUT again on the next run; everything else stays.
+    let d = deploy(&arm, dir.path(), &[]);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    check_cluster(&arm, dir.path(), 3, false);
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn a_wrong_subscription_or_credential_fails_before_anything_is_made() {
+    let arm = Arm::start(Config::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = root().join(MODEL);
+    let out = arm
+        .command(dir.path(), &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out"])
+        .env("AZURE_SUBSCRIPTION_ID", "11111111-2222-3333-4444-555555555555")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("11111111-2222-3333-4444-555555555555") && err.contains("subscription"), "{err}");
+    // Without a trusted CA the TLS handshake fails, and says so.
+    let out = arm
+        .command(dir.path(), &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out2"])
+        .env_remove("HKE_AZURE_CA_FILE")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("e2e-client-secret-value"));
+    assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn the_janitor_finds_azure_clusters_by_tag() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    deploy(&arm, dir.path(), &["--ttl", "1h"]);
+    let out = arm.hke(dir.path(), &["--output", "json", "janitor", "--cloud", "azure", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["expired"].as_array().map(Vec::len), Some(0), "{report}");
+    assert!(report["kept"].to_string().contains(CLUSTER), "{report}");
+    let out = arm.hke(
+        dir.path(),
+        &["--output", "json", "janitor", "--cloud", "azure", "--older-than", "0s"],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["deleted"][0], CLUSTER, "{report}");
+    assert!(arm.fake().resources().is_empty());
 }

@@ -635,7 +635,7 @@ fn query(uri: &hyper::Uri) -> BTreeMap<String, String> {
         .unwrap_or_default()
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), decode(v)))
+        .map(|(k, v)| (decode(k), decode(v)))
         .collect()
 }
 

@@ -171,6 +171,20 @@ impl Azure {
             .clone()
             .unwrap_or_else(|| format!("{}/.default", endpoint.trim_end_matches('/')));
         let http = http_client(cfg.ca_file.as_ref())?;
+        // Reach the endpoint first: a wrong URL or an untrusted certificate
+        // is reported at once, not after the pipeline's retries.
+        if let Err(e) = http.get(base.clone()).send().await {
+            let mut cause = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                cause = format!("{cause}: {s}");
+                src = s.source();
+            }
+            return Err(config_error(format!(
+                "cannot reach the Azure Resource Manager at {endpoint}: {cause}. Check --endpoint-url / \
+                 HKE_AZURE_ENDPOINT_URL, and HKE_AZURE_CA_FILE when the endpoint uses a private CA"
+            )));
+        }
         let transport = Transport::new(Arc::new(http.clone()));
         let options = ClientOptions {
             transport: Some(transport.clone()),
@@ -650,7 +664,14 @@ impl Azure {
             .arm
             .list(&format!("{sub}/resourcegroups"), API_RESOURCES, Some(&filter))
             .await?;
-        for g in groups {
+        let wanted = |t: &Tags| {
+            let t = tags::from_azure(t);
+            match cluster {
+                Some(c) => t.get(TAG_CLUSTER).map(String::as_str) == Some(c),
+                None => t.contains_key(TAG_CLUSTER),
+            }
+        };
+        for g in groups.into_iter().filter(|g| wanted(&g.tags)) {
             found.push(Found {
                 kind: Kind::Group,
                 name: g.name,
@@ -662,7 +683,7 @@ impl Azure {
             .arm
             .list(&format!("{sub}/resources"), API_RESOURCES, Some(&filter))
             .await?;
-        for r in resources {
+        for r in resources.into_iter().filter(|r| wanted(&r.tags)) {
             let Some(kind) = r.kind.as_deref().and_then(kind_of_type) else {
                 continue;
             };
@@ -1167,7 +1188,8 @@ impl Provider for Azure {
             )
             .await?;
         let mut deleted = Vec::new();
-        for g in groups {
+        // The filter is the server's; the tag check is hke's own.
+        for g in groups.into_iter().filter(|g| tags::from_azure(&g.tags).get(TAG_CLUSTER).map(String::as_str) == Some(cluster)) {
             match self.arm.delete(&g.id, API_RESOURCES).await {
                 Ok(()) => deleted.push(g.id),
                 Err(e) if e.class == hke_provider_api::Class::NotFound => deleted.push(g.id),
