@@ -41,18 +41,23 @@ impl Bootstrap for BootFiles {
     }
 
     fn login(&self, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
-        let c = &self.cluster;
-        match os {
-            hke_provider_api::Os::Linux => Some(hke_provider_api::Login {
-                username: c.linux.admin_username.clone(),
-                ssh_public_keys: c.linux.ssh_public_keys.clone(),
-                password: None,
-            }),
-            hke_provider_api::Os::Windows => c.windows.as_ref().map(|w| hke_provider_api::Login {
-                username: w.admin_username.clone(),
-                ssh_public_keys: c.linux.ssh_public_keys.clone(),
-                password: Some(w.admin_password.expose().to_string()),
-            }),
-        }
+        login(&self.cluster, os)
+    }
+}
+
+/// The administrator account of a cluster's machines, for clouds that
+/// create it (Azure's osProfile).
+pub fn login(c: &Cluster, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
+    match os {
+        hke_provider_api::Os::Linux => Some(hke_provider_api::Login {
+            username: c.linux.admin_username.clone(),
+            ssh_public_keys: c.linux.ssh_public_keys.clone(),
+            password: None,
+        }),
+        hke_provider_api::Os::Windows => c.windows.as_ref().map(|w| hke_provider_api::Login {
+            username: w.admin_username.clone(),
+            ssh_public_keys: c.linux.ssh_public_keys.clone(),
+            password: Some(w.admin_password.expose().to_string()),
+        }),
     }
 }

@@ -112,6 +112,49 @@ pub fn boot_files(
     Ok(out)
 }
 
+/// The ARM template of an Azure plan, for `az deployment group create`.
+#[cfg(feature = "azure")]
+pub fn arm_template(
+    c: &Cluster,
+    pki: &Pki,
+    plan: &crate::plan::Plan,
+) -> Result<hke_provider_azure::template::Template, crate::render::RenderError> {
+    use hke_provider_azure::template;
+    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
+    let host = endpoint_host(c);
+    let mut bootstrap = std::collections::BTreeMap::new();
+    let mut resources = Vec::new();
+    for (id, res) in &plan.resources {
+        if matches!(
+            res.spec,
+            hke_provider_api::Spec::Machine { .. } | hke_provider_api::Spec::MachineGroup { .. }
+        ) {
+            bootstrap.insert(res.name.clone(), r.node(&res.name, &host)?.content);
+        }
+        resources.push(template::Planned {
+            logical_id: id.clone(),
+            name: res.name.clone(),
+            spec: res.spec.clone(),
+            depends_on: res.depends_on.clone(),
+        });
+    }
+    let tags = hke_provider_api::standard_tags(c.name.as_str(), template::CREATED_AT, None, &c.tags);
+    let linux = crate::bootstrap::login(c, &hke_provider_api::Os::Linux).unwrap_or_else(|| hke_provider_api::Login {
+        username: c.linux.admin_username.clone(),
+        ssh_public_keys: Vec::new(),
+        password: None,
+    });
+    template::build(&template::Input {
+        location: &c.provider.location,
+        tags: &tags,
+        resources: &resources,
+        bootstrap: &bootstrap,
+        linux,
+        windows: crate::bootstrap::login(c, &hke_provider_api::Os::Windows),
+    })
+    .map_err(crate::render::RenderError::Other)
+}
+
 /// The files `generate` writes.
 pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
     let mut t = Tree::default();
@@ -124,6 +167,13 @@ pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
             for (path, content) in boot_files(c, &p.pki, &plan)? {
                 // Boot files carry the bootstrap token and, on masters, CA keys.
                 t.add(path, content, Mode::Secret);
+            }
+            #[cfg(feature = "azure")]
+            if c.provider.cloud == crate::model::types::Cloud::Azure {
+                let arm = arm_template(c, &p.pki, &plan)?;
+                t.add("azuredeploy.json", pretty(&arm.template), Mode::Public);
+                // The parameters hold the admin password and every bootstrap.
+                t.add("azuredeploy.parameters.json", pretty(&arm.parameters), Mode::Secret);
             }
         }
         Err(e) => t.add(

@@ -52,6 +52,8 @@ pub enum RenderError {
     Template(String, String),
     #[error("no node named {0} in this cluster")]
     UnknownNode(String),
+    #[error("{0}")]
+    Other(String),
 }
 
 fn helper(name: &'static str, f: fn(&str) -> String) -> impl handlebars::HelperDef + Send + Sync + 'static {

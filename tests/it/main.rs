@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per concern.
 
+#[cfg(feature = "azure")]
+mod arm;
 mod ci;
 mod cli;
 mod corpus;

@@ -351,7 +351,11 @@ impl Azure {
         let address =
             address.ok_or_else(|| ProviderError::permanent("InvalidPlan", "an Azure load balancer needs a public IP"))?;
         let path = self.id("Microsoft.Network/loadBalancers", &req.name);
-        let body = Resource::new(&self.location()?, &self.tags(req), lb_props(&path, address, port))
+        let body = Resource::new(
+            &self.location()?,
+            &self.tags(req),
+            lb_props(|c, n| format!("{path}/{c}/{n}"), address, port),
+        )
             .with_sku(Sku::named("Standard"));
         self.ensure(&path, API_NETWORK, &body).await?;
         self.lb_outputs(&path, address).await
@@ -838,13 +842,13 @@ pub fn public_ip_props(dns_label: Option<&str>) -> PublicIpProps {
     }
 }
 
-/// The API server's load balancer (`path` is its own id: the parts refer
-/// to each other by id).
-pub fn lb_props(path: &str, address: &str, port: u16) -> LbProps {
-    let frontend = format!("{path}/frontendIPConfigurations/frontend");
-    let masters = format!("{path}/backendAddressPools/{POOL_MASTERS}");
-    let nodes = format!("{path}/backendAddressPools/{POOL_NODES}");
-    let probe = format!("{path}/probes/apiserver");
+/// The API server's load balancer. Its parts refer to each other by id:
+/// `part(collection, name)` makes one.
+pub fn lb_props(part: impl Fn(&str, &str) -> String, address: &str, port: u16) -> LbProps {
+    let frontend = part("frontendIPConfigurations", "frontend");
+    let masters = part("backendAddressPools", POOL_MASTERS);
+    let nodes = part("backendAddressPools", POOL_NODES);
+    let probe = part("probes", "apiserver");
     LbProps {
         frontend_ip_configurations: vec![Child::new(
             "frontend",

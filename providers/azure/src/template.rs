@@ -1,1 +1,508 @@
-//! The ARM deployment template of a plan (`azuredeploy.json`).
+//! The ARM deployment template of a plan (`azuredeploy.json`) and its
+//! parameters file, for `az deployment group create` — the way acs-engine
+//! users deployed. The bodies are the ones `hke deploy` sends (`models`),
+//! references become `resourceId(...)` expressions, and each resource's
+//! `dependsOn` lists what the plan says it depends on.
+//!
+//! Secrets (the Windows admin password, each node's bootstrap, which holds
+//! the bootstrap token and, on masters, CA keys) are `securestring`
+//! parameters; their values are in the parameters file only.
+
+use std::collections::BTreeMap;
+
+use hke_provider_api::{Kind, Login, Os, Spec, Val};
+use serde_json::{json, Value};
+
+use crate::models::*;
+use crate::{bootstrap_extension, lb_props, nic_props, nsg_props, public_ip_props, vm_props, VmInput};
+
+pub const SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
+pub const PARAMETERS_SCHEMA: &str =
+    "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
+
+/// The `hke.io/created` tag's value in a template: the deployment's time.
+pub const CREATED_AT: &str = "[parameters('createdAt')]";
+
+/// A planned resource, as the template needs it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub logical_id: String,
+    pub name: String,
+    pub spec: Spec<Val>,
+    pub depends_on: Vec<String>,
+}
+
+/// Everything the template is made of.
+#[derive(Debug)]
+pub struct Input<'a> {
+    pub location: &'a str,
+    pub tags: &'a BTreeMap<String, String>,
+    pub resources: &'a [Planned],
+    /// Each machine's (or machine group's) rendered bootstrap.
+    pub bootstrap: &'a BTreeMap<String, String>,
+    pub linux: Login,
+    pub windows: Option<Login>,
+}
+
+/// The template and its parameters file.
+#[derive(Debug)]
+pub struct Template {
+    pub template: Value,
+    pub parameters: Value,
+}
+
+fn lit(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+/// `[resourceId('T', 'a', 'b')]`.
+fn rid(rtype: &str, names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("'{}'", lit(n))).collect();
+    format!("[resourceId('{rtype}', {})]", names.join(", "))
+}
+
+/// A parameter name from a node name (letters and digits).
+fn param(prefix: &str, name: &str) -> String {
+    let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{prefix}{clean}")
+}
+
+struct Builder<'a> {
+    input: &'a Input<'a>,
+    by_id: BTreeMap<&'a str, &'a Planned>,
+    resources: Vec<Value>,
+    parameters: serde_json::Map<String, Value>,
+    values: serde_json::Map<String, Value>,
+}
+
+impl<'a> Builder<'a> {
+    fn planned(&self, id: &str) -> Option<&'a Planned> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The ARM id expression of a planned resource (its main object).
+    fn arm_id(&self, logical: &str) -> Option<String> {
+        let p = self.planned(logical)?;
+        Some(match &p.spec {
+            Spec::Group { .. } => "[resourceGroup().id]".to_string(),
+            Spec::Network { .. } => rid("Microsoft.Network/virtualNetworks", &[&p.name]),
+            Spec::Subnet { network, .. } => {
+                let vnet = self.name_of(network)?;
+                rid("Microsoft.Network/virtualNetworks/subnets", &[&vnet, &p.name])
+            }
+            Spec::Firewall { .. } => rid("Microsoft.Network/networkSecurityGroups", &[&p.name]),
+            Spec::PublicAddress { .. } => rid("Microsoft.Network/publicIPAddresses", &[&p.name]),
+            Spec::LoadBalancer { .. } => rid("Microsoft.Network/loadBalancers", &[&p.name]),
+            Spec::PlacementGroup { .. } => rid("Microsoft.Compute/availabilitySets", &[&p.name]),
+            Spec::Machine { .. } => rid("Microsoft.Compute/virtualMachines", &[&p.name]),
+            Spec::MachineGroup { .. } => rid("Microsoft.Compute/virtualMachineScaleSets", &[&p.name]),
+            Spec::Route { network, .. } => {
+                let vnet = self.name_of(network)?;
+                rid("Microsoft.Network/routeTables/routes", &[&format!("{vnet}-routetable"), &p.name])
+            }
+            // A membership is a property of the master's NIC.
+            Spec::LbMember { machine, .. } => {
+                let vm = self.name_of(machine)?;
+                rid("Microsoft.Network/networkInterfaces", &[&format!("{vm}-nic")])
+            }
+        })
+    }
+
+    fn name_of(&self, v: &Val) -> Option<String> {
+        match v {
+            Val::Ref { resource, .. } => self.planned(resource).map(|p| p.name.clone()),
+            Val::Lit(s) => Some(s.clone()),
+        }
+    }
+
+    fn id_of(&self, v: &Val) -> String {
+        match v {
+            Val::Ref { resource, .. } => self.arm_id(resource).unwrap_or_default(),
+            Val::Lit(s) => s.clone(),
+        }
+    }
+
+    /// `dependsOn`: the plan's dependencies (the group is the deployment's
+    /// scope, not a resource of the template).
+    fn depends(&self, p: &Planned, extra: &[String]) -> Vec<String> {
+        let mut d: Vec<String> = p
+            .depends_on
+            .iter()
+            .filter(|id| self.planned(id).is_some_and(|q| q.spec.kind() != Kind::Group))
+            .filter_map(|id| self.arm_id(id))
+            .collect();
+        d.extend(extra.iter().cloned());
+        d.sort();
+        d.dedup();
+        d
+    }
+
+    fn push(&mut self, rtype: &str, api: &str, name: &str, body: Value, depends: Vec<String>) {
+        let mut r = json!({ "type": rtype, "apiVersion": api, "name": name });
+        if let Value::Object(b) = body {
+            for (k, v) in b {
+                if k != "id" && k != "name" {
+                    r[k] = v;
+                }
+            }
+        }
+        r["dependsOn"] = json!(depends);
+        self.resources.push(r);
+    }
+
+    fn secure(&mut self, name: &str, description: &str, value: &str) -> String {
+        self.parameters.insert(
+            name.into(),
+            json!({"type": "securestring", "metadata": {"description": description}}),
+        );
+        self.values.insert(name.into(), json!({ "value": value }));
+        format!("[parameters('{name}')]")
+    }
+
+    /// The load balancer whose pools a machine's NIC joins.
+    fn lb(&self) -> Option<&'a Planned> {
+        self.input
+            .resources
+            .iter()
+            .find(|p| p.spec.kind() == Kind::LoadBalancer)
+    }
+
+    fn lb_pool(&self, pool: &str) -> Option<String> {
+        self.lb().map(|lb| {
+            rid(
+                "Microsoft.Network/loadBalancers/backendAddressPools",
+                &[&lb.name, pool],
+            )
+        })
+    }
+
+    fn login_for(&self, os: &Os) -> Login {
+        match os {
+            Os::Windows => self.input.windows.clone().unwrap_or_else(|| self.input.linux.clone()),
+            Os::Linux => self.input.linux.clone(),
+        }
+    }
+
+    fn add(&mut self, p: &'a Planned) -> Result<(), String> {
+        let loc = "[parameters('location')]";
+        let tags = crate::tags::to_azure(self.input.tags);
+        let res = |props: Value| json!({ "location": loc, "tags": tags, "properties": props });
+        match &p.spec {
+            Spec::Group { .. } | Spec::LbMember { .. } => {}
+            Spec::Network { cidr, .. } => {
+                let body = res(to(&VnetProps {
+                    address_space: AddressSpace {
+                        address_prefixes: vec![cidr.clone()],
+                    },
+                }));
+                self.push("Microsoft.Network/virtualNetworks", API_NETWORK, &p.name, body, self.depends(p, &[]));
+            }
+            Spec::Subnet { network, cidr } => {
+                let vnet = self.name_of(network).unwrap_or_default();
+                let kubenet = self.input.resources.iter().any(|r| r.spec.kind() == Kind::Route);
+                let rt = format!("{vnet}-routetable");
+                let route_table = kubenet.then(|| SubRef::to(rid("Microsoft.Network/routeTables", &[&rt])));
+                let extra: Vec<String> = route_table.iter().map(|r| r.id.clone()).collect();
+                let body = json!({ "properties": to(&SubnetProps { address_prefix: cidr.clone(), route_table }) });
+                self.push(
+                    "Microsoft.Network/virtualNetworks/subnets",
+                    API_NETWORK,
+                    &format!("{vnet}/{}", p.name),
+                    body,
+                    self.depends(p, &extra),
+                );
+                if kubenet {
+                    let body = res(to(&RouteTableProps {
+                        disable_bgp_route_propagation: false,
+                    }));
+                    self.push("Microsoft.Network/routeTables", API_NETWORK, &rt, body, Vec::new());
+                }
+            }
+            Spec::Firewall { rules, .. } => {
+                let body = res(to(&nsg_props(rules)));
+                self.push(
+                    "Microsoft.Network/networkSecurityGroups",
+                    API_NETWORK,
+                    &p.name,
+                    body,
+                    self.depends(p, &[]),
+                );
+            }
+            Spec::PublicAddress { dns_label, .. } => {
+                let mut body = res(to(&public_ip_props(dns_label.as_deref())));
+                body["sku"] = json!({"name": "Standard"});
+                self.push("Microsoft.Network/publicIPAddresses", API_NETWORK, &p.name, body, self.depends(p, &[]));
+            }
+            Spec::LoadBalancer { address, port, .. } => {
+                let address = address.as_ref().map(|a| self.id_of(a)).unwrap_or_default();
+                let lb = p.name.clone();
+                let props = lb_props(
+                    |c, n| rid(&format!("Microsoft.Network/loadBalancers/{c}"), &[&lb, n]),
+                    &address,
+                    *port,
+                );
+                let mut body = res(to(&props));
+                body["sku"] = json!({"name": "Standard"});
+                self.push("Microsoft.Network/loadBalancers", API_NETWORK, &p.name, body, self.depends(p, &[]));
+            }
+            Spec::PlacementGroup { .. } => {
+                let mut body = res(to(&AvailabilitySetProps {
+                    platform_fault_domain_count: 2,
+                    platform_update_domain_count: 5,
+                }));
+                body["sku"] = json!({"name": "Aligned"});
+                self.push("Microsoft.Compute/availabilitySets", API_COMPUTE, &p.name, body, self.depends(p, &[]));
+            }
+            Spec::Route {
+                network,
+                destination,
+                next_hop,
+            } => {
+                let vnet = self.name_of(network).unwrap_or_default();
+                let vm = self.name_of(next_hop).unwrap_or_default();
+                let nic = rid("Microsoft.Network/networkInterfaces", &[&format!("{vm}-nic")]);
+                let ip = format!(
+                    "[reference({}).ipConfigurations[0].properties.privateIPAddress]",
+                    nic.trim_start_matches('[').trim_end_matches(']')
+                );
+                let body = json!({ "properties": {
+                    "addressPrefix": destination, "nextHopType": "VirtualAppliance", "nextHopIpAddress": ip } });
+                let rt = rid("Microsoft.Network/routeTables", &[&format!("{vnet}-routetable")]);
+                self.push(
+                    "Microsoft.Network/routeTables/routes",
+                    API_NETWORK,
+                    &format!("{vnet}-routetable/{}", p.name),
+                    body,
+                    self.depends(p, &[rt, nic]),
+                );
+            }
+            Spec::Machine {
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                disk_gb,
+                private_ip,
+                placement,
+                ip_forwarding,
+                ..
+            } => {
+                let nic_name = format!("{}-nic", p.name);
+                let nic_id = rid("Microsoft.Network/networkInterfaces", &[&nic_name]);
+                let mut pools: Vec<String> = self.lb_pool(crate::POOL_NODES).into_iter().collect();
+                let member = self.input.resources.iter().any(|r| {
+                    matches!(&r.spec, Spec::LbMember { machine: Val::Ref { resource, .. }, .. } if *resource == p.logical_id)
+                });
+                if member {
+                    pools.extend(self.lb_pool(crate::POOL_MASTERS));
+                }
+                let nic = res(to(&nic_props(
+                    &self.id_of(subnet),
+                    &self.id_of(firewall),
+                    private_ip.as_deref(),
+                    *ip_forwarding,
+                    &pools,
+                )));
+                let nic_deps: Vec<String> = [subnet, firewall]
+                    .into_iter()
+                    .map(|v| self.id_of(v))
+                    .chain(self.lb().and_then(|lb| self.arm_id(&lb.logical_id)))
+                    .collect();
+                self.push("Microsoft.Network/networkInterfaces", API_NETWORK, &nic_name, nic, nic_deps);
+                let mut login = self.login_for(os);
+                login.password = Some("placeholder".into());
+                let placement_id = placement.as_ref().map(|v| self.id_of(v));
+                let vm = vm_props(VmInput {
+                    name: &p.name,
+                    nic: &nic_id,
+                    os,
+                    size,
+                    image: &image.lookup,
+                    disk_gb: *disk_gb,
+                    placement: placement_id.as_deref(),
+                    login: Some(&login),
+                    user_data: "",
+                })
+                .map_err(|e| e.to_string())?;
+                let mut body = res(to(&vm));
+                let data = self.input.bootstrap.get(&p.name).cloned().unwrap_or_default();
+                let data_param = self.secure(
+                    &param("customData", &p.name),
+                    &format!("bootstrap of {}", p.name),
+                    &data,
+                );
+                body["properties"]["osProfile"]["customData"] = json!(format!(
+                    "[base64({})]",
+                    data_param.trim_start_matches('[').trim_end_matches(']')
+                ));
+                if *os == Os::Windows {
+                    let pw = self.input.windows.as_ref().and_then(|w| w.password.clone()).unwrap_or_default();
+                    body["properties"]["osProfile"]["adminPassword"] =
+                        json!(self.secure("adminPassword", "Windows admin password", &pw));
+                }
+                self.push(
+                    "Microsoft.Compute/virtualMachines",
+                    API_COMPUTE,
+                    &p.name,
+                    body,
+                    self.depends(p, &[nic_id]),
+                );
+                if *os == Os::Windows {
+                    let vm_id = rid("Microsoft.Compute/virtualMachines", &[&p.name]);
+                    let body = json!({ "location": loc, "properties": to(&bootstrap_extension()) });
+                    self.push(
+                        "Microsoft.Compute/virtualMachines/extensions",
+                        API_COMPUTE,
+                        &format!("{}/{}", p.name, crate::BOOTSTRAP_EXTENSION),
+                        body,
+                        vec![vm_id],
+                    );
+                }
+            }
+            Spec::MachineGroup {
+                subnet,
+                firewall,
+                os,
+                size,
+                image,
+                disk_gb,
+                count,
+                name_prefix,
+                ip_forwarding,
+                ..
+            } => {
+                let mut login = self.login_for(os);
+                login.password = Some("placeholder".into());
+                let vm = vm_props(VmInput {
+                    name: name_prefix,
+                    nic: "",
+                    os,
+                    size,
+                    image: &image.lookup,
+                    disk_gb: *disk_gb,
+                    placement: None,
+                    login: Some(&login),
+                    user_data: "",
+                })
+                .map_err(|e| e.to_string())?;
+                let pools: Vec<SubRef> = self.lb_pool(crate::POOL_NODES).into_iter().map(SubRef::to).collect();
+                let mut storage = vm.storage_profile;
+                storage.os_disk.name = None;
+                storage.os_disk.delete_option = None;
+                let mut os_profile = vm.os_profile;
+                os_profile.computer_name = None;
+                os_profile.computer_name_prefix = Some(name_prefix.clone());
+                let props = VmssProps {
+                    orchestration_mode: "Uniform".into(),
+                    upgrade_policy: UpgradePolicy { mode: "Manual".into() },
+                    overprovision: false,
+                    virtual_machine_profile: VmssVmProfile {
+                        storage_profile: storage,
+                        os_profile,
+                        network_profile: VmssNetworkProfile {
+                            network_interface_configurations: vec![Child::new(
+                                "nic",
+                                VmssNicProps {
+                                    primary: true,
+                                    enable_ip_forwarding: *ip_forwarding,
+                                    network_security_group: SubRef::to(self.id_of(firewall)),
+                                    ip_configurations: vec![Child::new(
+                                        "ipconfig1",
+                                        VmssIpConfig {
+                                            subnet: SubRef::to(self.id_of(subnet)),
+                                            load_balancer_backend_address_pools: pools,
+                                        },
+                                    )],
+                                },
+                            )],
+                        },
+                        diagnostics_profile: vm.diagnostics_profile,
+                        extension_profile: (*os == Os::Windows).then(|| VmssExtensionProfile {
+                            extensions: vec![Child::new(crate::BOOTSTRAP_EXTENSION, bootstrap_extension())],
+                        }),
+                        license_type: vm.license_type,
+                    },
+                };
+                let mut body = res(to(&props));
+                body["sku"] = json!({"name": size, "tier": "Standard", "capacity": count});
+                let data = self.input.bootstrap.get(&p.name).cloned().unwrap_or_default();
+                let data_param = self.secure(&param("customData", &p.name), &format!("bootstrap of {}", p.name), &data);
+                let profile = &mut body["properties"]["virtualMachineProfile"]["osProfile"];
+                profile["customData"] = json!(format!(
+                    "[base64({})]",
+                    data_param.trim_start_matches('[').trim_end_matches(']')
+                ));
+                if *os == Os::Windows {
+                    let pw = self.input.windows.as_ref().and_then(|w| w.password.clone()).unwrap_or_default();
+                    let pw = self.secure("adminPassword", "Windows admin password", &pw);
+                    body["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = json!(pw);
+                }
+                let lb: Vec<String> = self.lb().and_then(|lb| self.arm_id(&lb.logical_id)).into_iter().collect();
+                self.push(
+                    "Microsoft.Compute/virtualMachineScaleSets",
+                    API_COMPUTE,
+                    &p.name,
+                    body,
+                    self.depends(p, &lb),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The API server's address and DNS name.
+fn outputs(input: &Input<'_>) -> Value {
+    let Some(pip) = input.resources.iter().find(|p| p.spec.kind() == Kind::PublicAddress) else {
+        return json!({});
+    };
+    let r = rid("Microsoft.Network/publicIPAddresses", &[&pip.name]);
+    let r = r.trim_start_matches('[').trim_end_matches(']');
+    json!({
+        "apiServerAddress": {"type": "string", "value": format!("[reference({r}).ipAddress]")},
+        "apiServerFqdn": {"type": "string", "value": format!("[reference({r}).dnsSettings.fqdn]")},
+    })
+}
+
+fn to<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// Build the template of a plan.
+pub fn build(input: &Input<'_>) -> Result<Template, String> {
+    let mut b = Builder {
+        input,
+        by_id: input.resources.iter().map(|p| (p.logical_id.as_str(), p)).collect(),
+        resources: Vec::new(),
+        parameters: serde_json::Map::new(),
+        values: serde_json::Map::new(),
+    };
+    b.parameters.insert(
+        "location".into(),
+        json!({"type": "string", "defaultValue": input.location,
+               "metadata": {"description": "where the resources go (the resource group must exist)"}}),
+    );
+    b.parameters.insert(
+        "createdAt".into(),
+        json!({"type": "string", "defaultValue": "[utcNow('yyyy-MM-ddTHH:mm:ssZ')]",
+               "metadata": {"description": "the hke.io/created tag (the janitor reads it)"}}),
+    );
+    for p in input.resources {
+        b.add(p)?;
+    }
+    let template = json!({
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "metadata": {"generator": {"name": "hke", "version": env!("CARGO_PKG_VERSION")}},
+        "parameters": Value::Object(b.parameters),
+        "resources": b.resources,
+        "outputs": outputs(input),
+    });
+    let parameters = json!({
+        "$schema": PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": Value::Object(b.values),
+    });
+    Ok(Template { template, parameters })
+}
