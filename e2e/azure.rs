@@ -149,7 +149,16 @@ fn deploy(arm: &Arm, dir: &Path, extra: &[&str]) -> Value {
 fn teardown(arm: &Arm, dir: &Path) -> Value {
     let out = arm.hke(
         dir,
-        &["--output", "json", "teardown", "--yes", "-o", "out", "--cluster", CLUSTER],
+        &[
+            "--output",
+            "json",
+            "teardown",
+            "--yes",
+            "-o",
+            "out",
+            "--cluster",
+            CLUSTER,
+        ],
     );
     assert!(
         out.status.success(),
@@ -174,7 +183,10 @@ fn id_of(v: &Value) -> String {
 fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
     let plan = plan(arm, dir);
     let resources = plan["resources"].as_object().expect("resources");
-    let machines: Vec<(&String, &Value)> = resources.iter().filter(|(_, r)| r["spec"]["kind"] == "machine").collect();
+    let machines: Vec<(&String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["spec"]["kind"] == "machine")
+        .collect();
     assert_eq!(machines.len(), masters + 5);
     let all = arm.fake().resources();
 
@@ -187,7 +199,9 @@ fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
     let vnets = arm.of("microsoft.network/virtualnetworks");
     assert_eq!(vnets.len(), 1, "{:?}", vnets.keys());
     let vnet = &vnets[&format!("{CLUSTER}-vnet")];
-    let node_cidr = plan["resources"]["subnet/nodes"]["spec"]["cidr"].as_str().expect("cidr");
+    let node_cidr = plan["resources"]["subnet/nodes"]["spec"]["cidr"]
+        .as_str()
+        .expect("cidr");
     assert_eq!(vnet["properties"]["addressSpace"]["addressPrefixes"][0], node_cidr);
     assert_eq!(vnet["tags"]["hke.io_cluster"], CLUSTER);
     let subnet_id = format!("{}/subnets/{CLUSTER}-nodes", id_of(vnet));
@@ -243,7 +257,10 @@ fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
     assert_eq!(id_of(&rule["backendAddressPool"]), masters_pool);
     assert_eq!(id_of(&rule["probe"]), format!("{}/probes/apiserver", id_of(lb)));
     assert_eq!(lbp["probes"][0]["properties"]["port"], 6443);
-    assert_eq!(id_of(&lbp["outboundRules"][0]["properties"]["backendAddressPool"]), nodes_pool);
+    assert_eq!(
+        id_of(&lbp["outboundRules"][0]["properties"]["backendAddressPool"]),
+        nodes_pool
+    );
 
     // Availability sets: the masters and each pool.
     let avsets = arm.of("microsoft.compute/availabilitysets");
@@ -285,20 +302,33 @@ fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
         }
         assert_eq!(img["version"], "latest");
         assert_eq!(p["hardwareProfile"]["vmSize"], m["spec"]["size"], "{name}");
-        assert_eq!(p["storageProfile"]["osDisk"]["diskSizeGB"], m["spec"]["disk_gb"], "{name}");
+        assert_eq!(
+            p["storageProfile"]["osDisk"]["diskSizeGB"], m["spec"]["disk_gb"],
+            "{name}"
+        );
         assert_eq!(
             p["storageProfile"]["osDisk"]["managedDisk"]["storageAccountType"],
             "Premium_LRS"
         );
         assert_eq!(p["osProfile"]["computerName"], name);
         assert_eq!(p["osProfile"]["adminUsername"], "azureuser");
-        assert!(p["availabilitySet"]["id"].as_str().is_some_and(|a| a.contains("-avset")));
+        assert!(p["availabilitySet"]["id"]
+            .as_str()
+            .is_some_and(|a| a.contains("-avset")));
         assert_eq!(vm["tags"]["hke.io_cluster"], CLUSTER, "{name}");
         assert!(vm["tags"]["hke.io_created"].as_str().is_some_and(|c| c.ends_with('Z')));
         // Custom data is the rendered bootstrap for this node.
         let rendered = arm.hke(
             dir,
-            &["render", "-m", "out/apimodel.json", "--node", name, "--endpoint", &endpoint],
+            &[
+                "render",
+                "-m",
+                "out/apimodel.json",
+                "--node",
+                name,
+                "--endpoint",
+                &endpoint,
+            ],
         );
         assert!(rendered.status.success(), "{}", text(&rendered.stderr));
         use base64::Engine as _;
@@ -401,15 +431,8 @@ fn deploy_check_redeploy_collect_logs_and_tear_down() {
     // Serial logs from boot diagnostics.
     let logs = arm.hke(dir.path(), &["logs", "--cluster", CLUSTER, "-o", "out", "--to", "logs"]);
     assert!(logs.status.success(), "{}", text(&logs.stderr));
-    let log = std::fs::read_to_string(dir.path().join("logs/k8s-master-aa910c6f-0/bootstrap.log")).unwrap_or_else(
-        |e| {
-            panic!(
-                "bootstrap.log: {e}\n{}\n{}",
-                text(&logs.stdout),
-                text(&logs.stderr)
-            )
-        },
-    );
+    let log = std::fs::read_to_string(dir.path().join("logs/k8s-master-aa910c6f-0/bootstrap.log"))
+        .unwrap_or_else(|e| panic!("bootstrap.log: {e}\n{}\n{}", text(&logs.stdout), text(&logs.stderr)));
     assert!(log.contains("bootstrap of k8s-master-aa910c6f-0 finished"), "{log}");
 
     // Teardown: one resource-group delete; nothing left.
@@ -530,7 +553,10 @@ fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
     assert_eq!(d["summary"]["failed"], 0, "{d}");
     let all = arm.fake().resources();
     let rg_lower = rg.to_ascii_lowercase();
-    assert!(all[&rg_lower]["tags"].get("hke.io_cluster").is_none(), "the user's group is not tagged");
+    assert!(
+        all[&rg_lower]["tags"].get("hke.io_cluster").is_none(),
+        "the user's group is not tagged"
+    );
     assert!(all.keys().filter(|k| k.starts_with(&format!("{rg_lower}/"))).count() > 20);
     // Teardown goes resource by resource (in dependency order: the fake
     // refuses to delete anything still in use) and keeps the group and
@@ -544,7 +570,11 @@ fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
         .filter(|c| c.method == "DELETE")
         .map(|c| format!("{} {}", c.path, c.status))
         .collect();
-    assert_eq!(left, vec![rg_lower.clone(), theirs.to_ascii_lowercase()], "{deletes:#?}");
+    assert_eq!(
+        left,
+        vec![rg_lower.clone(), theirs.to_ascii_lowercase()],
+        "{deletes:#?}"
+    );
     let group_deletes = arm.fake().calls()[before..]
         .iter()
         .filter(|c| c.method == "DELETE" && c.path == rg_lower)
@@ -631,16 +661,25 @@ fn a_wrong_subscription_or_credential_fails_before_anything_is_made() {
     let dir = tempfile::tempdir().expect("tmp");
     let model = root().join(MODEL);
     let out = arm
-        .command(dir.path(), &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out"])
+        .command(
+            dir.path(),
+            &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out"],
+        )
         .env("AZURE_SUBSCRIPTION_ID", "11111111-2222-3333-4444-555555555555")
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("11111111-2222-3333-4444-555555555555") && err.contains("subscription"), "{err}");
+    assert!(
+        err.contains("11111111-2222-3333-4444-555555555555") && err.contains("subscription"),
+        "{err}"
+    );
     // Without a trusted CA the TLS handshake fails, and says so.
     let out = arm
-        .command(dir.path(), &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out2"])
+        .command(
+            dir.path(),
+            &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out2"],
+        )
         .env_remove("HKE_AZURE_CA_FILE")
         .output()
         .expect("runs");
@@ -657,7 +696,10 @@ fn the_janitor_finds_azure_clusters_by_tag() {
     });
     let dir = tempfile::tempdir().expect("tmp");
     deploy(&arm, dir.path(), &["--ttl", "1h"]);
-    let out = arm.hke(dir.path(), &["--output", "json", "janitor", "--cloud", "azure", "--dry-run"]);
+    let out = arm.hke(
+        dir.path(),
+        &["--output", "json", "janitor", "--cloud", "azure", "--dry-run"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["expired"].as_array().map(Vec::len), Some(0), "{report}");

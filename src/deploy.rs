@@ -153,7 +153,10 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
             cfg.location = target.region.clone().filter(|v| !v.is_empty());
             cfg.endpoint = endpoint;
             cfg.scope = env.get("HKE_AZURE_SCOPE").filter(|v| !v.is_empty());
-            cfg.ca_file = env.get("HKE_AZURE_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+            cfg.ca_file = env
+                .get("HKE_AZURE_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
             if let Some(ms) = env.get("HKE_AZURE_POLL_MS").and_then(|v| v.parse::<u64>().ok()) {
                 cfg.poll = std::time::Duration::from_millis(ms.max(1));
             }

@@ -298,24 +298,21 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             }
         })
         .collect();
-    let machine = |size: &str,
-                   os: Os,
-                   windows,
-                   pinned: Option<&str>,
-                   disk: u32,
-                   ip: Option<Ipv4Addr>,
-                   placement: Option<Val>| Spec::Machine {
-        subnet: Val::id_of(SUBNET),
-        firewall: Val::id_of(FIREWALL),
-        os,
-        size: native_size(size),
-        image: image_for(c, windows, pinned),
-        disk_gb: disk,
-        private_ip: ip.map(|i| i.to_string()),
-        placement,
-        ip_forwarding: kubenet,
-        bootstrap_inputs: bootstrap_inputs(),
-    };
+    let machine =
+        |size: &str, os: Os, windows, pinned: Option<&str>, disk: u32, ip: Option<Ipv4Addr>, placement: Option<Val>| {
+            Spec::Machine {
+                subnet: Val::id_of(SUBNET),
+                firewall: Val::id_of(FIREWALL),
+                os,
+                size: native_size(size),
+                image: image_for(c, windows, pinned),
+                disk_gb: disk,
+                private_ip: ip.map(|i| i.to_string()),
+                placement,
+                ip_forwarding: kubenet,
+                bootstrap_inputs: bootstrap_inputs(),
+            }
+        };
     let mut nodes: Vec<String> = Vec::new();
     for (i, node) in c.masters.names.iter().enumerate() {
         let id = machine_id(node);

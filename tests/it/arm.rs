@@ -12,10 +12,18 @@ use crate::support::{hke, root, text};
 fn arm_of(plan: &Value, id: &str) -> Option<(String, String)> {
     let r = &plan["resources"][id];
     let name = r["name"].as_str()?.to_string();
-    let vnet = || plan["resources"]["network"]["name"].as_str().unwrap_or_default().to_string();
+    let vnet = || {
+        plan["resources"]["network"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     Some(match r["spec"]["kind"].as_str()? {
         "network" => ("Microsoft.Network/virtualNetworks".into(), name),
-        "subnet" => ("Microsoft.Network/virtualNetworks/subnets".into(), format!("{}/{name}", vnet())),
+        "subnet" => (
+            "Microsoft.Network/virtualNetworks/subnets".into(),
+            format!("{}/{name}", vnet()),
+        ),
         "firewall" => ("Microsoft.Network/networkSecurityGroups".into(), name),
         "publicAddress" => ("Microsoft.Network/publicIPAddresses".into(), name),
         "loadBalancer" => ("Microsoft.Network/loadBalancers".into(), name),
@@ -45,9 +53,11 @@ fn check(sets: &[&str], machines_in_template: usize) {
     let out = hke(tmp.path(), &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let dir = tmp.path().join("out");
-    let t: Value = serde_json::from_str(&fs::read_to_string(dir.join("azuredeploy.json")).expect("template")).expect("json");
+    let t: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("azuredeploy.json")).expect("template")).expect("json");
     let params: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("azuredeploy.parameters.json")).expect("params")).expect("json");
+        serde_json::from_str(&fs::read_to_string(dir.join("azuredeploy.parameters.json")).expect("params"))
+            .expect("json");
     let plan: Value = serde_json::from_str(&fs::read_to_string(dir.join("plan.json")).expect("plan")).expect("json");
 
     // The deployment template schema's required structure.
@@ -67,7 +77,10 @@ fn check(sets: &[&str], machines_in_template: usize) {
         let name = r["name"].as_str().expect("name");
         // A child's name has one segment per type level below the provider.
         assert_eq!(name.split('/').count(), rtype.split('/').count() - 1, "{rtype} {name}");
-        assert!(declared.insert((rtype.to_string(), name.to_string()), r).is_none(), "{rtype} {name} twice");
+        assert!(
+            declared.insert((rtype.to_string(), name.to_string()), r).is_none(),
+            "{rtype} {name} twice"
+        );
     }
 
     // Every planned resource is there, with the plan's dependencies.
@@ -75,7 +88,9 @@ fn check(sets: &[&str], machines_in_template: usize) {
     let mut mapped = 0;
     for id in &ids {
         let Some(key) = arm_of(&plan, id) else { continue };
-        let r = declared.get(&key).unwrap_or_else(|| panic!("{id}: no {key:?} in the template"));
+        let r = declared
+            .get(&key)
+            .unwrap_or_else(|| panic!("{id}: no {key:?} in the template"));
         mapped += 1;
         let deps: BTreeSet<(String, String)> = r["dependsOn"]
             .as_array()
@@ -95,10 +110,17 @@ fn check(sets: &[&str], machines_in_template: usize) {
     for r in resources {
         for d in r["dependsOn"].as_array().expect("dependsOn") {
             let key = parse_rid(d.as_str().expect("string")).expect("resourceId");
-            assert!(declared.contains_key(&key), "{} depends on undeclared {key:?}", r["name"]);
+            assert!(
+                declared.contains_key(&key),
+                "{} depends on undeclared {key:?}",
+                r["name"]
+            );
         }
     }
-    let vms = resources.iter().filter(|r| r["type"] == "Microsoft.Compute/virtualMachines").count();
+    let vms = resources
+        .iter()
+        .filter(|r| r["type"] == "Microsoft.Compute/virtualMachines")
+        .count();
     assert_eq!(vms, machines_in_template);
 
     // Parameters: every one used is declared; secure ones have values in
@@ -130,14 +152,20 @@ fn check(sets: &[&str], machines_in_template: usize) {
     // Each node's custom data is its bootstrap file.
     let master = "k8s-master-aa910c6f-0";
     let boot = fs::read_to_string(dir.join(format!("bootstrap/{master}/cloud-init.yaml"))).expect("boot");
-    assert_eq!(params["parameters"]["customDatak8smasteraa910c6f0"]["value"], boot.as_str());
+    assert_eq!(
+        params["parameters"]["customDatak8smasteraa910c6f0"]["value"],
+        boot.as_str()
+    );
     let vm = declared[&("Microsoft.Compute/virtualMachines".to_string(), master.to_string())];
     assert_eq!(
         vm["properties"]["osProfile"]["customData"],
         "[base64(parameters('customDatak8smasteraa910c6f0'))]"
     );
     // A master's NIC is in the API server's pool and the outbound pool.
-    let nic = declared[&("Microsoft.Network/networkInterfaces".to_string(), format!("{master}-nic"))];
+    let nic = declared[&(
+        "Microsoft.Network/networkInterfaces".to_string(),
+        format!("{master}-nic"),
+    )];
     let pools = nic["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"].to_string();
     assert!(pools.contains("'masters'") && pools.contains("'nodes'"), "{pools}");
     #[cfg(unix)]
@@ -157,7 +185,10 @@ fn azure_generate_writes_an_arm_template_of_the_plan() {
 #[test]
 fn the_arm_template_routes_kubenet_through_a_route_table() {
     check(
-        &["--set", "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet"],
+        &[
+            "--set",
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        ],
         8,
     );
 }
@@ -166,7 +197,10 @@ fn the_arm_template_routes_kubenet_through_a_route_table() {
 fn other_clouds_get_no_arm_template() {
     let tmp = tempfile::tempdir().expect("tmp");
     let model = root().join("examples/windows-aws.json");
-    let out = hke(tmp.path(), &["generate", "-m", model.to_str().expect("utf8"), "-o", "out"]);
+    let out = hke(
+        tmp.path(),
+        &["generate", "-m", model.to_str().expect("utf8"), "-o", "out"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!tmp.path().join("out/azuredeploy.json").exists());
 }

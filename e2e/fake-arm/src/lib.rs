@@ -85,9 +85,21 @@ impl Default for Config {
 
 /// Marketplace images the fake knows: (publisher, offer, sku).
 pub const IMAGES: [(&str, &str, &str); 7] = [
-    ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core-smalldisk"),
-    ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core-smalldisk"),
-    ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core-smalldisk"),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2019-datacenter-core-smalldisk",
+    ),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2022-datacenter-core-smalldisk",
+    ),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2025-datacenter-core-smalldisk",
+    ),
     ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core"),
     ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core"),
     ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core"),
@@ -260,7 +272,11 @@ impl Drop for FakeArm {
 type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, body: &Value) -> Reply {
-    let text = if body.is_null() { String::new() } else { body.to_string() };
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     let mut r = Response::new(Full::new(Bytes::from(text)));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -306,7 +322,10 @@ fn advance(s: &mut State, all: bool) {
 /// Effects of a successful create: the VM's OS disk.
 fn on_succeeded(s: &mut State, id: &str, r: Value) {
     if id.contains("/providers/microsoft.compute/virtualmachines/") && !id.contains("/extensions/") {
-        if let Some(disk) = r.pointer("/properties/storageProfile/osDisk/name").and_then(|v| v.as_str()) {
+        if let Some(disk) = r
+            .pointer("/properties/storageProfile/osDisk/name")
+            .and_then(|v| v.as_str())
+        {
             let rg = id.split("/providers/").next().unwrap_or_default();
             let disk_id = format!("{rg}/providers/Microsoft.Compute/disks/{disk}");
             let size = r.pointer("/properties/storageProfile/osDisk/diskSizeGB").cloned();
@@ -330,7 +349,10 @@ fn remove(s: &mut State, id: &str) {
         s.resources.remove(&c);
     }
     if id.contains("/providers/microsoft.compute/virtualmachines/") {
-        if let Some(nics) = r.pointer("/properties/networkProfile/networkInterfaces").and_then(|v| v.as_array()) {
+        if let Some(nics) = r
+            .pointer("/properties/networkProfile/networkInterfaces")
+            .and_then(|v| v.as_array())
+        {
             for n in nics {
                 if n.pointer("/properties/deleteOption").and_then(|v| v.as_str()) == Some("Delete") {
                     if let Some(nid) = n["id"].as_str() {
@@ -339,10 +361,19 @@ fn remove(s: &mut State, id: &str) {
                 }
             }
         }
-        if r.pointer("/properties/storageProfile/osDisk/deleteOption").and_then(|v| v.as_str()) == Some("Delete") {
-            if let Some(disk) = r.pointer("/properties/storageProfile/osDisk/name").and_then(|v| v.as_str()) {
+        if r.pointer("/properties/storageProfile/osDisk/deleteOption")
+            .and_then(|v| v.as_str())
+            == Some("Delete")
+        {
+            if let Some(disk) = r
+                .pointer("/properties/storageProfile/osDisk/name")
+                .and_then(|v| v.as_str())
+            {
                 let rg = id.split("/providers/").next().unwrap_or_default();
-                s.resources.remove(&format!("{rg}/providers/microsoft.compute/disks/{}", disk.to_ascii_lowercase()));
+                s.resources.remove(&format!(
+                    "{rg}/providers/microsoft.compute/disks/{}",
+                    disk.to_ascii_lowercase()
+                ));
             }
         }
     }
@@ -415,7 +446,10 @@ fn exists(s: &State, id: &str) -> bool {
             return s.resources.get(parent).is_some_and(|lb| {
                 lb.pointer(&format!("/properties/{key}"))
                     .and_then(|a| a.as_array())
-                    .is_some_and(|a| a.iter().any(|p| p["name"].as_str().map(str::to_ascii_lowercase).as_deref() == Some(name)))
+                    .is_some_and(|a| {
+                        a.iter()
+                            .any(|p| p["name"].as_str().map(str::to_ascii_lowercase).as_deref() == Some(name))
+                    })
             });
         }
     }
@@ -438,25 +472,66 @@ fn ipv4_net(cidr: &str) -> Option<(u32, u32)> {
     Some((u32::from(ip) & mask, mask))
 }
 
+/// Properties a body of a type must have (JSON pointers).
+const REQUIRED: &[(&str, &str)] = &[
+    (
+        "microsoft.network/virtualnetworks",
+        "/properties/addressSpace/addressPrefixes/0",
+    ),
+    ("microsoft.network/virtualnetworks/subnets", "/properties/addressPrefix"),
+    (
+        "microsoft.network/loadbalancers",
+        "/properties/frontendIPConfigurations/0",
+    ),
+    (
+        "microsoft.network/networkinterfaces",
+        "/properties/ipConfigurations/0/properties/subnet/id",
+    ),
+    ("microsoft.network/routetables/routes", "/properties/addressPrefix"),
+    ("microsoft.network/routetables/routes", "/properties/nextHopType"),
+    (
+        "microsoft.compute/virtualmachines",
+        "/properties/hardwareProfile/vmSize",
+    ),
+    ("microsoft.compute/virtualmachines", "/properties/osProfile"),
+    (
+        "microsoft.compute/virtualmachines",
+        "/properties/networkProfile/networkInterfaces/0/id",
+    ),
+    ("microsoft.compute/virtualmachines/extensions", "/properties/publisher"),
+    ("microsoft.compute/virtualmachines/extensions", "/properties/type"),
+    (
+        "microsoft.compute/virtualmachines/extensions",
+        "/properties/typeHandlerVersion",
+    ),
+];
+
 /// Required properties per type (ARM's `InvalidParameter` and friends).
 fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &'static str, String)> {
     let top = !rtype.contains("/subnets") && !rtype.contains("/routes") && !rtype.ends_with("/extensions");
     if top && str_at(body, "/location").is_none() {
         return invalid("location is required".into());
     }
+    for (t, pointer) in REQUIRED {
+        if *t == rtype
+            && body
+                .pointer(pointer)
+                .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+        {
+            return invalid(format!(
+                "{} is required",
+                pointer.trim_start_matches('/').replace('/', ".")
+            ));
+        }
+    }
     match rtype {
-        "microsoft.network/virtualnetworks" => {
-            if body.pointer("/properties/addressSpace/addressPrefixes/0").is_none() {
-                return invalid("properties.addressSpace.addressPrefixes is required".into());
-            }
-        }
-        "microsoft.network/virtualnetworks/subnets" => {
-            if str_at(body, "/properties/addressPrefix").is_none() {
-                return invalid("properties.addressPrefix is required".into());
-            }
-        }
         "microsoft.network/networksecuritygroups" => {
-            for r in body.pointer("/properties/securityRules").and_then(|v| v.as_array()).into_iter().flatten() {
+            for r in body
+                .pointer("/properties/securityRules")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
                 for f in ["priority", "direction", "access", "protocol", "destinationPortRange"] {
                     if r["properties"].get(f).is_none() {
                         return invalid(format!("securityRules[{}].properties.{f} is required", r["name"]));
@@ -464,22 +539,13 @@ fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &
                 }
             }
         }
-        "microsoft.network/publicipaddresses" => {
+        "microsoft.network/publicipaddresses"
             if str_at(body, "/sku/name") == Some("Standard")
-                && str_at(body, "/properties/publicIPAllocationMethod") != Some("Static")
-            {
-                return invalid("a Standard SKU public IP must be Static".into());
-            }
-        }
-        "microsoft.network/loadbalancers" => {
-            if body.pointer("/properties/frontendIPConfigurations/0").is_none() {
-                return invalid("properties.frontendIPConfigurations is required".into());
-            }
+                && str_at(body, "/properties/publicIPAllocationMethod") != Some("Static") =>
+        {
+            return invalid("a Standard SKU public IP must be Static".into());
         }
         "microsoft.network/networkinterfaces" => {
-            if str_at(body, "/properties/ipConfigurations/0/properties/subnet/id").is_none() {
-                return invalid("properties.ipConfigurations[0].properties.subnet.id is required".into());
-            }
             if let Some(ip) = str_at(body, "/properties/ipConfigurations/0/properties/privateIPAddress") {
                 let subnet = str_at(body, "/properties/ipConfigurations/0/properties/subnet/id").unwrap_or_default();
                 let prefix = s
@@ -501,14 +567,16 @@ fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &
             }
         }
         "microsoft.compute/virtualmachines" => {
-            if str_at(body, "/properties/hardwareProfile/vmSize").is_none() {
-                return invalid("properties.hardwareProfile.vmSize is required".into());
-            }
             let img = |k: &str| str_at(body, &format!("/properties/storageProfile/imageReference/{k}"));
-            let (Some(p), Some(o), Some(k), Some(_)) = (img("publisher"), img("offer"), img("sku"), img("version")) else {
-                return invalid("properties.storageProfile.imageReference needs publisher, offer, sku and version".into());
+            let (Some(p), Some(o), Some(k), Some(_)) = (img("publisher"), img("offer"), img("sku"), img("version"))
+            else {
+                return invalid(
+                    "properties.storageProfile.imageReference needs publisher, offer, sku and version".into(),
+                );
             };
-            if !IMAGES.iter().any(|(ip, io, is)| ip.eq_ignore_ascii_case(p) && io.eq_ignore_ascii_case(o) && is.eq_ignore_ascii_case(k)) {
+            if !IMAGES.iter().any(|(ip, io, is)| {
+                ip.eq_ignore_ascii_case(p) && io.eq_ignore_ascii_case(o) && is.eq_ignore_ascii_case(k)
+            }) {
                 return Err((
                     StatusCode::NOT_FOUND,
                     "PlatformImageNotFound",
@@ -531,28 +599,13 @@ fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &
                 if str_at(os, "/computerName").is_some_and(|n| n.len() > 15) {
                     return invalid("a Windows computer name is at most 15 characters".into());
                 }
-            } else if os.pointer("/linuxConfiguration/ssh/publicKeys/0/keyData").is_none() && str_at(os, "/adminPassword").is_none() {
+            } else if os.pointer("/linuxConfiguration/ssh/publicKeys/0/keyData").is_none()
+                && str_at(os, "/adminPassword").is_none()
+            {
                 return invalid("a Linux VM needs an SSH public key or a password".into());
             }
             if str_at(os, "/customData").is_some_and(|d| d.len() > 87_380) {
                 return invalid("properties.osProfile.customData is over 64 KiB".into());
-            }
-            if body.pointer("/properties/networkProfile/networkInterfaces/0/id").is_none() {
-                return invalid("properties.networkProfile.networkInterfaces is required".into());
-            }
-        }
-        "microsoft.compute/virtualmachines/extensions" => {
-            for f in ["publisher", "type", "typeHandlerVersion"] {
-                if str_at(body, &format!("/properties/{f}")).is_none() {
-                    return invalid(format!("properties.{f} is required"));
-                }
-            }
-        }
-        "microsoft.network/routetables/routes" => {
-            for f in ["addressPrefix", "nextHopType"] {
-                if str_at(body, &format!("/properties/{f}")).is_none() {
-                    return invalid(format!("properties.{f} is required"));
-                }
             }
         }
         _ => {}
@@ -672,7 +725,12 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Arc<Mutex<State>>, 
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let mut s = match state.lock() {
         Ok(s) => s,
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "poisoned"),
@@ -717,7 +775,11 @@ fn respond(
     if method == hyper::Method::POST && lower.ends_with("/oauth2/v2.0/token") {
         let form = String::from_utf8_lossy(body);
         if !form.contains("grant_type=client_credentials") || !form.contains("client_secret=") {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", "client credentials expected");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "client credentials expected",
+            );
         }
         return reply(
             StatusCode::OK,
@@ -726,7 +788,11 @@ fn respond(
     }
     // Boot diagnostics blobs (SAS URLs: no bearer token).
     if method == hyper::Method::GET && lower.starts_with("/blobs/") {
-        let vm = lower.trim_start_matches("/blobs/").split('/').next().unwrap_or_default();
+        let vm = lower
+            .trim_start_matches("/blobs/")
+            .split('/')
+            .next()
+            .unwrap_or_default();
         let mut r = Response::new(Full::new(Bytes::from(format!(
             "[    1.0] boot\n### hke-log-begin bootstrap.log\nbootstrap of {vm} finished\n### hke-log-end bootstrap.log\n"
         ))));
@@ -773,7 +839,10 @@ fn respond(
         };
         let location_style = q.contains_key("location");
         if location_style {
-            let mut r = reply(if op.done { StatusCode::OK } else { StatusCode::ACCEPTED }, &Value::Null);
+            let mut r = reply(
+                if op.done { StatusCode::OK } else { StatusCode::ACCEPTED },
+                &Value::Null,
+            );
             if !op.done {
                 header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
             }
@@ -795,7 +864,8 @@ fn respond(
             &json!({"id": path, "subscriptionId": config.subscription, "state": "Enabled", "displayName": "fake"}),
         );
     }
-    if method == hyper::Method::GET && (lower == format!("{sub}/resourcegroups") || lower == format!("{sub}/resources")) {
+    if method == hyper::Method::GET && (lower == format!("{sub}/resourcegroups") || lower == format!("{sub}/resources"))
+    {
         return list(s, config, base, path, lower, q, |k, _| {
             if lower.ends_with("/resourcegroups") {
                 is_group(k)
@@ -835,7 +905,13 @@ fn respond(
     } else {
         match parts(lower) {
             Some((rg, t, _)) => (rg, t),
-            None => return error(StatusCode::NOT_FOUND, "InvalidResourceType", &format!("{path}: unknown")),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "InvalidResourceType",
+                    &format!("{path}: unknown"),
+                )
+            }
         }
     };
     match *method {
@@ -848,7 +924,11 @@ fn respond(
             ),
             None => error(
                 StatusCode::NOT_FOUND,
-                if group { "ResourceGroupNotFound" } else { "ResourceNotFound" },
+                if group {
+                    "ResourceGroupNotFound"
+                } else {
+                    "ResourceNotFound"
+                },
                 &format!("{path} was not found"),
             ),
         },
@@ -897,7 +977,13 @@ fn busy(s: &State, lower: &str) -> bool {
     s.operations.values().any(|o| !o.done && o.target == lower)
 }
 
-fn new_operation(s: &mut State, config: &Config, target: &str, delete: bool, failed: Option<(String, String)>) -> String {
+fn new_operation(
+    s: &mut State,
+    config: &Config,
+    target: &str,
+    delete: bool,
+    failed: Option<(String, String)>,
+) -> String {
     s.ids += 1;
     let id = format!("op-{:06}", s.ids);
     s.operations.insert(
@@ -944,7 +1030,11 @@ fn put(
         if existed {
             if let Some(cur) = s.resources.get(lower) {
                 if s.resources.keys().any(|k| k.starts_with(&format!("{lower}/"))) && cur["location"] != v["location"] {
-                    return error(StatusCode::CONFLICT, "InvalidResourceGroupLocation", "a group's location cannot change");
+                    return error(
+                        StatusCode::CONFLICT,
+                        "InvalidResourceGroupLocation",
+                        "a group's location cannot change",
+                    );
                 }
             }
         }
@@ -1013,7 +1103,13 @@ fn put(
             }
         }
         "microsoft.network/loadbalancers" => {
-            for part in ["frontendIPConfigurations", "backendAddressPools", "probes", "loadBalancingRules", "outboundRules"] {
+            for part in [
+                "frontendIPConfigurations",
+                "backendAddressPools",
+                "probes",
+                "loadBalancingRules",
+                "outboundRules",
+            ] {
                 if let Some(a) = v["properties"][part].as_array_mut() {
                     for p in a {
                         let pname = p["name"].as_str().unwrap_or_default().to_string();
@@ -1036,7 +1132,9 @@ fn put(
                     .resources
                     .iter()
                     .filter(|(k, _)| k.as_str() != lower)
-                    .filter_map(|(_, r)| str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress").map(String::from))
+                    .filter_map(|(_, r)| {
+                        str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress").map(String::from)
+                    })
                     .collect();
                 if let Some((net, _)) = ipv4_net(&prefix) {
                     let ip = (4..u32::MAX)
@@ -1048,10 +1146,15 @@ fn put(
             } else {
                 let ip = str_at(&v, "/properties/ipConfigurations/0/properties/privateIPAddress").unwrap_or_default();
                 let clash = s.resources.iter().any(|(k, r)| {
-                    k.as_str() != lower && str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress") == Some(ip)
+                    k.as_str() != lower
+                        && str_at(r, "/properties/ipConfigurations/0/properties/privateIPAddress") == Some(ip)
                 });
                 if clash {
-                    return error(StatusCode::BAD_REQUEST, "PrivateIPAddressInUse", &format!("{ip} is in use"));
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "PrivateIPAddressInUse",
+                        &format!("{ip} is in use"),
+                    );
                 }
             }
             if let Some(a) = v["properties"]["ipConfigurations"].as_array_mut() {
@@ -1082,7 +1185,10 @@ fn put(
     header(
         &mut r,
         "azure-asyncoperation",
-        &format!("{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}?api-version=2024-01-01", config.subscription),
+        &format!(
+            "{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}?api-version=2024-01-01",
+            config.subscription
+        ),
     );
     header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
     r
@@ -1116,9 +1222,20 @@ fn delete(s: &mut State, config: &Config, base: &str, path: &str, lower: &str, r
     }
     let op = new_operation(s, config, lower, true, None);
     let mut r = reply(StatusCode::ACCEPTED, &Value::Null);
-    let op_url = format!("{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}", config.subscription);
-    header(&mut r, "azure-asyncoperation", &format!("{op_url}?api-version=2024-01-01"));
-    header(&mut r, "location", &format!("{op_url}?api-version=2024-01-01&location=1"));
+    let op_url = format!(
+        "{base}/subscriptions/{}/providers/Microsoft.Fake/operations/{op}",
+        config.subscription
+    );
+    header(
+        &mut r,
+        "azure-asyncoperation",
+        &format!("{op_url}?api-version=2024-01-01"),
+    );
+    header(
+        &mut r,
+        "location",
+        &format!("{op_url}?api-version=2024-01-01&location=1"),
+    );
     header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
     r
 }

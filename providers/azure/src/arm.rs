@@ -10,11 +10,11 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::headers::{HeaderName, Headers};
 use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
 use azure_core::http::policies::Policy;
-use azure_core::time::Duration as SdkDuration;
 use azure_core::http::{
     ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
     Transport, Url,
 };
+use azure_core::time::Duration as SdkDuration;
 use hke_provider_api::{Class, LeftBehind, ProviderError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -148,7 +148,7 @@ impl Arm {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| ProviderError::permanent("InvalidRequest", format!("PUT {path}: {e}")))?;
         let r = self.send(Method::Put, self.url(path, api)?, Some(bytes)).await?;
-        if !matches!(r.status, 200 | 201 | 202) {
+        if !(200..=202).contains(&r.status) {
             return Err(classify(&format!("PUT {path}"), &r));
         }
         // Accepted: from here on the resource exists (or is being made);
@@ -189,7 +189,9 @@ impl Arm {
 
     /// POST an action (no body) and return its JSON reply.
     pub async fn post(&self, path: &str, api: &str) -> R<Value> {
-        let r = self.send(Method::Post, self.url(path, api)?, Some(b"{}".to_vec())).await?;
+        let r = self
+            .send(Method::Post, self.url(path, api)?, Some(b"{}".to_vec()))
+            .await?;
         match r.status {
             200 => Ok(r.body),
             404 => Err(ProviderError::not_found(path.to_string())),
@@ -232,7 +234,7 @@ impl Arm {
     async fn read_reply(&self, method: Method, url: Url) -> R<Reply> {
         let started = Instant::now();
         loop {
-            match self.send(method.clone(), url.clone(), None).await {
+            match self.send(method, url.clone(), None).await {
                 Ok(r) if !is_transient_status(r.status) => return Ok(r),
                 Ok(r) if started.elapsed() > OPERATION_DEADLINE => {
                     return Err(classify(&format!("GET {}", url.path()), &r))
@@ -287,7 +289,10 @@ impl Arm {
                         class: Class::Permanent,
                         left_behind: LeftBehind::Unknown,
                         code: Some("OperationTimeout".into()),
-                        message: format!("{path}: still in progress after {} minutes", OPERATION_DEADLINE.as_secs() / 60),
+                        message: format!(
+                            "{path}: still in progress after {} minutes",
+                            OPERATION_DEADLINE.as_secs() / 60
+                        ),
                     });
                 }
                 wait = wait_of(&r.headers).unwrap_or(self.poll);
@@ -378,7 +383,9 @@ pub fn classify(what: &str, r: &Reply) -> ProviderError {
             Class::Permanent
         }
         403 => {
-            msg.push_str(" — the identity lacks permission: grant it Contributor on the subscription or resource group");
+            msg.push_str(
+                " — the identity lacks permission: grant it Contributor on the subscription or resource group",
+            );
             Class::Permanent
         }
         _ => Class::Permanent,
@@ -413,4 +420,3 @@ fn transport_error(what: &str, e: &azure_core::Error) -> ProviderError {
         },
     }
 }
-

@@ -100,12 +100,17 @@ fn config_error(msg: String) -> ProviderError {
 /// The credential chain: a service principal secret, workload identity
 /// (federated token file), managed identity (`IDENTITY_ENDPOINT`, or
 /// `HKE_AZURE_MANAGED_IDENTITY=1` on a VM), else the Azure CLI / azd login.
+// The chain reads the standard AZURE_* variables, as azure_identity's
+// credentials themselves do.
+#[allow(clippy::disallowed_methods)]
 fn credential(options: &ClientOptions) -> R<Arc<dyn TokenCredential>> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let err = |what: &str, e: azure_core::Error| config_error(format!("{what}: {e}"));
-    if let (Some(tenant), Some(client), Some(secret)) =
-        (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET"))
-    {
+    if let (Some(tenant), Some(client), Some(secret)) = (
+        var("AZURE_TENANT_ID"),
+        var("AZURE_CLIENT_ID"),
+        var("AZURE_CLIENT_SECRET"),
+    ) {
         let c = azure_identity::ClientSecretCredential::new(
             &tenant,
             client,
@@ -139,14 +144,20 @@ fn credential(options: &ClientOptions) -> R<Arc<dyn TokenCredential>> {
     Ok(c)
 }
 
-fn http_client(ca_file: Option<&PathBuf>) -> R<reqwest::Client> {
+/// The HTTP client under the pipeline, trusting `ca_file`'s certificates too.
+pub fn http_client(ca_file: Option<&PathBuf>) -> R<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
         .timeout(Duration::from_secs(120));
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| config_error(format!("HKE_AZURE_CA_FILE {}: {e}", path.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| config_error(format!("HKE_AZURE_CA_FILE {}: not PEM certificates: {e}", path.display())))?;
+        let pem =
+            std::fs::read(path).map_err(|e| config_error(format!("HKE_AZURE_CA_FILE {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            config_error(format!(
+                "HKE_AZURE_CA_FILE {}: not PEM certificates: {e}",
+                path.display()
+            ))
+        })?;
         b = b.tls_certs_merge(certs);
     }
     b.build()
@@ -219,7 +230,10 @@ impl Azure {
     }
 
     fn rg_id(&self) -> String {
-        format!("/subscriptions/{}/resourceGroups/{}", self.subscription, self.resource_group)
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            self.subscription, self.resource_group
+        )
     }
 
     fn id(&self, rtype: &str, name: &str) -> String {
@@ -348,21 +362,25 @@ impl Azure {
     }
 
     async fn create_load_balancer(&self, req: &Request, address: Option<&str>, port: u16) -> R<Outputs> {
-        let address =
-            address.ok_or_else(|| ProviderError::permanent("InvalidPlan", "an Azure load balancer needs a public IP"))?;
+        let address = address
+            .ok_or_else(|| ProviderError::permanent("InvalidPlan", "an Azure load balancer needs a public IP"))?;
         let path = self.id("Microsoft.Network/loadBalancers", &req.name);
         let body = Resource::new(
             &self.location()?,
             &self.tags(req),
             lb_props(|c, n| format!("{path}/{c}/{n}"), address, port),
         )
-            .with_sku(Sku::named("Standard"));
+        .with_sku(Sku::named("Standard"));
         self.ensure(&path, API_NETWORK, &body).await?;
         self.lb_outputs(&path, address).await
     }
 
     async fn lb_outputs(&self, path: &str, address_id: &str) -> R<Outputs> {
-        let pip = self.arm.get::<Observed>(address_id, API_NETWORK).await?.unwrap_or_default();
+        let pip = self
+            .arm
+            .get::<Observed>(address_id, API_NETWORK)
+            .await?
+            .unwrap_or_default();
         let mut o = address_outputs(path, &pip);
         o.insert("address_id".into(), address_id.into());
         Ok(o)
@@ -452,7 +470,9 @@ impl Azure {
             let ext = Resource::new(&location, &BTreeMap::new(), bootstrap_extension());
             self.ensure(&ext_path, API_COMPUTE, &ext).await?;
         }
-        let ip = nic_o.str_at("/ipConfigurations/0/properties/privateIPAddress").unwrap_or_default();
+        let ip = nic_o
+            .str_at("/ipConfigurations/0/properties/privateIPAddress")
+            .unwrap_or_default();
         Ok(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)]))
     }
 
@@ -461,7 +481,11 @@ impl Azure {
         let Some(vm) = self.existing(&vm_path, API_COMPUTE).await? else {
             return Ok(None);
         };
-        let windows = vm.properties.pointer("/storageProfile/osDisk/osType").and_then(|v| v.as_str()) == Some("Windows")
+        let windows = vm
+            .properties
+            .pointer("/storageProfile/osDisk/osType")
+            .and_then(|v| v.as_str())
+            == Some("Windows")
             || vm.properties.pointer("/osProfile/windowsConfiguration").is_some();
         if windows
             && self
@@ -472,8 +496,14 @@ impl Azure {
             return Ok(None);
         }
         let nic_path = self.id("Microsoft.Network/networkInterfaces", &format!("{name}-nic"));
-        let nic = self.arm.get::<Observed>(&nic_path, API_NETWORK).await?.unwrap_or_default();
-        let ip = nic.str_at("/ipConfigurations/0/properties/privateIPAddress").unwrap_or_default();
+        let nic = self
+            .arm
+            .get::<Observed>(&nic_path, API_NETWORK)
+            .await?
+            .unwrap_or_default();
+        let ip = nic
+            .str_at("/ipConfigurations/0/properties/privateIPAddress")
+            .unwrap_or_default();
         Ok(Some(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)])))
     }
 
@@ -713,9 +743,9 @@ pub fn kind_of_type(t: &str) -> Option<Kind> {
         "microsoft.network/publicipaddresses" => Kind::PublicAddress,
         "microsoft.network/loadbalancers" => Kind::LoadBalancer,
         "microsoft.compute/availabilitysets" => Kind::PlacementGroup,
-        "microsoft.compute/virtualmachines"
-        | "microsoft.network/networkinterfaces"
-        | "microsoft.compute/disks" => Kind::Machine,
+        "microsoft.compute/virtualmachines" | "microsoft.network/networkinterfaces" | "microsoft.compute/disks" => {
+            Kind::Machine
+        }
         "microsoft.compute/virtualmachinescalesets" => Kind::MachineGroup,
         _ => return None,
     })
@@ -755,7 +785,10 @@ fn nic_pools(nic: &Value) -> Vec<String> {
 
 fn edit_pools(nic: &mut Value, f: impl FnOnce(&mut Vec<Value>)) {
     let cfg = &mut nic["properties"]["ipConfigurations"][0]["properties"];
-    let mut pools: Vec<Value> = cfg["loadBalancerBackendAddressPools"].as_array().cloned().unwrap_or_default();
+    let mut pools: Vec<Value> = cfg["loadBalancerBackendAddressPools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     f(&mut pools);
     cfg["loadBalancerBackendAddressPools"] = Value::Array(pools);
 }
@@ -959,10 +992,9 @@ pub fn vm_props(i: VmInput<'_>) -> R<VmProps> {
     let lookup = |k: &str| i.image.get(k).cloned().unwrap_or_default();
     let windows = *i.os == Os::Windows;
     let (linux_configuration, windows_configuration, admin_password) = if windows {
-        let pw = login
-            .password
-            .clone()
-            .ok_or_else(|| ProviderError::permanent("InvalidRequest", format!("{}: no Windows admin password", i.name)))?;
+        let pw = login.password.clone().ok_or_else(|| {
+            ProviderError::permanent("InvalidRequest", format!("{}: no Windows admin password", i.name))
+        })?;
         (
             None,
             Some(WindowsConfig {
@@ -1074,9 +1106,7 @@ impl Provider for Azure {
             Spec::Subnet { network, cidr } => self.create_subnet(req, network, cidr).await,
             Spec::Firewall { rules, .. } => self.create_firewall(req, rules).await,
             Spec::PublicAddress { dns_label, .. } => self.create_address(req, dns_label.as_deref()).await,
-            Spec::LoadBalancer { address, port, .. } => {
-                self.create_load_balancer(req, address.as_deref(), *port).await
-            }
+            Spec::LoadBalancer { address, port, .. } => self.create_load_balancer(req, address.as_deref(), *port).await,
             Spec::LbMember {
                 load_balancer, machine, ..
             } => self.create_member(load_balancer, machine).await,
@@ -1193,7 +1223,10 @@ impl Provider for Azure {
             .await?;
         let mut deleted = Vec::new();
         // The filter is the server's; the tag check is hke's own.
-        for g in groups.into_iter().filter(|g| tags::from_azure(&g.tags).get(TAG_CLUSTER).map(String::as_str) == Some(cluster)) {
+        for g in groups
+            .into_iter()
+            .filter(|g| tags::from_azure(&g.tags).get(TAG_CLUSTER).map(String::as_str) == Some(cluster))
+        {
             match self.arm.delete(&g.id, API_RESOURCES).await {
                 Ok(()) => deleted.push(g.id),
                 Err(e) if e.class == hke_provider_api::Class::NotFound => deleted.push(g.id),

@@ -127,7 +127,10 @@ impl Observed {
     }
 
     pub fn str_at(&self, pointer: &str) -> Option<String> {
-        self.properties.pointer(pointer).and_then(|v| v.as_str()).map(String::from)
+        self.properties
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .map(String::from)
     }
 }
 
@@ -304,11 +307,7 @@ pub struct IpConfigProps {
     pub subnet: SubRef,
     #[serde(rename = "privateIPAllocationMethod")]
     pub private_ip_allocation_method: String,
-    #[serde(
-        rename = "privateIPAddress",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "privateIPAddress", default, skip_serializing_if = "Option::is_none")]
     pub private_ip_address: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancer_backend_address_pools: Vec<SubRef>,

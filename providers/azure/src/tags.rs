@@ -7,7 +7,9 @@ const FORBIDDEN: [char; 7] = ['/', '<', '>', '%', '&', '\\', '?'];
 
 /// A tag key as Azure accepts it.
 pub fn key_to_azure(k: &str) -> String {
-    k.chars().map(|c| if FORBIDDEN.contains(&c) { '_' } else { c }).collect()
+    k.chars()
+        .map(|c| if FORBIDDEN.contains(&c) { '_' } else { c })
+        .collect()
 }
 
 /// hke's own keys read back (`hke.io_cluster` → `hke.io/cluster`).

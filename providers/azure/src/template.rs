@@ -17,8 +17,7 @@ use crate::models::*;
 use crate::{bootstrap_extension, lb_props, nic_props, nsg_props, public_ip_props, vm_props, VmInput};
 
 pub const SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
-pub const PARAMETERS_SCHEMA: &str =
-    "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
+pub const PARAMETERS_SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
 
 /// The `hke.io/created` tag's value in a template: the deployment's time.
 pub const CREATED_AT: &str = "[parameters('createdAt')]";
@@ -98,7 +97,10 @@ impl<'a> Builder<'a> {
             Spec::MachineGroup { .. } => rid("Microsoft.Compute/virtualMachineScaleSets", &[&p.name]),
             Spec::Route { network, .. } => {
                 let vnet = self.name_of(network)?;
-                rid("Microsoft.Network/routeTables/routes", &[&format!("{vnet}-routetable"), &p.name])
+                rid(
+                    "Microsoft.Network/routeTables/routes",
+                    &[&format!("{vnet}-routetable"), &p.name],
+                )
             }
             // A membership is a property of the master's NIC.
             Spec::LbMember { machine, .. } => {
@@ -168,12 +170,8 @@ impl<'a> Builder<'a> {
     }
 
     fn lb_pool(&self, pool: &str) -> Option<String> {
-        self.lb().map(|lb| {
-            rid(
-                "Microsoft.Network/loadBalancers/backendAddressPools",
-                &[&lb.name, pool],
-            )
-        })
+        self.lb()
+            .map(|lb| rid("Microsoft.Network/loadBalancers/backendAddressPools", &[&lb.name, pool]))
     }
 
     fn login_for(&self, os: &Os) -> Login {
@@ -195,7 +193,13 @@ impl<'a> Builder<'a> {
                         address_prefixes: vec![cidr.clone()],
                     },
                 }));
-                self.push("Microsoft.Network/virtualNetworks", API_NETWORK, &p.name, body, self.depends(p, &[]));
+                self.push(
+                    "Microsoft.Network/virtualNetworks",
+                    API_NETWORK,
+                    &p.name,
+                    body,
+                    self.depends(p, &[]),
+                );
             }
             Spec::Subnet { network, cidr } => {
                 let vnet = self.name_of(network).unwrap_or_default();
@@ -231,7 +235,13 @@ impl<'a> Builder<'a> {
             Spec::PublicAddress { dns_label, .. } => {
                 let mut body = res(to(&public_ip_props(dns_label.as_deref())));
                 body["sku"] = json!({"name": "Standard"});
-                self.push("Microsoft.Network/publicIPAddresses", API_NETWORK, &p.name, body, self.depends(p, &[]));
+                self.push(
+                    "Microsoft.Network/publicIPAddresses",
+                    API_NETWORK,
+                    &p.name,
+                    body,
+                    self.depends(p, &[]),
+                );
             }
             Spec::LoadBalancer { address, port, .. } => {
                 let address = address.as_ref().map(|a| self.id_of(a)).unwrap_or_default();
@@ -243,7 +253,13 @@ impl<'a> Builder<'a> {
                 );
                 let mut body = res(to(&props));
                 body["sku"] = json!({"name": "Standard"});
-                self.push("Microsoft.Network/loadBalancers", API_NETWORK, &p.name, body, self.depends(p, &[]));
+                self.push(
+                    "Microsoft.Network/loadBalancers",
+                    API_NETWORK,
+                    &p.name,
+                    body,
+                    self.depends(p, &[]),
+                );
             }
             Spec::PlacementGroup { .. } => {
                 let mut body = res(to(&AvailabilitySetProps {
@@ -251,7 +267,13 @@ impl<'a> Builder<'a> {
                     platform_update_domain_count: 5,
                 }));
                 body["sku"] = json!({"name": "Aligned"});
-                self.push("Microsoft.Compute/availabilitySets", API_COMPUTE, &p.name, body, self.depends(p, &[]));
+                self.push(
+                    "Microsoft.Compute/availabilitySets",
+                    API_COMPUTE,
+                    &p.name,
+                    body,
+                    self.depends(p, &[]),
+                );
             }
             Spec::Route {
                 network,
@@ -309,7 +331,13 @@ impl<'a> Builder<'a> {
                     .map(|v| self.id_of(v))
                     .chain(self.lb().and_then(|lb| self.arm_id(&lb.logical_id)))
                     .collect();
-                self.push("Microsoft.Network/networkInterfaces", API_NETWORK, &nic_name, nic, nic_deps);
+                self.push(
+                    "Microsoft.Network/networkInterfaces",
+                    API_NETWORK,
+                    &nic_name,
+                    nic,
+                    nic_deps,
+                );
                 let mut login = self.login_for(os);
                 login.password = Some("placeholder".into());
                 let placement_id = placement.as_ref().map(|v| self.id_of(v));
@@ -337,7 +365,12 @@ impl<'a> Builder<'a> {
                     data_param.trim_start_matches('[').trim_end_matches(']')
                 ));
                 if *os == Os::Windows {
-                    let pw = self.input.windows.as_ref().and_then(|w| w.password.clone()).unwrap_or_default();
+                    let pw = self
+                        .input
+                        .windows
+                        .as_ref()
+                        .and_then(|w| w.password.clone())
+                        .unwrap_or_default();
                     body["properties"]["osProfile"]["adminPassword"] =
                         json!(self.secure("adminPassword", "Windows admin password", &pw));
                 }
@@ -427,18 +460,31 @@ impl<'a> Builder<'a> {
                 let mut body = res(to(&props));
                 body["sku"] = json!({"name": size, "tier": "Standard", "capacity": count});
                 let data = self.input.bootstrap.get(&p.name).cloned().unwrap_or_default();
-                let data_param = self.secure(&param("customData", &p.name), &format!("bootstrap of {}", p.name), &data);
+                let data_param = self.secure(
+                    &param("customData", &p.name),
+                    &format!("bootstrap of {}", p.name),
+                    &data,
+                );
                 let profile = &mut body["properties"]["virtualMachineProfile"]["osProfile"];
                 profile["customData"] = json!(format!(
                     "[base64({})]",
                     data_param.trim_start_matches('[').trim_end_matches(']')
                 ));
                 if *os == Os::Windows {
-                    let pw = self.input.windows.as_ref().and_then(|w| w.password.clone()).unwrap_or_default();
+                    let pw = self
+                        .input
+                        .windows
+                        .as_ref()
+                        .and_then(|w| w.password.clone())
+                        .unwrap_or_default();
                     let pw = self.secure("adminPassword", "Windows admin password", &pw);
                     body["properties"]["virtualMachineProfile"]["osProfile"]["adminPassword"] = json!(pw);
                 }
-                let lb: Vec<String> = self.lb().and_then(|lb| self.arm_id(&lb.logical_id)).into_iter().collect();
+                let lb: Vec<String> = self
+                    .lb()
+                    .and_then(|lb| self.arm_id(&lb.logical_id))
+                    .into_iter()
+                    .collect();
                 self.push(
                     "Microsoft.Compute/virtualMachineScaleSets",
                     API_COMPUTE,

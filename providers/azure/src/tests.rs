@@ -14,9 +14,15 @@ fn types_map_to_teardown_kinds() {
     assert_eq!(kind_of_type("Microsoft.Compute/virtualMachines"), Some(Kind::Machine));
     assert_eq!(kind_of_type("microsoft.network/networkinterfaces"), Some(Kind::Machine));
     assert_eq!(kind_of_type("Microsoft.Network/routeTables"), Some(Kind::Network));
-    assert_eq!(kind_of_type("Microsoft.Compute/availabilitySets"), Some(Kind::PlacementGroup));
+    assert_eq!(
+        kind_of_type("Microsoft.Compute/availabilitySets"),
+        Some(Kind::PlacementGroup)
+    );
     assert_eq!(kind_of_type("Microsoft.Storage/storageAccounts"), None);
-    assert_eq!(api_of("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v"), API_COMPUTE);
+    assert_eq!(
+        api_of("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v"),
+        API_COMPUTE
+    );
     assert_eq!(api_of("/subscriptions/s/resourceGroups/g"), API_RESOURCES);
 }
 
@@ -31,8 +37,18 @@ fn nic_of_a_machine_is_in_its_group() {
 #[test]
 fn nsg_rules_are_inbound_allows_with_distinct_priorities() {
     let rules = vec![
-        Rule { name: "apiserver".into(), protocol: "tcp".into(), ports: "6443".into(), sources: vec!["0.0.0.0/0".into()] },
-        Rule { name: "nodes".into(), protocol: "all".into(), ports: "*".into(), sources: vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()] },
+        Rule {
+            name: "apiserver".into(),
+            protocol: "tcp".into(),
+            ports: "6443".into(),
+            sources: vec!["0.0.0.0/0".into()],
+        },
+        Rule {
+            name: "nodes".into(),
+            protocol: "all".into(),
+            ports: "*".into(),
+            sources: vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()],
+        },
     ];
     let p = serde_json::to_value(nsg_props(&rules)).expect("json");
     let r = &p["securityRules"];
@@ -45,17 +61,38 @@ fn nsg_rules_are_inbound_allows_with_distinct_priorities() {
 }
 
 fn login(password: Option<&str>) -> Login {
-    Login { username: "azureuser".into(), ssh_public_keys: vec!["ssh-ed25519 AAAA test".into()], password: password.map(String::from) }
+    Login {
+        username: "azureuser".into(),
+        ssh_public_keys: vec!["ssh-ed25519 AAAA test".into()],
+        password: password.map(String::from),
+    }
 }
 
 #[test]
 fn vm_bodies_carry_image_disk_license_and_custom_data() {
     let mut image = BTreeMap::new();
-    for (k, v) in [("publisher", "MicrosoftWindowsServer"), ("offer", "WindowsServer"), ("sku", "2022-datacenter-core-smalldisk"), ("version", "20348.1.2"), ("licenseType", "Windows_Server")] {
+    for (k, v) in [
+        ("publisher", "MicrosoftWindowsServer"),
+        ("offer", "WindowsServer"),
+        ("sku", "2022-datacenter-core-smalldisk"),
+        ("version", "20348.1.2"),
+        ("licenseType", "Windows_Server"),
+    ] {
         image.insert(k.to_string(), v.to_string());
     }
     let l = login(Some("S3cret!Passw0rd"));
-    let p = vm_props(VmInput { name: "aa91k8s01000", nic: "/nic", os: &Os::Windows, size: "Standard_D2s_v3", image: &image, disk_gb: 128, placement: Some("/avset"), login: Some(&l), user_data: "Write-Output hi" }).expect("vm");
+    let p = vm_props(VmInput {
+        name: "aa91k8s01000",
+        nic: "/nic",
+        os: &Os::Windows,
+        size: "Standard_D2s_v3",
+        image: &image,
+        disk_gb: 128,
+        placement: Some("/avset"),
+        login: Some(&l),
+        user_data: "Write-Output hi",
+    })
+    .expect("vm");
     let v = serde_json::to_value(&p).expect("json");
     assert_eq!(v["licenseType"], "Windows_Server");
     assert_eq!(v["storageProfile"]["imageReference"]["version"], "20348.1.2");
@@ -67,13 +104,49 @@ fn vm_bodies_carry_image_disk_license_and_custom_data() {
     let dbg = format!("{p:?}");
     assert!(!dbg.contains("S3cret") && !dbg.contains("V3JpdGU"), "{dbg}");
     // Linux: keys, no password; a Windows machine without one is refused.
-    let p = vm_props(VmInput { name: "m", nic: "/nic", os: &Os::Linux, size: "Standard_D2_v3", image: &image, disk_gb: 30, placement: None, login: Some(&login(None)), user_data: "#cloud-config" }).expect("vm");
+    let p = vm_props(VmInput {
+        name: "m",
+        nic: "/nic",
+        os: &Os::Linux,
+        size: "Standard_D2_v3",
+        image: &image,
+        disk_gb: 30,
+        placement: None,
+        login: Some(&login(None)),
+        user_data: "#cloud-config",
+    })
+    .expect("vm");
     let v = serde_json::to_value(&p).expect("json");
-    assert_eq!(v["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["path"], "/home/azureuser/.ssh/authorized_keys");
+    assert_eq!(
+        v["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["path"],
+        "/home/azureuser/.ssh/authorized_keys"
+    );
     assert!(v["osProfile"].get("adminPassword").is_none());
-    assert!(vm_props(VmInput { name: "w", nic: "/nic", os: &Os::Windows, size: "x", image: &image, disk_gb: 30, placement: None, login: Some(&login(None)), user_data: "" }).is_err());
+    assert!(vm_props(VmInput {
+        name: "w",
+        nic: "/nic",
+        os: &Os::Windows,
+        size: "x",
+        image: &image,
+        disk_gb: 30,
+        placement: None,
+        login: Some(&login(None)),
+        user_data: ""
+    })
+    .is_err());
     // Over 64 KiB of custom data is refused with the limit named.
     let big = "x".repeat(70_000);
-    let e = vm_props(VmInput { name: "m", nic: "/nic", os: &Os::Linux, size: "x", image: &image, disk_gb: 30, placement: None, login: Some(&login(None)), user_data: &big }).expect_err("too big");
+    let e = vm_props(VmInput {
+        name: "m",
+        nic: "/nic",
+        os: &Os::Linux,
+        size: "x",
+        image: &image,
+        disk_gb: 30,
+        placement: None,
+        login: Some(&login(None)),
+        user_data: &big,
+    })
+    .expect_err("too big");
     assert!(e.message.contains("64 KiB"), "{e}");
 }

@@ -1,0 +1,202 @@
+//! The ARM client (azure_core's real pipeline) against the fake Resource
+//! Manager: long-running operations, and how ARM's errors are classified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::http::{Transport, Url};
+use hke_fake_arm::{Config, FakeArm, TOKEN};
+use hke_provider_api::{Class, LeftBehind};
+use hke_provider_azure::arm::Arm;
+use hke_provider_azure::models::{API_COMPUTE, API_NETWORK, API_RESOURCES};
+use serde_json::json;
+
+/// The fake's token, without an identity endpoint (the e2e tests use the
+/// real client-secret credential).
+#[derive(Debug)]
+struct FakeToken;
+
+#[async_trait::async_trait]
+impl TokenCredential for FakeToken {
+    async fn get_token(&self, _: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+        Ok(AccessToken::new(
+            Secret::new(TOKEN),
+            azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1),
+        ))
+    }
+}
+
+struct Env {
+    fake: FakeArm,
+    arm: Arm,
+    rg: String,
+    _ca: tempfile::NamedTempFile,
+}
+
+async fn start(config: Config) -> Env {
+    let sub = config.subscription.clone();
+    let fake = FakeArm::start(config).await.expect("fake");
+    let ca = tempfile::NamedTempFile::new().expect("ca");
+    std::fs::write(ca.path(), fake.ca_pem()).expect("ca");
+    let http = hke_provider_azure::http_client(Some(&ca.path().to_path_buf())).expect("client");
+    let arm = Arm::new(
+        Url::parse(&format!("{}/", fake.url())).expect("url"),
+        Arc::new(FakeToken),
+        format!("{}/.default", fake.url()),
+        Transport::new(Arc::new(http.clone())),
+        http,
+        Duration::from_millis(20),
+    );
+    let rg = format!("/subscriptions/{sub}/resourceGroups/rg1");
+    Env { fake, arm, rg, _ca: ca }
+}
+
+#[tokio::test]
+async fn puts_follow_their_operation_and_errors_are_classified() {
+    let e = start(Config {
+        operation_time: Duration::from_millis(200),
+        fail_once: vec!["doomed".into()],
+        ..Config::default()
+    })
+    .await;
+    let arm = &e.arm;
+    // A resource in a group that does not exist: 404 ResourceGroupNotFound.
+    let vnet = format!("{}/providers/Microsoft.Network/virtualNetworks/v1", e.rg);
+    let body = json!({"location": "westus2", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}});
+    let err = arm.put(&vnet, API_NETWORK, &body).await.expect_err("no group");
+    assert_eq!(err.class, Class::NotFound);
+    assert_eq!(err.code.as_deref(), Some("ResourceGroupNotFound"));
+    arm.put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+
+    // The PUT answers 201 Creating; `put` returns once it succeeded.
+    let v = arm.put(&vnet, API_NETWORK, &body).await.expect("vnet");
+    assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+    let polls = e
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.contains("/operations/"))
+        .count();
+    assert!(polls >= 2, "followed the operation ({polls} polls)");
+
+    // A child of a missing parent: 404 ParentResourceNotFound.
+    let orphan = format!("{}/providers/Microsoft.Network/virtualNetworks/nope/subnets/s", e.rg);
+    let err = arm
+        .put(
+            &orphan,
+            API_NETWORK,
+            &json!({"properties": {"addressPrefix": "10.0.0.0/24"}}),
+        )
+        .await
+        .expect_err("no parent");
+    assert_eq!(err.code.as_deref(), Some("ParentResourceNotFound"));
+
+    // A body missing a required property: 400 InvalidParameter, permanent.
+    let subnet = format!("{vnet}/subnets/s1");
+    let err = arm
+        .put(&subnet, API_NETWORK, &json!({"properties": {}}))
+        .await
+        .expect_err("no prefix");
+    assert_eq!(err.class, Class::Permanent);
+    assert_eq!(err.code.as_deref(), Some("InvalidParameter"));
+    assert!(err.message.contains("addressPrefix"), "{err}");
+    arm.put(
+        &subnet,
+        API_NETWORK,
+        &json!({"properties": {"addressPrefix": "10.0.1.0/24"}}),
+    )
+    .await
+    .expect("subnet");
+
+    // A reference to something missing: 400 InvalidResourceReference.
+    let nic = format!("{}/providers/Microsoft.Network/networkInterfaces/n1", e.rg);
+    let nsg = format!("{}/providers/Microsoft.Network/networkSecurityGroups/g1", e.rg);
+    let nic_body = json!({"location": "westus2", "properties": {
+        "networkSecurityGroup": {"id": nsg},
+        "ipConfigurations": [{"name": "ip", "properties": {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}}]}});
+    let err = arm.put(&nic, API_NETWORK, &nic_body).await.expect_err("no nsg");
+    assert_eq!(err.code.as_deref(), Some("InvalidResourceReference"));
+    arm.put(
+        &nsg,
+        API_NETWORK,
+        &json!({"location": "westus2", "properties": {"securityRules": []}}),
+    )
+    .await
+    .expect("nsg");
+    let nic_v = arm.put(&nic, API_NETWORK, &nic_body).await.expect("nic");
+    assert_eq!(
+        nic_v["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
+        "10.0.1.4"
+    );
+
+    // Deleting what a NIC still uses: 409, transient (it clears when the
+    // NIC goes).
+    let err = arm.delete(&nsg, API_NETWORK).await.expect_err("in use");
+    assert_eq!(err.code.as_deref(), Some("InUseNetworkSecurityGroupCannotBeDeleted"));
+    assert!(err.is_transient(), "{err}");
+    arm.delete(&nic, API_NETWORK).await.expect("nic deleted");
+    arm.delete(&nsg, API_NETWORK).await.expect("nsg deleted");
+    // A missing resource in an existing group: 204, done.
+    arm.delete(&nsg, API_NETWORK).await.expect("already gone");
+
+    // An operation that fails: ARM's code, and what it left behind.
+    let avset = format!("{}/providers/Microsoft.Compute/availabilitySets/doomed", e.rg);
+    let err = arm
+        .put(&avset, API_COMPUTE, &json!({"location": "westus2", "properties": {}}))
+        .await
+        .expect_err("fails");
+    assert_eq!(err.code.as_deref(), Some("AllocationFailed"));
+    assert_eq!(err.left_behind, LeftBehind::Something(avset.clone()));
+
+    // Deleting the group takes everything in it.
+    arm.delete(&e.rg, API_RESOURCES).await.expect("group deleted");
+    assert!(e.fake.resources().is_empty());
+    let err = arm.delete(&e.rg, API_RESOURCES).await.expect_err("gone");
+    assert_eq!(err.class, Class::NotFound);
+}
+
+#[tokio::test]
+async fn throttled_requests_wait_what_retry_after_says() {
+    let e = start(Config {
+        throttle_every: Some(2),
+        throttle_retry_after_secs: 1,
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group through a 429");
+    let calls = e.fake.calls();
+    let throttled: Vec<_> = calls.iter().filter(|c| c.status == 429).collect();
+    assert!(!throttled.is_empty());
+    for t in throttled {
+        if let Some(next) = calls
+            .iter()
+            .find(|c| c.at > t.at && c.path == t.path && c.method == t.method)
+        {
+            assert!(next.at.duration_since(t.at) >= Duration::from_secs(1));
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn requests_without_the_token_are_refused() {
+    let e = start(Config::default()).await;
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(e.fake.ca_pem().as_bytes()).expect("pem"))
+        .build()
+        .expect("client");
+    let r = http
+        .get(format!("{}{}?api-version=2021-04-01", e.fake.url(), e.rg))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(r.status().as_u16(), 401);
+}
