@@ -713,3 +713,57 @@ fn the_janitor_finds_azure_clusters_by_tag() {
     assert_eq!(report["deleted"][0], CLUSTER, "{report}");
     assert!(arm.fake().resources().is_empty());
 }
+
+#[test]
+fn a_large_pool_becomes_a_scale_set() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(&arm, dir.path(), &["--set", "properties.agentPoolProfiles[1].count=20"]);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let sets = arm.of("microsoft.compute/virtualmachinescalesets");
+    assert_eq!(sets.len(), 1, "{:?}", sets.keys());
+    let (name, vmss) = sets.iter().next().expect("scale set");
+    assert_eq!(vmss["sku"]["capacity"], 20);
+    assert_eq!(vmss["sku"]["name"], "Standard_D2s_v3");
+    let profile = &vmss["properties"]["virtualMachineProfile"];
+    assert_eq!(
+        profile["storageProfile"]["imageReference"]["sku"],
+        "2022-datacenter-core-smalldisk"
+    );
+    let prefix = profile["osProfile"]["computerNamePrefix"].as_str().expect("prefix");
+    assert!(prefix.len() <= 9, "{prefix}");
+    assert_eq!(
+        profile["extensionProfile"]["extensions"][0]["properties"]["type"],
+        "CustomScriptExtension"
+    );
+    let pools = profile["networkProfile"]["networkInterfaceConfigurations"][0]["properties"]["ipConfigurations"][0]
+        ["properties"]["loadBalancerBackendAddressPools"]
+        .to_string();
+    assert!(pools.contains("/backendAddressPools/nodes"), "{pools}");
+    // The custom data is the pool's rendered bootstrap.
+    let rendered = arm.hke(
+        dir.path(),
+        &[
+            "render",
+            "-m",
+            "out/apimodel.json",
+            "--node",
+            name,
+            "--endpoint",
+            &format!("{CLUSTER}.{LOCATION}.cloudapp.azure.com"),
+        ],
+    );
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(profile["osProfile"]["customData"].as_str().expect("custom data"))
+        .expect("base64");
+    assert_eq!(text(&data).trim_end(), text(&rendered.stdout).trim_end());
+    // No availability set for a scale-set pool.
+    assert_eq!(arm.of("microsoft.compute/availabilitysets").len(), 2);
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
