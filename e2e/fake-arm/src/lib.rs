@@ -67,6 +67,9 @@ pub struct Config {
     pub fail_once: Vec<String>,
     /// Items per page of a list.
     pub page_size: usize,
+    /// Send `Azure-AsyncOperation` with PUTs (some services answer with the
+    /// resource's `provisioningState` only).
+    pub async_header: bool,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             throttle_retry_after_secs: 1,
             fail_once: Vec::new(),
             page_size: 4,
+            async_header: true,
         }
     }
 }
@@ -1182,6 +1186,9 @@ fn put(
     s.resources.insert(lower.to_string(), v.clone());
     let op = new_operation(s, config, lower, false, failed);
     let mut r = reply(if existed { StatusCode::OK } else { StatusCode::CREATED }, &shown(&v));
+    if !config.async_header {
+        return r;
+    }
     header(
         &mut r,
         "azure-asyncoperation",

@@ -159,20 +159,32 @@ impl Arm {
             ..e
         };
         outcome.map_err(failed)?;
-        match self.get_following(path, api).await.map_err(failed)? {
-            Some(v) => {
-                if v.pointer("/properties/provisioningState").and_then(|s| s.as_str()) == Some("Failed") {
+        // The operation is over; a resource still says so itself where a
+        // service answered without an operation to follow.
+        let started = Instant::now();
+        loop {
+            let Some(v) = self.get_following(path, api).await.map_err(failed)? else {
+                return Err(failed(ProviderError::permanent(
+                    "ResourceNotFound",
+                    format!("{path} was accepted but cannot be read"),
+                )));
+            };
+            match v.pointer("/properties/provisioningState").and_then(|s| s.as_str()) {
+                None | Some("Succeeded") => return Ok(v),
+                Some("Failed") | Some("Canceled") => {
                     return Err(failed(ProviderError::permanent(
                         "ProvisioningFailed",
                         format!("{path} ended in provisioningState Failed"),
-                    )));
+                    )))
                 }
-                Ok(v)
+                Some(state) if started.elapsed() > OPERATION_DEADLINE => {
+                    return Err(failed(ProviderError::permanent(
+                        "OperationTimeout",
+                        format!("{path} still {state}"),
+                    )))
+                }
+                Some(_) => tokio::time::sleep(self.poll).await,
             }
-            None => Err(failed(ProviderError::permanent(
-                "ResourceNotFound",
-                format!("{path} was accepted but cannot be read"),
-            ))),
         }
     }
 

@@ -200,3 +200,26 @@ async fn requests_without_the_token_are_refused() {
         .expect("reply");
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn a_put_without_an_operation_waits_for_the_provisioning_state() {
+    let e = start(Config {
+        operation_time: Duration::from_millis(300),
+        async_header: false,
+        ..Config::default()
+    })
+    .await;
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+    let set = format!("{}/providers/Microsoft.Compute/availabilitySets/a1", e.rg);
+    let started = std::time::Instant::now();
+    let v = e
+        .arm
+        .put(&set, API_COMPUTE, &json!({"location": "westus2", "properties": {}}))
+        .await
+        .expect("set");
+    assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
