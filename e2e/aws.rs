@@ -10,7 +10,8 @@ use hke_provider_aws::aws_sdk_ec2 as ec2;
 use hke_provider_aws::aws_sdk_elasticloadbalancingv2 as elbv2;
 use serde_json::Value;
 
-use crate::moto::{root, Moto};
+use crate::harness::{deploy_args, kill_after, root, summary, text};
+use crate::moto::Moto;
 
 const MODEL: &str = "examples/windows-aws.json";
 const REGION: &str = "us-west-2";
@@ -259,22 +260,9 @@ fn inventory_of(s: &Sdk, cluster: &str) -> Inventory {
     })
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn deploy(moto: &Moto, dir: &Path, extra: &[&str]) -> Value {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-    ];
-    args.extend_from_slice(extra);
+    let args = deploy_args(MODEL, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = moto.hke(dir, &args);
     assert!(
         out.status.success(),
@@ -284,15 +272,6 @@ fn deploy(moto: &Moto, dir: &Path, extra: &[&str]) -> Value {
         moto.log()
     );
     summary(&text(&out.stdout))
-}
-
-/// The last `end` event of a JSON event stream.
-fn summary(stdout: &str) -> Value {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .rfind(|v| v["event"] == "end")
-        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
 }
 
 fn teardown(moto: &Moto, dir: &Path, args: &[&str]) {
@@ -624,38 +603,11 @@ fn deploy_check_and_tear_down_three_masters_with_kubenet() {
 
 /// Start a deploy and SIGKILL it once `after` resources are done.
 fn deploy_and_kill(moto: &Moto, dir: &Path, extra: &[&str], after: usize) {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-        "--parallelism",
-        "3",
-    ];
+    let mut args = vec!["--parallelism", "3"];
     args.extend_from_slice(extra);
-    let mut child = moto
-        .hke_command(dir, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hke starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut done = 0;
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if line.contains(r#""event":"done""#) {
-            done += 1;
-            if done >= after {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let args = deploy_args(MODEL, &args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_after(moto.hke_command(dir, &args), after);
 }
 
 #[test]

@@ -4,15 +4,14 @@
 //! long-running operations, 404/409/429, required properties.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use hke_fake_arm::{Config, FakeArm};
 use serde_json::Value;
 
-use crate::moto::root;
+use crate::harness::{deploy_args, kill_after, path, root, summary, text, Served};
 
 const MODEL: &str = "examples/windows.json";
 const CLUSTER: &str = "kubernetes-windows";
@@ -22,35 +21,24 @@ const KUBENET: [&str; 2] = [
     "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
 ];
 
-/// The fake server on its own runtime, for synchronous tests.
+/// The fake server and the CA file that trusts it, for synchronous tests.
 struct Arm {
-    fake: Option<FakeArm>,
-    rt: tokio::runtime::Runtime,
+    fake: Served<FakeArm>,
     subscription: String,
     ca: tempfile::NamedTempFile,
 }
 
 impl Arm {
     fn start(config: Config) -> Arm {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let subscription = config.subscription.clone();
-        let fake = rt.block_on(FakeArm::start(config)).expect("fake ARM");
+        let fake = Served::start(|| FakeArm::start(config));
         let ca = tempfile::NamedTempFile::new().expect("ca file");
-        std::fs::write(ca.path(), fake.ca_pem()).expect("write ca");
-        Arm {
-            fake: Some(fake),
-            rt,
-            subscription,
-            ca,
-        }
+        std::fs::write(ca.path(), fake.get().ca_pem()).expect("write ca");
+        Arm { fake, subscription, ca }
     }
 
     fn fake(&self) -> &FakeArm {
-        self.fake.as_ref().expect("running")
+        self.fake.get()
     }
 
     fn rg(&self) -> String {
@@ -96,43 +84,9 @@ impl Arm {
     }
 }
 
-impl Drop for Arm {
-    fn drop(&mut self) {
-        let fake = self.fake.take();
-        let _guard = self.rt.enter();
-        drop(fake);
-    }
-}
-
-#[allow(clippy::disallowed_methods)]
-fn path() -> std::ffi::OsString {
-    std::env::var_os("PATH").unwrap_or_default()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn summary(stdout: &str) -> Value {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .rfind(|v| v["event"] == "end")
-        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
-}
-
 fn deploy(arm: &Arm, dir: &Path, extra: &[&str]) -> Value {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-    ];
-    args.extend_from_slice(extra);
+    let args = deploy_args(MODEL, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = arm.hke(dir, &args);
     assert!(
         out.status.success(),
@@ -450,38 +404,11 @@ fn deploy_check_redeploy_collect_logs_and_tear_down() {
 
 /// Start a deploy and SIGKILL it once `after` resources are done.
 fn deploy_and_kill(arm: &Arm, dir: &Path, after: usize, extra: &[&str]) {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-        "--parallelism",
-        "3",
-    ];
+    let mut args = vec!["--parallelism", "3"];
     args.extend_from_slice(extra);
-    let mut child = arm
-        .command(dir, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hke starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut done = 0;
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if line.contains(r#""event":"done""#) {
-            done += 1;
-            if done >= after {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let args = deploy_args(MODEL, &args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_after(arm.command(dir, &args), after);
 }
 
 #[test]

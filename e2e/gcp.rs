@@ -3,15 +3,14 @@
 //! contract: operations that take time, 404/409, resources in use, 429/503.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use hke_fake_gce::{Config, FakeGce};
 use serde_json::Value;
 
-use crate::moto::root;
+use crate::harness::{deploy_args, kill_after, path, summary, text, Served};
 
 const MODEL: &str = "examples/windows-gcp.json";
 const PROJECT: &str = "my-gcp-project";
@@ -26,25 +25,20 @@ const HA_KUBENET: [&str; 4] = [
     "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
 ];
 
-/// The fake server on its own runtime, for synchronous tests.
+/// The fake server, for synchronous tests.
 struct Gce {
-    fake: Option<FakeGce>,
-    rt: tokio::runtime::Runtime,
+    fake: Served<FakeGce>,
 }
 
 impl Gce {
     fn start(config: Config) -> Gce {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let fake = rt.block_on(FakeGce::start(config)).expect("fake GCE");
-        Gce { fake: Some(fake), rt }
+        Gce {
+            fake: Served::start(|| FakeGce::start(config)),
+        }
     }
 
     fn fake(&self) -> &FakeGce {
-        self.fake.as_ref().expect("running")
+        self.fake.get()
     }
 
     fn resources(&self) -> BTreeMap<String, Value> {
@@ -79,43 +73,9 @@ impl Gce {
     }
 }
 
-impl Drop for Gce {
-    fn drop(&mut self) {
-        let fake = self.fake.take();
-        let _guard = self.rt.enter();
-        drop(fake);
-    }
-}
-
-#[allow(clippy::disallowed_methods)]
-fn path() -> std::ffi::OsString {
-    std::env::var_os("PATH").unwrap_or_default()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn summary(stdout: &str) -> Value {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .rfind(|v| v["event"] == "end")
-        .unwrap_or_else(|| panic!("no end event in:\n{stdout}"))
-}
-
 fn deploy(gce: &Gce, dir: &Path, extra: &[&str]) -> Value {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-    ];
-    args.extend_from_slice(extra);
+    let args = deploy_args(MODEL, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = gce.hke(dir, &args);
     assert!(
         out.status.success(),
@@ -356,38 +316,11 @@ fn deploy_check_redeploy_collect_logs_and_tear_down() {
 
 /// Start a deploy and SIGKILL it once `after` resources are done.
 fn deploy_and_kill(gce: &Gce, dir: &Path, after: usize) {
-    let model = root().join(MODEL);
-    let mut args = vec![
-        "--output",
-        "json",
-        "deploy",
-        "-m",
-        model.to_str().expect("utf-8"),
-        "-o",
-        "out",
-        "--parallelism",
-        "3",
-    ];
+    let mut args = vec!["--parallelism", "3"];
     args.extend_from_slice(&HA_KUBENET);
-    let mut child = gce
-        .command(dir, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hke starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut done = 0;
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if line.contains(r#""event":"done""#) {
-            done += 1;
-            if done >= after {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let args = deploy_args(MODEL, &args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_after(gce.command(dir, &args), after);
 }
 
 #[test]

@@ -5,4 +5,5 @@
 mod aws;
 mod azure;
 mod gcp;
+mod harness;
 mod moto;

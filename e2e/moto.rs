@@ -3,13 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::harness::{path, root};
 
 pub struct Moto {
     child: Child,
@@ -145,12 +143,6 @@ impl Moto {
             .env("HKE_AWS_ENDPOINT_URL", self.url());
         c
     }
-}
-
-/// The test's own PATH, passed on to the hke it starts.
-#[allow(clippy::disallowed_methods)]
-fn path() -> std::ffi::OsString {
-    std::env::var_os("PATH").unwrap_or_default()
 }
 
 impl Drop for Moto {

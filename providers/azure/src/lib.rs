@@ -536,43 +536,17 @@ impl Azure {
             login: req.login.as_ref(),
             user_data: req.user_data.as_deref().unwrap_or_default(),
         })?;
-        let mut os_profile = vm.os_profile;
-        os_profile.computer_name = None;
-        os_profile.computer_name_prefix = Some(name_prefix.clone());
-        let mut storage = vm.storage_profile;
-        storage.os_disk.name = None;
-        storage.os_disk.delete_option = None;
-        let props = VmssProps {
-            orchestration_mode: "Uniform".into(),
-            upgrade_policy: UpgradePolicy { mode: "Manual".into() },
-            overprovision: false,
-            virtual_machine_profile: VmssVmProfile {
-                storage_profile: storage,
-                os_profile,
-                network_profile: VmssNetworkProfile {
-                    network_interface_configurations: vec![Child::new(
-                        "nic",
-                        VmssNicProps {
-                            primary: true,
-                            enable_ip_forwarding: *ip_forwarding,
-                            network_security_group: SubRef::to(firewall.clone()),
-                            ip_configurations: vec![Child::new(
-                                "ipconfig1",
-                                VmssIpConfig {
-                                    subnet: SubRef::to(subnet.clone()),
-                                    load_balancer_backend_address_pools: pools.iter().map(SubRef::to).collect(),
-                                },
-                            )],
-                        },
-                    )],
-                },
-                diagnostics_profile: vm.diagnostics_profile,
-                extension_profile: (*os == Os::Windows).then(|| VmssExtensionProfile {
-                    extensions: vec![Child::new(BOOTSTRAP_EXTENSION, bootstrap_extension())],
-                }),
-                license_type: vm.license_type,
+        let props = vmss_props(
+            vm,
+            name_prefix,
+            ScaleSetNet {
+                subnet,
+                nsg: firewall,
+                forwarding: *ip_forwarding,
+                pools: &pools,
             },
-        };
+            os,
+        );
         let body = Resource::new(&self.location()?, &self.tags(req), props).with_sku(Sku {
             name: size.clone(),
             tier: Some("Standard".into()),
@@ -1067,6 +1041,57 @@ pub fn vm_props(i: VmInput<'_>) -> R<VmProps> {
         availability_set: i.placement.map(SubRef::to),
         license_type: i.image.get("licenseType").cloned(),
     })
+}
+
+/// Where a scale set's instances attach.
+pub struct ScaleSetNet<'a> {
+    pub subnet: &'a str,
+    pub nsg: &'a str,
+    pub forwarding: bool,
+    pub pools: &'a [String],
+}
+
+/// A Uniform scale set of the VM body `vm` (as `vm_props` made it):
+/// instances named from `prefix`, their OS disk and NIC made per instance,
+/// and the bootstrap extension on Windows.
+pub fn vmss_props(vm: VmProps, prefix: &str, net: ScaleSetNet<'_>, os: &Os) -> VmssProps {
+    let mut os_profile = vm.os_profile;
+    os_profile.computer_name = None;
+    os_profile.computer_name_prefix = Some(prefix.to_string());
+    let mut storage = vm.storage_profile;
+    storage.os_disk.name = None;
+    storage.os_disk.delete_option = None;
+    VmssProps {
+        orchestration_mode: "Uniform".into(),
+        upgrade_policy: UpgradePolicy { mode: "Manual".into() },
+        overprovision: false,
+        virtual_machine_profile: VmssVmProfile {
+            storage_profile: storage,
+            os_profile,
+            network_profile: VmssNetworkProfile {
+                network_interface_configurations: vec![Child::new(
+                    "nic",
+                    VmssNicProps {
+                        primary: true,
+                        enable_ip_forwarding: net.forwarding,
+                        network_security_group: SubRef::to(net.nsg),
+                        ip_configurations: vec![Child::new(
+                            "ipconfig1",
+                            VmssIpConfig {
+                                subnet: SubRef::to(net.subnet),
+                                load_balancer_backend_address_pools: net.pools.iter().map(SubRef::to).collect(),
+                            },
+                        )],
+                    },
+                )],
+            },
+            diagnostics_profile: vm.diagnostics_profile,
+            extension_profile: (*os == Os::Windows).then(|| VmssExtensionProfile {
+                extensions: vec![Child::new(BOOTSTRAP_EXTENSION, bootstrap_extension())],
+            }),
+            license_type: vm.license_type,
+        },
+    }
 }
 
 /// Windows does not run custom data: Azure leaves it in

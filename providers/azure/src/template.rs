@@ -14,7 +14,9 @@ use hke_provider_api::{Kind, Login, Os, Spec, Val};
 use serde_json::{json, Value};
 
 use crate::models::*;
-use crate::{bootstrap_extension, lb_props, nic_props, nsg_props, public_ip_props, vm_props, VmInput};
+use crate::{
+    bootstrap_extension, lb_props, nic_props, nsg_props, public_ip_props, vm_props, vmss_props, ScaleSetNet, VmInput,
+};
 
 pub const SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
 pub const PARAMETERS_SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
@@ -419,44 +421,19 @@ impl<'a> Builder<'a> {
                     user_data: "",
                 })
                 .map_err(|e| e.to_string())?;
-                let pools: Vec<SubRef> = self.lb_pool(crate::POOL_NODES).into_iter().map(SubRef::to).collect();
-                let mut storage = vm.storage_profile;
-                storage.os_disk.name = None;
-                storage.os_disk.delete_option = None;
-                let mut os_profile = vm.os_profile;
-                os_profile.computer_name = None;
-                os_profile.computer_name_prefix = Some(name_prefix.clone());
-                let props = VmssProps {
-                    orchestration_mode: "Uniform".into(),
-                    upgrade_policy: UpgradePolicy { mode: "Manual".into() },
-                    overprovision: false,
-                    virtual_machine_profile: VmssVmProfile {
-                        storage_profile: storage,
-                        os_profile,
-                        network_profile: VmssNetworkProfile {
-                            network_interface_configurations: vec![Child::new(
-                                "nic",
-                                VmssNicProps {
-                                    primary: true,
-                                    enable_ip_forwarding: *ip_forwarding,
-                                    network_security_group: SubRef::to(self.id_of(firewall)),
-                                    ip_configurations: vec![Child::new(
-                                        "ipconfig1",
-                                        VmssIpConfig {
-                                            subnet: SubRef::to(self.id_of(subnet)),
-                                            load_balancer_backend_address_pools: pools,
-                                        },
-                                    )],
-                                },
-                            )],
-                        },
-                        diagnostics_profile: vm.diagnostics_profile,
-                        extension_profile: (*os == Os::Windows).then(|| VmssExtensionProfile {
-                            extensions: vec![Child::new(crate::BOOTSTRAP_EXTENSION, bootstrap_extension())],
-                        }),
-                        license_type: vm.license_type,
+                let pools: Vec<String> = self.lb_pool(crate::POOL_NODES).into_iter().collect();
+                let (subnet_id, nsg_id) = (self.id_of(subnet), self.id_of(firewall));
+                let props = vmss_props(
+                    vm,
+                    name_prefix,
+                    ScaleSetNet {
+                        subnet: &subnet_id,
+                        nsg: &nsg_id,
+                        forwarding: *ip_forwarding,
+                        pools: &pools,
                     },
-                };
+                    os,
+                );
                 let mut body = res(to(&props));
                 body["sku"] = json!({"name": size, "tier": "Standard", "capacity": count});
                 let data = self.input.bootstrap.get(&p.name).cloned().unwrap_or_default();
