@@ -82,13 +82,14 @@ pub fn endpoint_host(c: &Cluster) -> String {
     u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u).to_string()
 }
 
-/// Every boot file: `bootstrap/<node>/<file>` for individual machines,
-/// `bootstrap/<pool>/<file>` for machine groups, and the cluster manifests.
-pub fn boot_files(
+/// Everything each machine (or machine group) of a plan gets, typed, with
+/// the directory its boot file is written under (`<node>` for individual
+/// machines, `<pool>` for machine groups).
+pub fn node_specs(
     c: &Cluster,
     pki: &Pki,
     plan: &crate::plan::Plan,
-) -> Result<Vec<(String, String)>, crate::render::RenderError> {
+) -> Result<Vec<(String, crate::render::NodeSpec)>, crate::render::RenderError> {
     let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
     let host = endpoint_host(c);
     let mut out = Vec::new();
@@ -103,11 +104,25 @@ pub fn boot_files(
                 .unwrap_or_else(|| res.name.clone()),
             _ => continue,
         };
-        let f = r.node(&res.name, &host)?;
-        out.push((format!("bootstrap/{dir}/{}", f.file_name), f.content));
+        out.push((dir, r.node_spec(&res.name, &host)?));
     }
-    if c.windows.is_some() {
-        out.push(("bootstrap/manifests/runtimeclasses.yaml".into(), r.manifests()?));
+    Ok(out)
+}
+
+/// Every boot file: `bootstrap/<node>/<file>` for individual machines,
+/// `bootstrap/<pool>/<file>` for machine groups, and the cluster manifests.
+pub fn boot_files(
+    c: &Cluster,
+    pki: &Pki,
+    plan: &crate::plan::Plan,
+) -> Result<Vec<(String, String)>, crate::render::RenderError> {
+    let mut out = Vec::new();
+    for (dir, spec) in node_specs(c, pki, plan)? {
+        out.push((format!("bootstrap/{dir}/{}", spec.boot.file_name), spec.boot.content));
+    }
+    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
+    for (file, content) in r.manifests()? {
+        out.push((format!("bootstrap/manifests/{file}"), content));
     }
     Ok(out)
 }
@@ -198,6 +213,7 @@ pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
     pair(&mut t, "admin", &p.pki.admin);
     pair(&mut t, "front-proxy-ca", &p.pki.front_proxy_ca);
     pair(&mut t, "front-proxy-client", &p.pki.front_proxy_client);
+    pair(&mut t, "kube-proxy", &p.pki.kube_proxy);
     pair(&mut t, "etcd/ca", &p.pki.etcd_ca);
     pair(&mut t, "etcd/server", &p.pki.etcd_server);
     pair(&mut t, "apiserver-etcd-client", &p.pki.etcd_client);

@@ -47,6 +47,8 @@ pub struct Pki {
     pub admin: CertKey,
     pub front_proxy_ca: CertKey,
     pub front_proxy_client: CertKey,
+    /// kube-proxy's client certificate on Windows nodes.
+    pub kube_proxy: CertKey,
     pub etcd_ca: CertKey,
     pub etcd_server: CertKey,
     pub etcd_client: CertKey,
@@ -543,6 +545,25 @@ pub fn issue(
         &fp_ca,
         fp_new,
     );
+    // Windows nodes run kube-proxy as a service; this identity is bound to
+    // system:node-proxier by Kubernetes' bootstrap RBAC policy
+    // (plugin/pkg/auth/authorizer/rbac/bootstrappolicy: user system:kube-proxy),
+    // as kube-up's Windows nodes use it.
+    let kube_proxy = ctx.leaf(
+        "kubeProxyCertificate",
+        "kubeProxyPrivateKey",
+        p.kube_proxy_certificate.as_deref(),
+        p.kube_proxy_private_key.as_deref(),
+        &Spec {
+            cn: "system:kube-proxy".into(),
+            orgs: vec![],
+            sans: vec![],
+            server: false,
+            client: true,
+        },
+        &ca,
+        ca_new,
+    );
     let mut etcd_server_sans: Vec<SanType> = vec![];
     for n in c.masters.names.iter().map(String::as_str).chain(["localhost"]) {
         etcd_server_sans.extend(dns(n));
@@ -687,6 +708,7 @@ pub fn issue(
             key: Secret::new(fp_ca.key.serialize_pem()),
         },
         front_proxy_client: front_proxy_client?,
+        kube_proxy: kube_proxy?,
         etcd_ca: CertKey {
             cert: etcd_ca.pem.clone(),
             key: Secret::new(etcd_ca.key.serialize_pem()),
@@ -739,6 +761,11 @@ pub fn store(pki: &Pki, p: &mut CertificateProfile) {
         &mut p.front_proxy_client_certificate,
         &mut p.front_proxy_client_private_key,
         &pki.front_proxy_client,
+    );
+    set(
+        &mut p.kube_proxy_certificate,
+        &mut p.kube_proxy_private_key,
+        &pki.kube_proxy,
     );
     set(&mut p.etcd_ca_certificate, &mut p.etcd_ca_private_key, &pki.etcd_ca);
     set(

@@ -722,6 +722,17 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             .as_deref()
             .is_some_and(|o| o.eq_ignore_ascii_case("windows"))
     });
+    if plugin == NetworkPlugin::Calico && any_windows {
+        // Calico for Windows is installed only through the Tigera operator
+        // since Calico 3.28 (the manifest install and its images are gone);
+        // hke does not render the operator yet, and a cluster whose Windows
+        // nodes cannot network is worse than a clear refusal.
+        v.err(
+            &format!("{kpath}.networkPlugin"),
+            "networkPlugin calico with Windows pools is not supported by this hke version: Calico for Windows needs the Tigera operator, which hke does not install yet",
+            "use networkPlugin flannel (VXLAN) or kubenet, or remove the Windows pools".to_string(),
+        );
+    }
     let policy_name = k.network_policy.clone().unwrap_or_default().to_ascii_lowercase();
     let policy = match policy_name.as_str() {
         "" | "none" => None,
@@ -730,7 +741,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
                 v.err(
                     &format!("{kpath}.networkPolicy"),
                     format!("networkPolicy calico with networkPlugin {plugin} cannot enforce policy on Windows nodes"),
-                    "use networkPlugin calico (Calico runs on Windows as HostProcess containers)".to_string(),
+                    "remove networkPolicy: hke installs no network policy engine on Windows nodes yet".to_string(),
                 );
             } else if plugin == NetworkPlugin::Flannel {
                 v.err(

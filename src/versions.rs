@@ -22,11 +22,10 @@ pub struct Table {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Addons {
-    pub flannel: String,
-    pub flannel_windows: String,
+    /// Calico's Linux manifest, for clusters without Windows pools only.
     pub calico: String,
-    pub calico_windows: String,
-    pub kube_proxy_windows: String,
+    pub flanneld_windows: String,
+    pub flannel_cni_windows: String,
     pub cni_plugins_linux: String,
     pub cni_plugins_windows: String,
     pub azure_cni_windows: String,

@@ -662,6 +662,11 @@ pub struct CertificateProfile {
     /// One per master.
     pub etcd_peer_certificates: Option<Vec<String>>,
     pub etcd_peer_private_keys: Option<Vec<String>>,
+    /// hke addition: the client certificate kube-proxy uses on Windows
+    /// nodes (CN=system:kube-proxy, which Kubernetes' default RBAC binds to
+    /// the system:node-proxier role).
+    pub kube_proxy_certificate: Option<String>,
+    pub kube_proxy_private_key: Option<String>,
     /// hke addition: the service-account signing key pair.
     pub service_account_public_key: Option<String>,
     pub service_account_private_key: Option<String>,

@@ -62,6 +62,30 @@ pub fn json(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// A TOML string: a literal string ('…', no escapes at all) when the value
+/// has no `'` and no control character, else a basic string ("…") with
+/// TOML's escapes (TOML 1.0, "String").
+pub fn toml_literal(s: &str) -> String {
+    if !s.chars().any(|c| c == '\'' || c.is_control()) {
+        return format!("'{s}'");
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Base64 (standard alphabet, padded).
 pub fn b64(s: &str) -> String {
     use base64::Engine;
@@ -94,6 +118,13 @@ mod tests {
         assert_eq!(yaml("\u{2028}"), "\"\\u2028\"");
         assert_eq!(yaml("\u{85}"), "\"\\x85\"");
         assert_eq!(yaml("{{ x }}: y # z"), "\"{{ x }}: y # z\"");
+    }
+
+    #[test]
+    fn toml_strings() {
+        assert_eq!(toml_literal(r"C:\opt"), r"'C:\opt'");
+        assert_eq!(toml_literal("a'b\\"), r#""a'b\\""#);
+        assert_eq!(toml_literal("x\ny"), r#""x\ny""#);
     }
 
     #[test]

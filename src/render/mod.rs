@@ -7,7 +7,9 @@
 //! raw: templates call an escaping helper (`ps`, `sh`, `yaml`, `json`, `b64`)
 //! for every value, which a test checks.
 
+pub mod addons;
 pub mod cni;
+pub mod containerd;
 pub mod escape;
 
 use std::collections::BTreeMap;
@@ -148,12 +150,70 @@ fn taints(list: &[String]) -> Vec<Taint> {
         .collect()
 }
 
-/// One file a Linux node writes (base64 in cloud-init: no escaping issues).
+/// What a rendered file is: tests hand each file to the upstream code that
+/// reads it on a node (kubeadm, containerd, libcni, flannel, kubelet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    KubeadmConfig,
+    ContainerdConfig,
+    /// A CNI network configuration (`.conf`) or list (`.conflist`).
+    Cni,
+    FlannelNetConf,
+    Kubeconfig,
+    Script,
+    Certificate,
+    PrivateKey,
+    /// Kubernetes objects the first master applies.
+    Manifest,
+}
+
+/// One file a node writes (base64 in cloud-init and in the Windows script:
+/// no escaping issues).
 #[derive(Debug, Clone, Serialize)]
 pub struct WriteFile {
     pub path: String,
     pub permissions: String,
+    #[serde(skip)]
+    pub kind: FileKind,
     pub content: String,
+    /// The content in base64, for templates.
+    pub content_b64: String,
+    /// Readable by its owner only (Windows: SYSTEM and Administrators).
+    pub secret: bool,
+}
+
+impl WriteFile {
+    pub fn new(path: impl Into<String>, permissions: &str, kind: FileKind, content: impl Into<String>) -> WriteFile {
+        let content = content.into();
+        WriteFile {
+            path: path.into(),
+            permissions: permissions.into(),
+            kind,
+            content_b64: escape::b64(&content),
+            secret: permissions == "0600",
+            content,
+        }
+    }
+}
+
+/// Everything a node gets, typed: the files its boot file writes, the
+/// arguments its kubelet (and, on Windows, kube-proxy) runs with, and the
+/// platform strings it hands to containerd. The boot file is rendered from
+/// exactly this.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub os: OsType,
+    pub files: Vec<WriteFile>,
+    /// The kubelet's flags as hke sets them (Linux: kubeadm's
+    /// kubeletExtraArgs; Windows: the kubelet service's command line).
+    pub kubelet_args: Vec<String>,
+    /// Windows: kube-proxy's command line.
+    pub kube_proxy_args: Vec<String>,
+    /// containerd platform specifiers (`ctr images pull --platform`).
+    pub platforms: Vec<String>,
+    pub boot: BootFile,
 }
 
 /// Context of `linux/kubeadm-init` and `linux/kubeadm-join`.
@@ -198,7 +258,10 @@ pub struct LinuxBootstrapCtx {
     pub init: bool,
     pub join: bool,
     pub apply_manifests: bool,
-    pub addon_urls: Vec<String>,
+    /// Manifests still applied from their pinned upstream URL: Calico's, in
+    /// clusters without Windows pools (Calico for Windows needs the Tigera
+    /// operator, which hke does not render yet; validation refuses it).
+    pub remote_manifests: Vec<String>,
     /// kubenet: the node waits for its pod CIDR and configures the bridge.
     pub kubenet: bool,
     pub cluster_cidr: String,
@@ -231,29 +294,31 @@ pub struct WindowsCtx {
     pub node_name: String,
     pub pool: String,
     pub windows_version: String,
-    pub windows_build: String,
     pub kubernetes_version: String,
     pub binaries_base_url: String,
     pub containerd_version: String,
     pub containerd_url: String,
     pub pause_image: String,
+    pub pause_platform: String,
     pub always_pull_pause: bool,
     pub network_plugin: String,
     pub overlay: bool,
     pub hns_network_name: String,
-    pub hns_network_type: String,
-    pub node_labels: String,
-    pub register_taints: String,
     pub kubelet_args: Vec<String>,
+    pub kube_proxy_args: Vec<String>,
+    pub flanneld_args: Vec<String>,
     pub endpoint: String,
     pub port: u16,
     pub token: String,
     pub ca_hash: String,
-    pub cni_config: String,
     pub cni_plugins_url: String,
+    pub cni_file_name: String,
+    pub flannel_cni_url: String,
+    pub flanneld_url: String,
     pub ssh_enabled: bool,
     pub ssh_keys: Vec<String>,
     pub hyperv: bool,
+    pub files: Vec<WriteFile>,
 }
 
 /// Context of `manifests/runtimeclasses`.
@@ -277,6 +342,15 @@ pub const HYPERV_LABEL: &str = "hke.io/hyperv";
 /// containerd's runtime handler names on Windows.
 pub const HANDLER_PROCESS: &str = "runhcs-wcow-process";
 pub const HANDLER_HYPERV: &str = "runhcs-wcow-hypervisor";
+
+/// Filled in by the Windows script: a machine group's instance name, and
+/// kube-proxy's source VIP on overlay networks.
+pub const NODE_NAME_PLACEHOLDER: &str = "__HKE_NODE_NAME__";
+pub const SOURCE_VIP_PLACEHOLDER: &str = "__HKE_SOURCE_VIP__";
+/// kube-proxy's kubeconfig on Windows nodes (client certificate inside).
+pub const WINDOWS_KUBE_PROXY_KUBECONFIG: &str = r"C:\k\kube-proxy.conf";
+/// flannel's net-conf.json on Windows (`--net-config-path`).
+pub const WINDOWS_FLANNEL_NET_CONF: &str = r"C:\etc\kube-flannel\net-conf.json";
 
 /// Where Kubernetes node binaries are downloaded from (`<base>/v<version>/bin/windows/amd64/kubelet.exe`).
 pub const DEFAULT_BINARIES_BASE_URL: &str = "https://dl.k8s.io";
@@ -398,15 +472,25 @@ impl<'a> Renderer<'a> {
         })
     }
 
-    /// The manifests the first master applies.
-    pub fn manifests(&self) -> Result<String, RenderError> {
-        render(
-            self.h,
-            "manifests/runtimeclasses",
-            &RuntimeClassCtx {
-                classes: runtime_classes(self.c),
-            },
-        )
+    /// The manifests the first master applies, by file name (applied in
+    /// this order). Every add-on is rendered here, pinned and with the
+    /// cluster's values: nothing is fetched from a URL at boot.
+    pub fn manifests(&self) -> Result<Vec<(String, String)>, RenderError> {
+        let mut out = Vec::new();
+        if self.c.windows.is_some() {
+            out.push((
+                "10-runtimeclasses.yaml".to_string(),
+                render(
+                    self.h,
+                    "manifests/runtimeclasses",
+                    &RuntimeClassCtx {
+                        classes: runtime_classes(self.c),
+                    },
+                )?,
+            ));
+        }
+        out.extend(addons::manifests(self.c)?);
+        Ok(out)
     }
 
     fn kubeadm(
@@ -496,6 +580,11 @@ impl<'a> Renderer<'a> {
     /// The boot file of a node. `endpoint` is the API server's address as
     /// known now (the planned name, or the load balancer's resolved address).
     pub fn node(&self, name: &str, endpoint: &str) -> Result<BootFile, RenderError> {
+        Ok(self.node_spec(name, endpoint)?.boot)
+    }
+
+    /// Everything a node (or a machine group's instances) gets, typed.
+    pub fn node_spec(&self, name: &str, endpoint: &str) -> Result<NodeSpec, RenderError> {
         let c = self.c;
         match find_node(c, name).ok_or_else(|| RenderError::UnknownNode(name.into()))? {
             NodeRef::Master(i) => self.linux(name, c.masters.ips.get(i).copied(), true, i == 0, None, endpoint),
@@ -515,10 +604,15 @@ impl<'a> Renderer<'a> {
         first: bool,
         pool: Option<&Pool>,
         endpoint: &str,
-    ) -> Result<BootFile, RenderError> {
+    ) -> Result<NodeSpec, RenderError> {
         let c = self.c;
         let pki = self.pki;
         let ctx = self.kubeadm(name, ip, master, pool, endpoint);
+        let kubelet_args: Vec<String> = ctx
+            .kubelet_args
+            .iter()
+            .map(|a| format!("--{}={}", a.name, a.value))
+            .collect();
         let kubeadm = if first {
             render(self.h, "linux/kubeadm-init", &ctx)?
         } else {
@@ -538,7 +632,11 @@ impl<'a> Renderer<'a> {
             init: first,
             join: !first,
             apply_manifests: first,
-            addon_urls: cni::linux_manifest_urls(c),
+            remote_manifests: if c.network.plugin == NetworkPlugin::Calico {
+                vec![versions::table().addons.calico.clone()]
+            } else {
+                Vec::new()
+            },
             kubenet: c.network.plugin == NetworkPlugin::Kubenet,
             cluster_cidr: c.network.pod_cidr.to_string(),
             node_cidr: c.network.node_cidr.to_string(),
@@ -558,27 +656,32 @@ impl<'a> Renderer<'a> {
         };
         let script = render(self.h, "linux/bootstrap", &boot)?;
         let mut files = vec![
-            WriteFile {
-                path: "/etc/hke/kubeadm.yaml".into(),
-                permissions: "0600".into(),
-                content: kubeadm,
-            },
-            WriteFile {
-                path: "/etc/hke/bootstrap.sh".into(),
-                permissions: "0700".into(),
-                content: script,
-            },
+            WriteFile::new("/etc/hke/kubeadm.yaml", "0600", FileKind::KubeadmConfig, kubeadm),
+            WriteFile::new(
+                containerd::LINUX_PATH,
+                "0644",
+                FileKind::ContainerdConfig,
+                containerd::linux_config(&pause_image()),
+            ),
+            WriteFile::new("/etc/hke/bootstrap.sh", "0700", FileKind::Script, script),
         ];
+        files.extend(addons::linux_node_files(c));
         if master {
-            let secret = |path: &str, content: &str| WriteFile {
-                path: format!("/etc/kubernetes/pki/{path}"),
-                permissions: "0600".into(),
-                content: content.to_string(),
+            let secret = |path: &str, content: &str| {
+                WriteFile::new(
+                    format!("/etc/kubernetes/pki/{path}"),
+                    "0600",
+                    FileKind::PrivateKey,
+                    content,
+                )
             };
-            let public = |path: &str, content: &str| WriteFile {
-                path: format!("/etc/kubernetes/pki/{path}"),
-                permissions: "0644".into(),
-                content: content.to_string(),
+            let public = |path: &str, content: &str| {
+                WriteFile::new(
+                    format!("/etc/kubernetes/pki/{path}"),
+                    "0644",
+                    FileKind::Certificate,
+                    content,
+                )
             };
             files.push(public("ca.crt", &pki.ca.cert));
             files.push(secret("ca.key", pki.ca.key.expose()));
@@ -589,12 +692,15 @@ impl<'a> Renderer<'a> {
             files.push(public("sa.pub", &pki.service_account_public));
             files.push(secret("sa.key", pki.service_account_private.expose()));
         }
-        if first && c.windows.is_some() {
-            files.push(WriteFile {
-                path: "/etc/hke/manifests/runtimeclasses.yaml".into(),
-                permissions: "0644".into(),
-                content: self.manifests()?,
-            });
+        if first {
+            for (file, content) in self.manifests()? {
+                files.push(WriteFile::new(
+                    format!("/etc/hke/manifests/{file}"),
+                    "0644",
+                    FileKind::Manifest,
+                    content,
+                ));
+            }
         }
         let content = render(
             self.h,
@@ -603,36 +709,132 @@ impl<'a> Renderer<'a> {
                 node_name: name.into(),
                 admin_username: c.linux.admin_username.clone(),
                 ssh_keys: c.linux.ssh_public_keys.clone(),
-                files,
+                files: files.clone(),
             },
         )?;
-        Ok(BootFile {
-            file_name: "cloud-init.yaml",
-            content,
+        Ok(NodeSpec {
+            name: name.into(),
+            os: OsType::Linux,
+            files,
+            kubelet_args,
+            kube_proxy_args: Vec::new(),
+            platforms: Vec::new(),
+            boot: BootFile {
+                file_name: "cloud-init.yaml",
+                content,
+            },
         })
     }
 
-    fn windows(&self, name: &str, p: &Pool, endpoint: &str) -> Result<BootFile, RenderError> {
+    fn windows(&self, name: &str, p: &Pool, endpoint: &str) -> Result<NodeSpec, RenderError> {
         let c = self.c;
         let t = versions::table();
         let w: WindowsVersion = p.windows.unwrap_or(WindowsVersion::Ws2022);
         let win = c.windows.as_ref();
-        let mut kubelet: Vec<String> = p
-            .kubelet_flags
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "--register-with-taints" | "--eviction-hard"))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        // Windows has no cgroups; memory eviction works differently.
+        let plugin = c.network.plugin;
+        // Machine-group instances learn their name at boot.
+        let node = if name.is_empty() { NODE_NAME_PLACEHOLDER } else { name };
+        let mut kubelet: Vec<String> = vec![
+            // The kubelet talks to the service manager itself.
+            "--windows-service".into(),
+            r"--config=C:\var\lib\kubelet\config.yaml".into(),
+            r"--bootstrap-kubeconfig=C:\etc\kubernetes\bootstrap-kubelet.conf".into(),
+            r"--kubeconfig=C:\etc\kubernetes\kubelet.conf".into(),
+            r"--cert-dir=C:\var\lib\kubelet\pki".into(),
+            format!("--container-runtime-endpoint={}", containerd::WINDOWS_ENDPOINT),
+            format!("--hostname-override={node}"),
+        ];
+        if !p.labels.is_empty() {
+            kubelet.push(format!("--node-labels={}", node_labels(&p.labels)));
+        }
+        if !p.taints.is_empty() {
+            kubelet.push(format!("--register-with-taints={}", p.taints.join(",")));
+        }
+        kubelet.extend(
+            p.kubelet_flags
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "--register-with-taints" | "--eviction-hard"))
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+        // Windows has no cgroups and no resolv.conf (sig-windows-tools'
+        // StartKubelet.ps1, kube-up's kubelet flags).
         kubelet.push("--cgroups-per-qos=false".into());
         kubelet.push("--enforce-node-allocatable=".into());
         kubelet.push("--resolv-conf=".into());
-        let cni_config = cni::windows_config(c, p, self.pod_cidrs.get(name).map(String::as_str));
+
+        let network = cni::hns_network_name(plugin);
+        let mut kube_proxy: Vec<String> = vec![
+            "--windows-service".into(),
+            format!("--kubeconfig={WINDOWS_KUBE_PROXY_KUBECONFIG}"),
+            format!("--hostname-override={node}"),
+            // Windows' data plane (pkg/proxy/winkernel): HNS load balancers
+            // on the plugin's network.
+            "--proxy-mode=kernelspace".into(),
+            format!("--network-name={network}"),
+            format!("--cluster-cidr={}", c.network.pod_cidr),
+            "--v=2".into(),
+        ];
+        if plugin == NetworkPlugin::Flannel {
+            // Overlay networks need the source VIP (winkernel refuses to
+            // start without it), reserved by the script at boot.
+            kube_proxy.push(format!("--source-vip={SOURCE_VIP_PLACEHOLDER}"));
+        }
+        let flanneld: Vec<String> = if plugin == NetworkPlugin::Flannel {
+            vec![
+                "--kube-subnet-mgr".into(),
+                // The node's own identity: flannel reads nodes and patches
+                // its own node's status, which the Node authorizer allows.
+                r"--kubeconfig-file=C:\etc\kubernetes\kubelet.conf".into(),
+                format!("--net-config-path={WINDOWS_FLANNEL_NET_CONF}"),
+                format!("--iface={}", cni::NODE_IP_PLACEHOLDER),
+            ]
+        } else {
+            Vec::new()
+        };
+
+        let pause = win.and_then(|w| w.pause_image.clone()).unwrap_or_else(pause_image);
+        let build = t.windows(w).build.clone();
+        let pause_platform = format!("windows({build})/amd64");
+        let mut files = vec![
+            WriteFile::new(
+                containerd::WINDOWS_PATH,
+                "0644",
+                FileKind::ContainerdConfig,
+                containerd::windows_config(&pause),
+            ),
+            WriteFile::new(
+                WINDOWS_KUBE_PROXY_KUBECONFIG,
+                "0600",
+                FileKind::Kubeconfig,
+                serde_json::to_string_pretty(&crate::kubeconfig::kube_proxy(
+                    c,
+                    self.pki,
+                    &format!("https://{endpoint}:{}", c.endpoint.port),
+                ))
+                .unwrap_or_default(),
+            ),
+        ];
+        let cni_file = cni::windows_config(c);
+        if let Some(f) = &cni_file {
+            files.push(WriteFile::new(
+                format!(r"{}\{}", containerd::WINDOWS_CNI_CONF, f.file_name),
+                "0644",
+                FileKind::Cni,
+                serde_json::to_string_pretty(&f.config).unwrap_or_default(),
+            ));
+        }
+        if plugin == NetworkPlugin::Flannel {
+            files.push(WriteFile::new(
+                WINDOWS_FLANNEL_NET_CONF,
+                "0644",
+                FileKind::FlannelNetConf,
+                addons::flannel_net_conf(c),
+            ));
+        }
         let ctx = WindowsCtx {
             node_name: name.into(),
             pool: p.name.clone(),
             windows_version: w.to_string(),
-            windows_build: t.windows(w).build.clone(),
             kubernetes_version: c.kubernetes.to_string(),
             binaries_base_url: DEFAULT_BINARIES_BASE_URL.into(),
             containerd_version: c.containerd_version.clone(),
@@ -640,28 +842,47 @@ impl<'a> Renderer<'a> {
                 "https://github.com/containerd/containerd/releases/download/v{v}/containerd-{v}-windows-amd64.tar.gz",
                 v = c.containerd_version
             ),
-            pause_image: win.and_then(|w| w.pause_image.clone()).unwrap_or_else(pause_image),
+            pause_image: pause,
+            pause_platform: pause_platform.clone(),
             always_pull_pause: win.is_some_and(|w| w.always_pull_pause_image),
-            network_plugin: c.network.plugin.to_string(),
-            overlay: c.network.plugin.is_overlay(),
-            hns_network_name: cni::hns_network_name(c.network.plugin).into(),
-            hns_network_type: cni::hns_network_type(c.network.plugin).into(),
-            node_labels: node_labels(&p.labels),
-            register_taints: p.taints.join(","),
-            kubelet_args: kubelet,
+            network_plugin: plugin.to_string(),
+            overlay: plugin.is_overlay(),
+            hns_network_name: network.into(),
+            kubelet_args: kubelet.clone(),
+            kube_proxy_args: kube_proxy.clone(),
+            flanneld_args: flanneld,
             endpoint: endpoint.into(),
             port: c.endpoint.port,
             token: c.bootstrap_token.expose().to_string(),
             ca_hash: self.pki.discovery_hash.clone(),
-            cni_config: serde_json::to_string_pretty(&cni_config).unwrap_or_default(),
-            cni_plugins_url: cni::windows_plugins_url(c.network.plugin),
+            cni_plugins_url: cni::windows_plugins_url(plugin),
+            cni_file_name: cni_file.as_ref().map(|f| f.file_name).unwrap_or_default().into(),
+            flannel_cni_url: if plugin == NetworkPlugin::Flannel {
+                t.addons.flannel_cni_windows.clone()
+            } else {
+                String::new()
+            },
+            flanneld_url: if plugin == NetworkPlugin::Flannel {
+                t.addons.flanneld_windows.clone()
+            } else {
+                String::new()
+            },
             ssh_enabled: win.is_some_and(|w| w.ssh_enabled),
             ssh_keys: c.linux.ssh_public_keys.clone(),
             hyperv: p.hyperv,
+            files: files.clone(),
         };
-        Ok(BootFile {
-            file_name: "bootstrap.ps1",
-            content: render(self.h, "windows/node", &ctx)?,
+        Ok(NodeSpec {
+            name: name.into(),
+            os: OsType::Windows,
+            files,
+            kubelet_args: kubelet,
+            kube_proxy_args: kube_proxy,
+            platforms: vec![pause_platform],
+            boot: BootFile {
+                file_name: "bootstrap.ps1",
+                content: render(self.h, "windows/node", &ctx)?,
+            },
         })
     }
 }

@@ -8,8 +8,10 @@ mod corpus;
 mod engine;
 mod golden;
 mod janitor;
+mod nodes;
 mod pki;
 mod props;
 mod render;
 mod rules;
 mod support;
+

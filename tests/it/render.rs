@@ -16,7 +16,7 @@ fn prepared(model: &str, sets: &[&str]) -> Prepared {
     prepare(model, &sets, &mut rng(4), now()).unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
 }
 
-fn files_of(p: &Prepared) -> BTreeMap<String, String> {
+pub fn files_of(p: &Prepared) -> BTreeMap<String, String> {
     let plan = hke::plan::plan(&p.cluster).expect("plan");
     boot_files(&p.cluster, &p.pki, &plan)
         .expect("renders")
@@ -28,9 +28,9 @@ fn files_of(p: &Prepared) -> BTreeMap<String, String> {
 fn example_variants() -> Vec<(String, Prepared)> {
     let mut v = Vec::new();
     for (ex, plugins) in [
-        ("windows.json", &["azure", "kubenet", "flannel", "calico"][..]),
-        ("windows-aws.json", &["kubenet", "flannel", "calico"][..]),
-        ("windows-gcp.json", &["kubenet", "flannel", "calico"][..]),
+        ("windows.json", &["azure", "kubenet", "flannel"][..]),
+        ("windows-aws.json", &["kubenet", "flannel"][..]),
+        ("windows-gcp.json", &["kubenet", "flannel"][..]),
     ] {
         for plugin in plugins {
             let set = format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}");
@@ -272,8 +272,13 @@ fn manifests_validate_against_the_kubernetes_schema() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut paths = Vec::new();
     for (i, (_, p)) in example_variants().into_iter().chain(corpus_variants()).enumerate() {
-        if let Some(m) = files_of(&p).get("bootstrap/manifests/runtimeclasses.yaml") {
-            let f = tmp.path().join(format!("rc-{i}.yaml"));
+        for (path, m) in files_of(&p)
+            .iter()
+            .filter(|(k, _)| k.starts_with("bootstrap/manifests/"))
+        {
+            let f = tmp
+                .path()
+                .join(format!("{i}-{}", path.rsplit('/').next().unwrap_or("m.yaml")));
             std::fs::write(&f, m).expect("write");
             paths.push(f);
         }
@@ -302,47 +307,58 @@ fn manifests_validate_against_the_kubernetes_schema() {
     assert!(!out.status.success(), "a misspelt field was accepted");
 }
 
+fn specs_of(p: &Prepared) -> Vec<(String, hke::render::NodeSpec)> {
+    let plan = hke::plan::plan(&p.cluster).expect("plan");
+    hke::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders")
+}
+
 #[test]
 fn cni_configs_carry_the_computed_policies() {
+    let mut checked = 0;
     for (name, p) in example_variants().into_iter().chain(corpus_variants()) {
         let c = &p.cluster;
-        for (path, script) in files_of(&p).iter().filter(|(k, _)| k.ends_with(".ps1")) {
-            let cni: serde_json::Value = serde_json::from_str(&ps_literal(script, "$CniConfig"))
-                .unwrap_or_else(|e| panic!("{name} {path}: {e}"));
-            let text = cni.to_string();
-            let want: Vec<String> = vec![
+        for (node, spec) in specs_of(&p) {
+            if spec.os != hke::model::types::OsType::Windows {
+                continue;
+            }
+            let cni: Vec<_> = spec
+                .files
+                .iter()
+                .filter(|f| f.kind == hke::render::FileKind::Cni)
+                .collect();
+            assert_eq!(cni.len(), 1, "{name} {node}: one CNI file");
+            let text = serde_json::from_str::<serde_json::Value>(&cni[0].content)
+                .unwrap_or_else(|e| panic!("{name} {node}: {e}"))
+                .to_string();
+            let mut want: Vec<String> = vec![
                 c.network.pod_cidr.to_string(),
                 c.network.service_cidr.to_string(),
                 c.network.node_cidr.to_string(),
             ];
-            let nat = format!(
-                "\"ExceptionList\":{}",
-                serde_json::to_string(&{
-                    let mut w = want.clone();
-                    w.dedup();
-                    w
-                })
-                .expect("json")
+            want.dedup();
+            let list = serde_json::to_string(&want).expect("json");
+            // HNS v2 (Settings.Exceptions) for win-bridge / win-overlay;
+            // Azure CNI keeps its own ExceptionList spelling.
+            assert!(
+                text.contains(&format!("\"Exceptions\":{list}")) || text.contains(&format!("\"ExceptionList\":{list}")),
+                "{name} {node}: OutBoundNAT exceptions {list} missing in {text}"
             );
             assert!(
-                text.contains(&nat),
-                "{name} {path}: OutBoundNAT exceptions {nat} missing in {text}"
-            );
-            let route = format!(
-                "\"DestinationPrefix\":\"{}\",\"NeedEncap\":true",
-                c.network.service_cidr
-            );
-            assert!(
-                text.contains("\"Type\":\"ROUTE\"") && text.contains(&route),
-                "{name}: {text}"
+                text.contains(&format!(
+                    "\"DestinationPrefix\":\"{}\",\"NeedEncap\":true",
+                    c.network.service_cidr
+                )),
+                "{name} {node}: no service route in {text}"
             );
             assert!(
                 text.contains(&format!("\"Nameservers\":[\"{}\"]", c.network.dns_service_ip)),
                 "{name}: {text}"
             );
             assert!(text.contains("\"svc.cluster.local\""), "{name}: {text}");
+            checked += 1;
         }
     }
+    assert!(checked > 20, "{checked}");
 }
 
 #[test]
@@ -371,21 +387,25 @@ fn two_windows_versions_get_their_own_build_pause_and_runtime_class() {
     };
     let s2019 = script_of("win2019");
     let s2022 = script_of("win2022");
-    assert_eq!(ps_literal(&s2019, "$WindowsBuild"), "10.0.17763");
-    assert_eq!(ps_literal(&s2022, "$WindowsBuild"), "10.0.20348");
-    assert!(ps_literal(&s2019, "$NodeLabels").contains("node.kubernetes.io/windows-build=10.0.17763"));
-    assert!(ps_literal(&s2022, "$NodeLabels").contains("node.kubernetes.io/windows-build=10.0.20348"));
-    // The pause image is pulled for the pool's own build.
-    for s in [&s2019, &s2022] {
-        assert!(
-            s.contains("('windows/amd64:' + $WindowsBuild)"),
-            "pause pull pins the platform"
-        );
-    }
-    assert_eq!(ps_literal(&s2019, "$RegisterTaints"), "os=windows:NoSchedule");
-    assert_eq!(ps_literal(&s2022, "$RegisterTaints"), "");
+    // The pause image is pulled for the pool's own build, in containerd's
+    // platform syntax.
+    assert_eq!(ps_literal(&s2019, "$PausePlatform"), "windows(10.0.17763)/amd64");
+    assert_eq!(ps_literal(&s2022, "$PausePlatform"), "windows(10.0.20348)/amd64");
+    let args_2019 = ps_array(&s2019, "$KubeletArgs");
+    let args_2022 = ps_array(&s2022, "$KubeletArgs");
+    let label = |args: &[String], want: &str| args.iter().any(|a| a.starts_with("--node-labels=") && a.contains(want));
+    assert!(
+        label(&args_2019, "node.kubernetes.io/windows-build=10.0.17763"),
+        "{args_2019:?}"
+    );
+    assert!(
+        label(&args_2022, "node.kubernetes.io/windows-build=10.0.20348"),
+        "{args_2022:?}"
+    );
+    assert!(args_2019.contains(&"--register-with-taints=os=windows:NoSchedule".to_string()));
+    assert!(!args_2022.iter().any(|a| a.starts_with("--register-with-taints")));
     let rc = files
-        .get("bootstrap/manifests/runtimeclasses.yaml")
+        .get("bootstrap/manifests/10-runtimeclasses.yaml")
         .expect("runtime classes");
     let docs: Vec<&str> = rc
         .split("\n---\n")
@@ -427,10 +447,12 @@ fn a_hyperv_pool_gets_its_runtime_handler_and_class() {
         .find(|x| x.windows.is_some())
         .expect("windows pool");
     let script = &files[&format!("bootstrap/{}/bootstrap.ps1", win.node_names[0])];
-    assert!(ps_literal(script, "$NodeLabels").contains("hke.io/hyperv=true"));
-    assert!(script.contains("runhcs-wcow-hypervisor") && script.contains("Install-WindowsFeature -Name Hyper-V"));
+    assert!(ps_array(script, "$KubeletArgs")
+        .iter()
+        .any(|a| a.starts_with("--node-labels=") && a.contains("hke.io/hyperv=true")));
+    assert!(script.contains("Install-WindowsFeature -Name Hyper-V"));
     assert!(pwsh_errors(script).is_empty());
-    let rc = &files["bootstrap/manifests/runtimeclasses.yaml"];
+    let rc = &files["bootstrap/manifests/10-runtimeclasses.yaml"];
     assert!(
         rc.contains("name: \"windows-2022-hyperv\"") && rc.contains("handler: \"runhcs-wcow-hypervisor\""),
         "{rc}"
@@ -438,7 +460,7 @@ fn a_hyperv_pool_gets_its_runtime_handler_and_class() {
     assert!(rc.contains("hke.io/hyperv: \"true\""), "{rc}");
     // Without it, nothing of the kind.
     let plain = files_of(&prepared(&example("windows.json"), &[]));
-    assert!(!plain["bootstrap/manifests/runtimeclasses.yaml"].contains("hyperv"));
+    assert!(!plain["bootstrap/manifests/10-runtimeclasses.yaml"].contains("hyperv"));
     // A Linux pool cannot ask for it.
     let sets: Vec<SetArg> = ["properties.agentPoolProfiles[0].hypervIsolation=true"]
         .iter()

@@ -241,6 +241,12 @@ fn network_rules() {
     );
     check(
         az,
+        &[&format!("{K}.networkPlugin=calico")],
+        &format!("{K}.networkPlugin"),
+        "Calico for Windows needs the Tigera operator",
+    );
+    check(
+        az,
         &[&format!("{K}.networkPolicy=azure")],
         &format!("{K}.networkPolicy"),
         "not supported with Windows pools",

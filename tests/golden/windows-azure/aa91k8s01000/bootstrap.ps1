@@ -6,81 +6,48 @@
 # steps already done.
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1 on Server 2019 may not offer TLS 1.2 by default, and
+# the download hosts require it (kube-up's configure.ps1 does the same).
+[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
 $NodeName = 'aa91k8s01000'
 if (-not $NodeName) {
-    # An instance of a machine group: named after its host.
+    # An instance of a machine group: named after its host (as kubeadm
+    # names a node by default: the host name, lowercased).
     $NodeName = $env:COMPUTERNAME.ToLowerInvariant()
 }
-$WindowsBuild = '10.0.20348'
 $KubernetesVersion = '1.36.4'
 $BinariesBaseUrl = 'https://dl.k8s.io'
 $ContainerdVersion = '2.2.4'
 $ContainerdUrl = 'https://github.com/containerd/containerd/releases/download/v2.2.4/containerd-2.2.4-windows-amd64.tar.gz'
 $PauseImage = 'registry.k8s.io/pause:3.10.1'
+# containerd's platform syntax: os(osversion)/arch (containerd/platforms Parse).
+$PausePlatform = 'windows(10.0.20348)/amd64'
 $AlwaysPullPause = ('false' -eq 'true')
 $NetworkPlugin = 'azure'
 $Overlay = ('false' -eq 'true')
 $HnsNetworkName = 'azure'
-$HnsNetworkType = 'L2Bridge'
-$NodeLabels = 'agentpool=windowspool1,hke.io/pool=windowspool1,node.kubernetes.io/windows-build=10.0.20348'
-$RegisterTaints = ''
 $ApiServer = 'kubernetes-windows.westus2.cloudapp.azure.com'
 $ApiServerPort = '6443'
 $Token = '<token>'
 $CaCertHash = '<ca-hash>'
-$CniConfig = '{
-  "cniVersion": "0.3.0",
-  "name": "azure",
-  "plugins": [
-    {
-      "type": "azure-vnet",
-      "mode": "bridge",
-      "bridge": "azure0",
-      "capabilities": {
-        "portMappings": true,
-        "dns": true
-      },
-      "ipam": {
-        "type": "azure-vnet-ipam"
-      },
-      "dns": {
-        "Nameservers": [
-          "10.0.0.10"
-        ],
-        "Search": [
-          "svc.cluster.local",
-          "cluster.local"
-        ]
-      },
-      "AdditionalArgs": [
-        {
-          "Name": "EndpointPolicy",
-          "Value": {
-            "Type": "OutBoundNAT",
-            "ExceptionList": [
-              "10.240.0.0/12",
-              "10.0.0.0/16",
-              "10.240.0.0/12"
-            ]
-          }
-        },
-        {
-          "Name": "EndpointPolicy",
-          "Value": {
-            "Type": "ROUTE",
-            "DestinationPrefix": "10.0.0.0/16",
-            "NeedEncap": true
-          }
-        }
-      ]
-    }
-  ]
-}'
 $CniPluginsUrl = 'https://github.com/Azure/azure-container-networking/releases/download/v1.6.21/azure-vnet-cni-windows-amd64-v1.6.21.zip'
+$CniFileName = '10-azure.conflist'
+$FlannelCniUrl = ''
+$FlanneldUrl = ''
 $SshEnabled = ('true' -eq 'true')
 $HyperV = ('false' -eq 'true')
+# The services' command lines, rendered by hke; __HKE_NODE_NAME__ and
+# __HKE_SOURCE_VIP__ are filled in here once known.
 $KubeletArgs = @(
+    '--windows-service'
+    '--config=C:\var\lib\kubelet\config.yaml'
+    '--bootstrap-kubeconfig=C:\etc\kubernetes\bootstrap-kubelet.conf'
+    '--kubeconfig=C:\etc\kubernetes\kubelet.conf'
+    '--cert-dir=C:\var\lib\kubelet\pki'
+    '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
+    '--hostname-override=aa91k8s01000'
+    '--node-labels=agentpool=windowspool1,hke.io/pool=windowspool1,node.kubernetes.io/windows-build=10.0.20348'
     '--cluster-dns=10.0.0.10'
     '--cluster-domain=cluster.local'
     '--event-qps=0'
@@ -94,8 +61,26 @@ $KubeletArgs = @(
     '--enforce-node-allocatable='
     '--resolv-conf='
 )
+$KubeProxyArgs = @(
+    '--windows-service'
+    '--kubeconfig=C:\k\kube-proxy.conf'
+    '--hostname-override=aa91k8s01000'
+    '--proxy-mode=kernelspace'
+    '--network-name=azure'
+    '--cluster-cidr=10.240.0.0/12'
+    '--v=2'
+)
+$FlanneldArgs = @(
+)
 $SshKeys = @(
     '<ssh-public-key>'
+)
+# The files this node gets (containerd's configuration, CNI, kubeconfigs),
+# rendered by hke, in base64.
+$NodeFiles = @(
+    @{ Path = 'C:\Program Files\containerd\config.toml'; Secret = ('false' -eq 'true'); Content = <see files/C/Program Files/containerd/config.toml> }
+    @{ Path = 'C:\k\kube-proxy.conf'; Secret = ('true' -eq 'true'); Content = <see files/C/k/kube-proxy.conf> }
+    @{ Path = 'C:\etc\cni\net.d\10-azure.conflist'; Secret = ('false' -eq 'true'); Content = <see files/C/etc/cni/net.d/10-azure.conflist> }
 )
 
 $KDir = 'C:\k'
@@ -106,7 +91,20 @@ $Self = Join-Path $KDir 'hke-bootstrap.ps1'
 $CniBin = 'C:\opt\cni\bin'
 $CniConf = 'C:\etc\cni\net.d'
 $ContainerdDir = Join-Path $env:ProgramFiles 'containerd'
+$CriSocket = 'npipe:////./pipe/containerd-containerd'
 New-Item -ItemType Directory -Force -Path $KDir, $LogDir, $StateDir, $CniBin, $CniConf | Out-Null
+
+# kubeadm's preflight runs `kubelet --version` from PATH (preflight
+# KubeletVersionCheck), and so do operators: C:\k goes on the machine Path,
+# and on this process's, every run (sig-windows-tools' PrepareNode.ps1 does
+# the same).
+$machinePath = [Environment]::GetEnvironmentVariable('Path', [EnvironmentVariableTarget]::Machine)
+if (($machinePath -split ';') -notcontains $KDir) {
+    [Environment]::SetEnvironmentVariable('Path', ($machinePath.TrimEnd(';') + ';' + $KDir), [EnvironmentVariableTarget]::Machine)
+}
+if (($env:Path -split ';') -notcontains $KDir) {
+    $env:Path = $env:Path.TrimEnd(';') + ';' + $KDir
+}
 
 function Write-Log {
     param([string]$Message)
@@ -229,6 +227,67 @@ function Restore-MetadataRoute {
     Write-Log ('restored the metadata route via ' + $default.NextHop)
 }
 
+# The node's own IPv4 address: the one on the interface of the default route.
+function Get-NodeAddress {
+    $default = Get-NetRoute -DestinationPrefix '0.0.0.0/0' | Sort-Object -Property RouteMetric | Select-Object -First 1
+    (Get-NetIPAddress -InterfaceIndex $default.InterfaceIndex -AddressFamily IPv4 | Select-Object -First 1).IPAddress
+}
+
+# The address `Offset` after the network address of a CIDR (the host bits of
+# the given address are cleared first).
+function Get-AddressInRange {
+    param([string]$Cidr, [int]$Offset)
+    $address, $bits = $Cidr -split '/'
+    $bytes = ([System.Net.IPAddress]::Parse($address)).GetAddressBytes()
+    [Array]::Reverse($bytes)
+    $value = [uint64][BitConverter]::ToUInt32($bytes, 0)
+    $mask = [uint64]0
+    if ([int]$bits -gt 0) {
+        $mask = ([uint64]0xFFFFFFFF -shl (32 - [int]$bits)) -band [uint64]0xFFFFFFFF
+    }
+    $value = ($value -band $mask) + [uint64]$Offset
+    $out = [BitConverter]::GetBytes([uint32]$value)
+    [Array]::Reverse($out)
+    ([System.Net.IPAddress]::new($out)).ToString()
+}
+
+# Creating HNS objects: Windows' inbox HostNetworkingService module only
+# reads and removes them, so hke calls HNS itself, the way microsoft/SDN's
+# hns.psm1 does (vmcompute.dll HNSCall: JSON in, {Success, Error, Output} out).
+function Invoke-Hns {
+    param([string]$Method, [string]$Path, [hashtable]$Body)
+    if (-not ('HkeHns' -as [type])) {
+        Add-Type -TypeDefinition @'
+using System.Runtime.InteropServices;
+public static class HkeHns {
+    [DllImport("vmcompute.dll")]
+    public static extern void HNSCall(
+        [MarshalAs(UnmanagedType.LPWStr)] string method,
+        [MarshalAs(UnmanagedType.LPWStr)] string path,
+        [MarshalAs(UnmanagedType.LPWStr)] string request,
+        [MarshalAs(UnmanagedType.LPWStr)] out string response);
+}
+'@
+    }
+    $request = ''
+    if ($Body) {
+        $request = $Body | ConvertTo-Json -Depth 10 -Compress
+    }
+    $response = ''
+    [HkeHns]::HNSCall($Method, $Path, $request, [ref]$response)
+    $answer = $response | ConvertFrom-Json
+    if (-not $answer.Success) {
+        throw ('HNS {0} {1} failed: {2}' -f $Method, $Path, $answer.Error)
+    }
+    $answer.Output
+}
+
+function New-HkeHnsNetwork {
+    param([string]$Name, [string]$Type, [string]$AddressPrefix, [string]$Gateway)
+    Write-Log ('creating HNS network ' + $Name + ' (' + $Type + ', ' + $AddressPrefix + ')')
+    Invoke-Hns -Method 'POST' -Path '/networks/' -Body @{ Name = $Name; Type = $Type; Subnets = @(@{ AddressPrefix = $AddressPrefix; GatewayAddress = $Gateway }) }
+}
+
 # One run at a time: GCE runs its startup script at every boot, next to the
 # scheduled task this script registers for the run after its reboot.
 $BootstrapLock = New-Object System.Threading.Mutex($false, 'Global\hke-bootstrap')
@@ -278,6 +337,19 @@ try {
         }
     }
 
+    # Every file hke rendered for this node, once (later steps fill in what
+    # only the node knows); files with secrets readable by SYSTEM and
+    # Administrators only.
+    Invoke-Step 'files' {
+        foreach ($file in $NodeFiles) {
+            New-Item -ItemType Directory -Force -Path (Split-Path -Parent $file.Path) | Out-Null
+            [System.IO.File]::WriteAllBytes($file.Path, [System.Convert]::FromBase64String($file.Content))
+            if ($file.Secret) {
+                Invoke-Native 'icacls.exe' @($file.Path, '/inheritance:r', '/grant:r', 'SYSTEM:F', '/grant:r', 'Administrators:F')
+            }
+        }
+    }
+
     Invoke-Step 'containerd' {
         $archive = Join-Path $env:TEMP 'containerd.tar.gz'
         Invoke-WebRequest -UseBasicParsing -Uri $ContainerdUrl -OutFile $archive
@@ -291,38 +363,40 @@ try {
         }
         New-Item -ItemType Directory -Force -Path $ContainerdDir | Out-Null
         Invoke-Native 'tar.exe' @('-xzf', $archive, '-C', $ContainerdDir, '--strip-components=1')
-        $config = Join-Path $ContainerdDir 'config.toml'
-        $default = & (Join-Path $ContainerdDir 'containerd.exe') config default
-        $default = $default -replace "sandbox = '.*'", ("sandbox = '" + $PauseImage + "'")
-        $default = $default -replace "bin_dirs = \[.*\]", ("bin_dirs = ['" + ($CniBin -replace '\\', '/') + "']")
-        $default = $default -replace "conf_dir = '.*'", ("conf_dir = '" + ($CniConf -replace '\\', '/') + "'")
-        if ($HyperV) {
-            # Hyper-V isolated containers: the runtime handler the
-            # windows-<version>-hyperv RuntimeClass names.
-            $default += @(
-                "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor]",
-                "  runtime_type = 'io.containerd.runhcs.v1'",
-                "  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor.options]",
-                '    SandboxIsolation = 1'
-            )
-        }
-        Set-Content -Path $config -Value $default
+        # config.toml is one of the node's files (written above).
         Invoke-Native (Join-Path $ContainerdDir 'containerd.exe') @('--register-service')
         Start-Service containerd
     }
 
     Invoke-Step 'kubernetes-binaries' {
-        foreach ($binary in @('kubelet.exe', 'kubeadm.exe', 'kube-proxy.exe', 'kubectl.exe')) {
+        # kube-log-runner keeps the services' logs in files (klog's own file
+        # flags are gone); it is built with the node binaries.
+        foreach ($binary in @('kubelet.exe', 'kubeadm.exe', 'kube-proxy.exe', 'kubectl.exe', 'kube-log-runner.exe')) {
             $url = '{0}/v{1}/bin/windows/amd64/{2}' -f $BinariesBaseUrl, $KubernetesVersion, $binary
             Get-VerifiedFile -Url $url -Path (Join-Path $KDir $binary)
         }
     }
 
     Invoke-Step 'cni-plugins' {
-        $archive = Join-Path $env:TEMP 'cni-plugins.tgz'
+        $archive = Join-Path $env:TEMP 'cni-plugins.archive'
         Invoke-WebRequest -UseBasicParsing -Uri $CniPluginsUrl -OutFile $archive
-        Invoke-Native 'tar.exe' @('-xzf', $archive, '-C', $CniBin)
-        Set-Content -Path (Join-Path $CniConf '10-hke.conf') -Value $CniConfig
+        if ($CniPluginsUrl.EndsWith('.zip')) {
+            Move-Item -Force -Path $archive -Destination ($archive + '.zip')
+            Expand-Archive -Path ($archive + '.zip') -DestinationPath $CniBin -Force
+        } else {
+            Invoke-Native 'tar.exe' @('-xzf', $archive, '-C', $CniBin)
+        }
+        if ($FlannelCniUrl) {
+            # flannel's CNI plugin ships as flannel-amd64.exe
+            # (flannel-io/cni-plugin scripts/package.sh).
+            $archive = Join-Path $env:TEMP 'flannel-cni.tgz'
+            Invoke-WebRequest -UseBasicParsing -Uri $FlannelCniUrl -OutFile $archive
+            Invoke-Native 'tar.exe' @('-xzf', $archive, '-C', $CniBin)
+            Move-Item -Force -Path (Join-Path $CniBin 'flannel-amd64.exe') -Destination (Join-Path $CniBin 'flannel.exe')
+        }
+        if ($FlanneldUrl) {
+            Invoke-WebRequest -UseBasicParsing -Uri $FlanneldUrl -OutFile (Join-Path $KDir 'flanneld.exe')
+        }
     }
 
     Invoke-Step 'firewall' {
@@ -336,45 +410,45 @@ try {
         $ctr = Join-Path $ContainerdDir 'ctr.exe'
         $present = & $ctr -n k8s.io images ls -q | Select-String -SimpleMatch $PauseImage
         if ($AlwaysPullPause -or -not $present) {
-            Invoke-Native $ctr @('-n', 'k8s.io', 'images', 'pull', '--platform', ('windows/amd64:' + $WindowsBuild), $PauseImage)
+            Invoke-Native $ctr @('-n', 'k8s.io', 'images', 'pull', '--platform', $PausePlatform, $PauseImage)
         }
     }
 
     Invoke-Step 'kubelet-service' {
-        $kubelet = Join-Path $KDir 'kubelet.exe'
-        $arguments = @(
-            '--windows-service',
-            '--config=C:\var\lib\kubelet\config.yaml',
-            '--bootstrap-kubeconfig=C:\etc\kubernetes\bootstrap-kubelet.conf',
-            '--kubeconfig=C:\etc\kubernetes\kubelet.conf',
-            '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd',
-            ('--hostname-override=' + $NodeName),
-            ('--node-labels=' + $NodeLabels)
-        ) + $KubeletArgs
-        if ($RegisterTaints) {
-            $arguments += ('--register-with-taints=' + $RegisterTaints)
-        }
+        # kubeadm join starts the service named kubelet once it has written
+        # the kubelet's config.yaml (join phase kubelet-start).
+        $arguments = @(('-log-file=' + (Join-Path $LogDir 'kubelet.log')), (Join-Path $KDir 'kubelet.exe')) + ($KubeletArgs -replace '__HKE_NODE_NAME__', $NodeName)
         $quoted = $arguments | ForEach-Object { '"' + $_ + '"' }
-        New-Service -Name 'kubelet' -BinaryPathName ('"' + $kubelet + '" ' + ($quoted -join ' ')) -DependsOn 'containerd' -StartupType Automatic | Out-Null
+        New-Service -Name 'kubelet' -BinaryPathName ('"' + (Join-Path $KDir 'kube-log-runner.exe') + '" ' + ($quoted -join ' ')) -DependsOn 'containerd' -StartupType Automatic | Out-Null
         Invoke-Native 'sc.exe' @('failure', 'kubelet', 'reset=', '86400', 'actions=', 'restart/10000/restart/10000/restart/10000')
     }
 
     Invoke-Step 'kubeadm-join' {
-        Invoke-Native (Join-Path $KDir 'kubeadm.exe') @(
-            'join', ('{0}:{1}' -f $ApiServer, $ApiServerPort),
-            '--token', $Token,
-            '--discovery-token-ca-cert-hash', $CaCertHash,
-            '--node-name', $NodeName,
-            '--cri-socket', 'npipe:////./pipe/containerd-containerd'
-        )
+        $kubeadm = Join-Path $KDir 'kubeadm.exe'
+        $joined = $false
+        for ($attempt = 1; $attempt -le 30 -and -not $joined; $attempt++) {
+            & $kubeadm join ('{0}:{1}' -f $ApiServer, $ApiServerPort) --token $Token --discovery-token-ca-cert-hash $CaCertHash --node-name $NodeName --cri-socket $CriSocket
+            if ($LASTEXITCODE -eq 0) {
+                $joined = $true
+            } else {
+                # What a failed join left behind fails the next preflight.
+                Write-Log ('join attempt ' + $attempt + ' failed; resetting and retrying in 10s')
+                & $kubeadm reset -f --cri-socket $CriSocket
+                Start-Sleep -Seconds 10
+            }
+        }
+        if (-not $joined) {
+            throw 'kubeadm join did not succeed'
+        }
     }
 
-    Invoke-Step 'hns-network' {
-        if ($NetworkPlugin -eq 'kubenet') {
-            # The control plane assigns the node's pod range; wait for it.
+    if ($NetworkPlugin -eq 'kubenet') {
+        Invoke-Step 'hns-network' {
+            # The first master gives this node its pod range (the range its
+            # cloud route points at); wait for it.
             $kubectl = Join-Path $KDir 'kubectl.exe'
             $podCidr = ''
-            for ($i = 0; $i -lt 60 -and -not $podCidr; $i++) {
+            for ($i = 0; $i -lt 360 -and -not $podCidr; $i++) {
                 $podCidr = & $kubectl --kubeconfig 'C:\etc\kubernetes\kubelet.conf' get node $NodeName -o 'jsonpath={.spec.podCIDR}'
                 if (-not $podCidr) {
                     Start-Sleep -Seconds 10
@@ -383,13 +457,112 @@ try {
             if (-not $podCidr) {
                 throw 'the node never got a pod CIDR'
             }
-            $conf = Join-Path $CniConf '10-hke.conf'
-            Set-Content -Path $conf -Value ((Get-Content -Raw -Path $conf) -replace '__HKE_POD_CIDR__', $podCidr)
-            $gateway = ($podCidr -replace '\.0/\d+$', '.1')
-            New-HnsNetwork -Type $HnsNetworkType -Name $HnsNetworkName -AddressPrefix $podCidr -Gateway $gateway | Out-Null
+            # .1 is the bridge's gateway, .2 the host's endpoint on it (cbr0),
+            # pods start at .3 (kube-up cluster/gce/windows k8s-node-setup.psm1).
+            $gateway = Get-AddressInRange -Cidr $podCidr -Offset 1
+            $hostEndpoint = Get-AddressInRange -Cidr $podCidr -Offset 2
+            $rangeStart = Get-AddressInRange -Cidr $podCidr -Offset 3
+            # A first L2Bridge network creates the vSwitch (and its blip) once;
+            # the pod network then comes and goes without taking the host's
+            # connectivity with it.
+            if (-not (Get-HnsNetwork | Where-Object { $_.Name -eq 'External' })) {
+                New-HkeHnsNetwork -Name 'External' -Type 'L2Bridge' -AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1' | Out-Null
+                Start-Sleep -Seconds 10
+            }
+            Restore-MetadataRoute
+            $network = Get-HnsNetwork | Where-Object { $_.Name -eq $HnsNetworkName }
+            if (-not $network) {
+                $network = New-HkeHnsNetwork -Name $HnsNetworkName -Type 'L2Bridge' -AddressPrefix $podCidr -Gateway $gateway
+            }
+            if (-not (Get-HnsEndpoint | Where-Object { $_.Name -eq 'cbr0' })) {
+                $endpoint = Invoke-Hns -Method 'POST' -Path '/endpoints/' -Body @{ Name = 'cbr0'; VirtualNetwork = $network.ID; IPAddress = $hostEndpoint; GatewayAddress = '0.0.0.0' }
+                Invoke-Hns -Method 'POST' -Path ('/endpoints/' + $endpoint.ID + '/attach') -Body @{ SystemType = 'Host'; CompartmentId = 1 } | Out-Null
+                Invoke-Native 'netsh.exe' @('interface', 'ipv4', 'set', 'interface', 'vEthernet (cbr0)', 'forwarding=enabled')
+            }
+            $management = Get-NetAdapter | Where-Object { $_.Name -like 'vEthernet (Ethernet*' } | Select-Object -First 1
+            if ($management -and -not (Get-NetRoute -DestinationPrefix $podCidr -InterfaceIndex $management.ifIndex -ErrorAction SilentlyContinue)) {
+                New-NetRoute -InterfaceIndex $management.ifIndex -DestinationPrefix $podCidr -NextHop '0.0.0.0' | Out-Null
+            }
+            $conf = Join-Path $CniConf $CniFileName
+            $text = (Get-Content -Raw -Path $conf) -replace '__HKE_POD_CIDR__', $podCidr -replace '__HKE_POD_RANGE_START__', $rangeStart -replace '__HKE_NODE_IP__', (Get-NodeAddress)
+            Set-Content -Path $conf -Value $text -Encoding ASCII
+            Restore-MetadataRoute
         }
-        Restore-MetadataRoute
     }
+
+    if ($NetworkPlugin -eq 'flannel') {
+        Invoke-Step 'flanneld' {
+            # flanneld has no Windows image and is not a service binary: a
+            # startup task keeps it running. It makes the flannel.4096 HNS
+            # network and writes the node's lease to C:\run\flannel\subnet.env.
+            $flanneld = Join-Path $KDir 'flanneld.exe'
+            $flanneldLog = Join-Path $LogDir 'flanneld.log'
+            $arguments = ($FlanneldArgs -replace '__HKE_NODE_IP__', (Get-NodeAddress)) | ForEach-Object { "'" + ($_ -replace "'", "''") + "'" }
+            $runner = Join-Path $KDir 'hke-flanneld.ps1'
+            $lines = @(
+                ("`$env:NODE_NAME = '" + ($NodeName -replace "'", "''") + "'"),
+                'while ($true) {',
+                ("    & '" + $flanneld + "' " + ($arguments -join ' ') + " *>> '" + $flanneldLog + "'"),
+                '    Start-Sleep -Seconds 5',
+                '}'
+            )
+            Set-Content -Path $runner -Encoding UTF8 -Value $lines
+            $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument ('-NoProfile -ExecutionPolicy Bypass -File "' + $runner + '"')
+            $trigger = New-ScheduledTaskTrigger -AtStartup
+            $settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit ([TimeSpan]::Zero) -RestartCount 999 -RestartInterval (New-TimeSpan -Minutes 1)
+            Register-ScheduledTask -TaskName 'hke-flanneld' -Action $action -Trigger $trigger -Settings $settings -User 'SYSTEM' -RunLevel Highest -Force | Out-Null
+            Start-ScheduledTask -TaskName 'hke-flanneld'
+        }
+        Invoke-Step 'source-vip' {
+            # kube-proxy needs an address of the node's overlay subnet for
+            # the traffic it sends (--source-vip); host-local reserves it in
+            # the store the pods' IPAM uses, so no pod gets it.
+            $subnetFile = 'C:\run\flannel\subnet.env'
+            for ($i = 0; $i -lt 120 -and -not ((Test-Path $subnetFile) -and (Get-HnsNetwork | Where-Object { $_.Name -eq $HnsNetworkName })); $i++) {
+                Start-Sleep -Seconds 5
+            }
+            if (-not (Test-Path $subnetFile)) {
+                throw 'flanneld never wrote its lease (C:\run\flannel\subnet.env)'
+            }
+            Restore-MetadataRoute
+            $lease = ((Get-Content -Path $subnetFile) | Where-Object { $_ -like 'FLANNEL_SUBNET=*' }) -replace '^FLANNEL_SUBNET=', ''
+            $subnet = (Get-AddressInRange -Cidr $lease -Offset 0) + '/' + ($lease -split '/')[1]
+            $ipam = @{ cniVersion = '0.3.1'; name = $HnsNetworkName; ipam = @{ type = 'host-local'; ranges = @(, @(@{ subnet = $subnet })); dataDir = 'C:\var\lib\cni\networks' } } | ConvertTo-Json -Depth 6 -Compress
+            $env:CNI_COMMAND = 'ADD'
+            $env:CNI_CONTAINERID = 'kube-proxy'
+            $env:CNI_NETNS = 'kube-proxy'
+            $env:CNI_IFNAME = 'source-vip'
+            $env:CNI_PATH = $CniBin
+            $result = $ipam | & (Join-Path $CniBin 'host-local.exe') | ConvertFrom-Json
+            $vip = ($result.ips[0].address -split '/')[0]
+            if (-not $vip) {
+                throw 'host-local returned no source VIP'
+            }
+            Set-Content -Path (Join-Path $StateDir 'source-vip') -Value $vip
+            Write-Log ('kube-proxy source VIP ' + $vip)
+        }
+    }
+
+    Invoke-Step 'kube-proxy-service' {
+        # kube-proxy in kernelspace mode on the plugin's HNS network, as a
+        # service (kube-up's Windows nodes), with its own client certificate.
+        for ($i = 0; $i -lt 120 -and -not (Get-HnsNetwork | Where-Object { $_.Name -eq $HnsNetworkName }); $i++) {
+            Start-Sleep -Seconds 5
+        }
+        $vipFile = Join-Path $StateDir 'source-vip'
+        $vip = ''
+        if (Test-Path $vipFile) {
+            $vip = (Get-Content -Path $vipFile).Trim()
+        }
+        $proxyArgs = $KubeProxyArgs -replace '__HKE_NODE_NAME__', $NodeName -replace '__HKE_SOURCE_VIP__', $vip
+        $arguments = @(('-log-file=' + (Join-Path $LogDir 'kube-proxy.log')), (Join-Path $KDir 'kube-proxy.exe')) + $proxyArgs
+        $quoted = $arguments | ForEach-Object { '"' + $_ + '"' }
+        New-Service -Name 'kube-proxy' -BinaryPathName ('"' + (Join-Path $KDir 'kube-log-runner.exe') + '" ' + ($quoted -join ' ')) -DependsOn 'kubelet' -StartupType Automatic | Out-Null
+        Invoke-Native 'sc.exe' @('failure', 'kube-proxy', 'reset=', '86400', 'actions=', 'restart/10000/restart/10000/restart/10000')
+        Start-Service kube-proxy
+    }
+
+    Restore-MetadataRoute
 
     Unregister-ScheduledTask -TaskName 'hke-bootstrap' -Confirm:$false -ErrorAction SilentlyContinue
     Write-Log 'node bootstrap complete'

@@ -52,7 +52,6 @@ ROLE='control-plane'
 K8S_VERSION='1.36.4'
 K8S_RELEASE='1.36'
 CONTAINERD_VERSION='2.2.4'
-PAUSE_IMAGE='registry.k8s.io/pause:3.10.1'
 
 log "preparing ${NODE} (${ROLE}) for Kubernetes ${K8S_VERSION}"
 swapoff -a
@@ -63,8 +62,11 @@ printf 'net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tab
 sysctl --system > /dev/null
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q apt-transport-https ca-certificates curl gpg runc
+# First boot races unattended-upgrades and cloud-init's own package steps for
+# the dpkg lock: wait for it instead of failing (apt's DPkg::Lock::Timeout).
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update -q
+apt_get install -y -q apt-transport-https ca-certificates curl gpg runc
 
 log "installing containerd ${CONTAINERD_VERSION}"
 base="https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}"
@@ -94,10 +96,7 @@ OOMScoreAdjust=-999
 [Install]
 WantedBy=multi-user.target
 UNIT
-mkdir -p /etc/containerd
-/usr/local/bin/containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-sed -i "s#sandbox = .*#sandbox = '${PAUSE_IMAGE}'#" /etc/containerd/config.toml
+# /etc/containerd/config.toml came with this file (rendered by hke).
 systemctl daemon-reload
 systemctl enable --now containerd
 
@@ -105,8 +104,8 @@ log "installing kubelet, kubeadm and kubectl ${K8S_VERSION}"
 install -d -m 0755 /etc/apt/keyrings
 curl -fsSL --retry 5 "https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list
-apt-get update -q
-apt-get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kubectl=${K8S_VERSION}-*"
+apt_get update -q
+apt_get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kubectl=${K8S_VERSION}-*"
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
@@ -114,32 +113,20 @@ log "kubeadm init"
 kubeadm init --config /etc/hke/kubeadm.yaml
 export KUBECONFIG=/etc/kubernetes/admin.conf
 if [ -d /etc/hke/manifests ]; then
-  log "applying the cluster's manifests"
-  kubectl apply -f /etc/hke/manifests/
+  # The add-ons hke rendered for this cluster (network plugin, Windows
+  # daemons, RuntimeClasses), pinned: nothing is fetched from a URL here.
+  # Server-side apply, file by file in name order; retried while the API
+  # server settles (and while just-created CRDs become established).
+  for manifest in /etc/hke/manifests/*.yaml; do
+    log "applying ${manifest}"
+    ok=0
+    for attempt in $(seq 1 30); do
+      if kubectl apply --server-side --force-conflicts --field-manager=hke -f "${manifest}"; then ok=1; break; fi
+      log "attempt ${attempt} failed; retrying in 10s"
+      sleep 10
+    done
+    [ "${ok}" = 1 ] || { log "could not apply ${manifest}"; exit 1; }
+  done
 fi
-log "applying 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'"
-ok=0
-for attempt in 1 2 3 4 5 6; do
-  if kubectl apply -f 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'; then ok=1; break; fi
-  log "attempt ${attempt} failed; retrying in 10s"
-  sleep 10
-done
-[ "${ok}" = 1 ] || { log "could not apply 'https://github.com/flannel-io/flannel/releases/download/v0.26.7/kube-flannel.yml'"; exit 1; }
-log "applying 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'"
-ok=0
-for attempt in 1 2 3 4 5 6; do
-  if kubectl apply -f 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'; then ok=1; break; fi
-  log "attempt ${attempt} failed; retrying in 10s"
-  sleep 10
-done
-[ "${ok}" = 1 ] || { log "could not apply 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/flanneld/flannel-overlay.yml'"; exit 1; }
-log "applying 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'"
-ok=0
-for attempt in 1 2 3 4 5 6; do
-  if kubectl apply -f 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'; then ok=1; break; fi
-  log "attempt ${attempt} failed; retrying in 10s"
-  sleep 10
-done
-[ "${ok}" = 1 ] || { log "could not apply 'https://raw.githubusercontent.com/kubernetes-sigs/sig-windows-tools/master/hostprocess/flannel/kube-proxy/kube-proxy.yml'"; exit 1; }
 log "node bootstrap complete"
 /usr/local/sbin/hke-diagnostics || true

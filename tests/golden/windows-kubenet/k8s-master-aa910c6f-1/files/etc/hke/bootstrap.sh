@@ -52,7 +52,6 @@ ROLE='control-plane'
 K8S_VERSION='1.36.4'
 K8S_RELEASE='1.36'
 CONTAINERD_VERSION='2.2.4'
-PAUSE_IMAGE='registry.k8s.io/pause:3.10.1'
 
 log "preparing ${NODE} (${ROLE}) for Kubernetes ${K8S_VERSION}"
 swapoff -a
@@ -63,8 +62,11 @@ printf 'net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tab
 sysctl --system > /dev/null
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q apt-transport-https ca-certificates curl gpg runc
+# First boot races unattended-upgrades and cloud-init's own package steps for
+# the dpkg lock: wait for it instead of failing (apt's DPkg::Lock::Timeout).
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update -q
+apt_get install -y -q apt-transport-https ca-certificates curl gpg runc
 
 log "installing containerd ${CONTAINERD_VERSION}"
 base="https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}"
@@ -94,10 +96,7 @@ OOMScoreAdjust=-999
 [Install]
 WantedBy=multi-user.target
 UNIT
-mkdir -p /etc/containerd
-/usr/local/bin/containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-sed -i "s#sandbox = .*#sandbox = '${PAUSE_IMAGE}'#" /etc/containerd/config.toml
+# /etc/containerd/config.toml came with this file (rendered by hke).
 systemctl daemon-reload
 systemctl enable --now containerd
 
@@ -105,8 +104,8 @@ log "installing kubelet, kubeadm and kubectl ${K8S_VERSION}"
 install -d -m 0755 /etc/apt/keyrings
 curl -fsSL --retry 5 "https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${K8S_RELEASE}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list
-apt-get update -q
-apt-get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kubectl=${K8S_VERSION}-*"
+apt_get update -q
+apt_get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kubectl=${K8S_VERSION}-*"
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
@@ -153,13 +152,19 @@ log "kubeadm join"
 ok=0
 for attempt in $(seq 1 60); do
   if kubeadm join --config /etc/hke/kubeadm.yaml; then ok=1; break; fi
-  # A join that got as far as writing the kubelet's kubeconfig is done.
-  if [ -f /etc/kubernetes/kubelet.conf ]; then ok=1; break; fi
-  log "join attempt ${attempt} failed; retrying in 10s"
+  # A failed join can leave manifests, certificates, kubelet.conf or (on a
+  # control-plane node) a half-added etcd member behind, and the next
+  # attempt's preflight refuses them: undo it first (kubeadm reset removes
+  # this node's etcd member too). Success is only kubeadm's own exit code.
+  log "join attempt ${attempt} failed; resetting and retrying in 10s"
+  kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock || true
   sleep 10
 done
 [ "${ok}" = 1 ] || { log "kubeadm join did not succeed"; exit 1; }
 log "configuring the pod network once this node has its range"
-systemd-run --unit=hke-kubenet /usr/local/sbin/hke-kubenet 'k8s-master-aa910c6f-1' '10.244.0.0/16' '10.0.0.0/16' '10.240.0.0/16'
+# A machine group's instance has no name of its own: kubeadm registers it
+# under its host name, lowercased.
+node="${NODE:-$(hostname | tr '[:upper:]' '[:lower:]')}"
+systemd-run --unit=hke-kubenet /usr/local/sbin/hke-kubenet "${node}" '10.244.0.0/16' '10.0.0.0/16' '10.240.0.0/16'
 log "node bootstrap complete"
 /usr/local/sbin/hke-diagnostics || true
