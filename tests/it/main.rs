@@ -15,3 +15,4 @@ mod render;
 mod rules;
 mod support;
 
+mod upstream;
