@@ -298,6 +298,13 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             }
         })
         .collect();
+    // Azure CNI gives pods addresses of the node's NIC: one secondary IP
+    // configuration per pod the node may run (acs-engine: 1 + maxPods).
+    let pod_ips = if c.network.plugin == crate::model::types::NetworkPlugin::Azure {
+        c.network.max_pods
+    } else {
+        0
+    };
     let machine =
         |size: &str, os: Os, windows, pinned: Option<&str>, disk: u32, ip: Option<Ipv4Addr>, placement: Option<Val>| {
             Spec::Machine {
@@ -310,6 +317,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 private_ip: ip.map(|i| i.to_string()),
                 placement,
                 ip_forwarding: kubenet,
+                pod_ips,
                 bootstrap_inputs: bootstrap_inputs(),
             }
         };
@@ -364,6 +372,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                         count: pool.count,
                         name_prefix: group_prefix(c, pool),
                         ip_forwarding: kubenet,
+                        pod_ips,
                         bootstrap_inputs: bootstrap_inputs(),
                     },
                 ),

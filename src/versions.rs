@@ -28,6 +28,7 @@ pub struct Addons {
     pub flannel_cni_windows: String,
     pub cni_plugins_linux: String,
     pub cni_plugins_windows: String,
+    pub azure_cni_linux: String,
     pub azure_cni_windows: String,
 }
 

@@ -43,11 +43,39 @@ pub fn manifests(c: &Cluster) -> Result<Vec<(String, String)>, RenderError> {
 }
 
 /// Files every Linux node gets for the network plugin, beyond the kubeadm
-/// configuration and containerd's (none today: flannel installs its CNI
-/// files from its DaemonSet, kubenet writes its bridge once the node has its
-/// range).
-pub fn linux_node_files(_c: &Cluster) -> Vec<WriteFile> {
-    Vec::new()
+/// configuration and containerd's: Azure CNI's configuration list (flannel
+/// installs its CNI files from its DaemonSet; kubenet writes its bridge once
+/// the node has its range).
+pub fn linux_node_files(c: &Cluster) -> Vec<WriteFile> {
+    match c.network.plugin {
+        NetworkPlugin::Azure => vec![WriteFile::new(
+            "/etc/cni/net.d/10-azure.conflist",
+            "0644",
+            FileKind::Cni,
+            azure_linux_cni(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// Azure CNI on Linux: azure-vnet in bridge mode with azure-vnet-ipam
+/// (pods take the NIC's secondary addresses), then portmap
+/// (azure-container-networking cni/azure-linux.conflist).
+fn azure_linux_cni() -> String {
+    serde_json::to_string_pretty(&json!({
+        "cniVersion": "0.3.0",
+        "name": "azure",
+        "plugins": [
+            {
+                "type": "azure-vnet",
+                "mode": "bridge",
+                "bridge": "azure0",
+                "ipam": {"type": "azure-vnet-ipam"}
+            },
+            {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+        ]
+    }))
+    .unwrap_or_default()
 }
 
 /// flannel's net-conf.json, the same on Linux (in the ConfigMap) and on

@@ -264,6 +264,11 @@ pub struct LinuxBootstrapCtx {
     pub remote_manifests: Vec<String>,
     /// kubenet: the node waits for its pod CIDR and configures the bridge.
     pub kubenet: bool,
+    /// Azure CNI: its binaries (the configuration list is one of the files).
+    pub azure_cni: bool,
+    pub azure_cni_url: String,
+    /// The CNI plugins release (kubenet's bridge, Azure CNI's portmap and loopback).
+    pub cni_plugins: bool,
     pub cluster_cidr: String,
     pub node_cidr: String,
     pub service_cidr: String,
@@ -638,6 +643,9 @@ impl<'a> Renderer<'a> {
                 Vec::new()
             },
             kubenet: c.network.plugin == NetworkPlugin::Kubenet,
+            azure_cni: c.network.plugin == NetworkPlugin::Azure,
+            azure_cni_url: versions::table().addons.azure_cni_linux.clone(),
+            cni_plugins: matches!(c.network.plugin, NetworkPlugin::Kubenet | NetworkPlugin::Azure),
             cluster_cidr: c.network.pod_cidr.to_string(),
             node_cidr: c.network.node_cidr.to_string(),
             service_cidr: c.network.service_cidr.to_string(),
@@ -806,7 +814,7 @@ impl<'a> Renderer<'a> {
                 WINDOWS_KUBE_PROXY_KUBECONFIG,
                 "0600",
                 FileKind::Kubeconfig,
-                serde_json::to_string_pretty(&crate::kubeconfig::kube_proxy(
+                serde_json::to_string(&crate::kubeconfig::kube_proxy(
                     c,
                     self.pki,
                     &format!("https://{endpoint}:{}", c.endpoint.port),

@@ -82,36 +82,23 @@ fn unpack_cloud_init(text: &str) -> BTreeMap<String, String> {
     files
 }
 
-/// A Windows script split the same way: its `$NodeFiles` entries decoded
-/// under `files/<path>` (kube-proxy's kubeconfig, which holds a client key,
-/// replaced by a marker).
-fn unpack_windows(text: &str) -> BTreeMap<String, String> {
+/// A Windows script split the same way: the files it writes (its
+/// `$NodeFiles` literals) under `files/<path>`, kube-proxy's kubeconfig
+/// (a client key) replaced by a marker.
+fn unpack_windows(script: &str, spec: &hke::render::NodeSpec) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
-    let mut envelope = String::new();
-    for line in text.lines() {
-        let t = line.trim_start();
-        if let (true, Some(i)) = (t.starts_with("@{ Path = '"), t.find("Content = '")) {
-            let path = t["@{ Path = '".len()..].split('\'').next().unwrap_or("").to_string();
-            let b64 = t[i + "Content = '".len()..]
-                .trim_end_matches(" }")
-                .trim_end_matches('\'');
-            let body = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"))
-                .expect("utf8");
-            let rel = format!("files/{}", path.replace(':', "").replace('\\', "/"));
-            let shown = if path.ends_with("kube-proxy.conf") {
-                "<kubeconfig with a client key>\n".to_string()
-            } else {
-                body
-            };
-            files.insert(rel.clone(), mask(&shown));
-            envelope.push_str(&format!(
-                "{}Content = <see {rel}> }}\n",
-                &line[..line.find("Content = '").unwrap_or(0)]
-            ));
-            continue;
-        }
-        envelope.push_str(line);
-        envelope.push('\n');
+    let mut envelope = script.to_string();
+    for f in &spec.files {
+        let rel = format!("files/{}", f.path.replace(':', "").replace('\\', "/"));
+        let literal = hke::render::escape::ps(&f.content);
+        assert!(envelope.contains(&literal), "{} is not in the script", f.path);
+        envelope = envelope.replace(&literal, &format!("<see {rel}>"));
+        let shown = if f.path.ends_with("kube-proxy.conf") {
+            "<kubeconfig with a client key>\n".to_string()
+        } else {
+            f.content.clone()
+        };
+        files.insert(rel, mask(&shown));
     }
     files.insert("bootstrap.ps1".into(), mask(&envelope));
     files
@@ -143,6 +130,7 @@ fn rendered_files_match_the_golden_files() {
                 .expect("renders")
                 .into_iter()
                 .collect();
+            let specs = hke::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders");
             // One of each shape: first master, a joining master, a Linux and a Windows worker.
             let c = &p.cluster;
             let mut pick: Vec<String> = c.masters.names.iter().take(2).cloned().collect();
@@ -167,7 +155,8 @@ fn rendered_files_match_the_golden_files() {
                             expected.insert(base.join(name), body);
                         }
                     } else {
-                        for (name, body) in unpack_windows(content) {
+                        let spec = specs.iter().find(|(d, _)| d == node).map(|(_, s)| s).expect("spec");
+                        for (name, body) in unpack_windows(content, spec) {
                             expected.insert(base.join(name), body);
                         }
                     }

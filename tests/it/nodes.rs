@@ -391,3 +391,52 @@ fn kubenet_machine_groups_configure_their_own_host_name() {
         }
     }
 }
+
+#[test]
+fn azure_cni_runs_on_every_node_and_each_nic_has_an_address_per_pod() {
+    let p = prepared(&example("windows.json"), "azure");
+    let max_pods = p.cluster.network.max_pods;
+    for (node, spec) in specs(&p) {
+        let cni: Vec<_> = spec.files.iter().filter(|f| f.kind == FileKind::Cni).collect();
+        assert_eq!(cni.len(), 1, "{node}: Azure CNI's configuration");
+        assert!(cni[0].path.ends_with("10-azure.conflist"), "{node}: {}", cni[0].path);
+        let v: serde_json::Value = serde_json::from_str(&cni[0].content).expect("json");
+        assert_eq!(v["plugins"][0]["type"], "azure-vnet", "{node}");
+        assert_eq!(v["plugins"][0]["ipam"]["type"], "azure-vnet-ipam", "{node}");
+        if spec.os == OsType::Linux {
+            let script = file(&spec, "/etc/hke/bootstrap.sh");
+            assert!(
+                script.contains("azure-vnet-ipam /opt/cni/bin/"),
+                "{node}: binaries installed"
+            );
+            assert!(script.contains("ebtables"), "{node}");
+        }
+    }
+    // azure-vnet-ipam hands out the NIC's secondary addresses: one per pod.
+    let plan = hke::plan::plan(&p.cluster).expect("plan");
+    let mut machines = 0;
+    for r in plan.resources.values() {
+        match &r.spec {
+            hke_provider_api::Spec::Machine { pod_ips, .. } | hke_provider_api::Spec::MachineGroup { pod_ips, .. } => {
+                assert_eq!(*pod_ips, max_pods, "{}", r.name);
+                machines += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(machines > 3);
+    #[cfg(feature = "azure")]
+    {
+        let nic = hke_provider_azure::nic_props("subnet", "nsg", None, false, &[], max_pods);
+        let v = serde_json::to_value(&nic).expect("json");
+        let configs = v["ipConfigurations"].as_array().expect("list");
+        assert_eq!(configs.len() as u32, 1 + max_pods);
+        assert_eq!(configs.iter().filter(|c| c["properties"]["primary"] == true).count(), 1);
+    }
+    // Other plugins: no secondary addresses.
+    let plan = hke::plan::plan(&prepared(&example("windows.json"), "flannel").cluster).expect("plan");
+    assert!(plan.resources.values().all(|r| !matches!(
+        &r.spec,
+        hke_provider_api::Spec::Machine { pod_ips, .. } if *pod_ips > 0
+    )));
+}

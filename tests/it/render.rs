@@ -26,18 +26,7 @@ pub fn files_of(p: &Prepared) -> BTreeMap<String, String> {
 
 /// Every shipped example under every network plugin it can use.
 fn example_variants() -> Vec<(String, Prepared)> {
-    let mut v = Vec::new();
-    for (ex, plugins) in [
-        ("windows.json", &["azure", "kubenet", "flannel"][..]),
-        ("windows-aws.json", &["kubenet", "flannel"][..]),
-        ("windows-gcp.json", &["kubenet", "flannel"][..]),
-    ] {
-        for plugin in plugins {
-            let set = format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}");
-            v.push((format!("{ex}/{plugin}"), prepared(&example(ex), &[&set])));
-        }
-    }
-    v
+    crate::nodes::variants()
 }
 
 /// Every corpus model that generates after `hke migrate`.

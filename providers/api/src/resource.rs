@@ -220,6 +220,10 @@ pub enum Spec<V> {
         placement: Option<V>,
         /// Route pod traffic (kubenet): AWS source/dest check off, GCP canIpForward.
         ip_forwarding: bool,
+        /// Secondary private addresses for pods on the machine's NIC (Azure
+        /// CNI hands them out; acs-engine made 1 + maxPods IP configurations).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        pod_ips: u32,
         /// The values the node's bootstrap needs from other resources
         /// (`endpoint` → the load balancer's address).
         bootstrap_inputs: BTreeMap<String, V>,
@@ -237,6 +241,9 @@ pub enum Spec<V> {
         /// (at most 9 characters for Windows' 15-character limit).
         name_prefix: String,
         ip_forwarding: bool,
+        /// As for Machine: secondary addresses per instance for Azure CNI.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        pod_ips: u32,
         bootstrap_inputs: BTreeMap<String, V>,
     },
 }
@@ -358,6 +365,7 @@ impl<V> Spec<V> {
                 private_ip,
                 placement,
                 ip_forwarding,
+                pod_ips,
                 bootstrap_inputs,
             } => {
                 let mut inputs = BTreeMap::new();
@@ -377,6 +385,7 @@ impl<V> Spec<V> {
                         None => None,
                     },
                     ip_forwarding: *ip_forwarding,
+                    pod_ips: *pod_ips,
                     bootstrap_inputs: inputs,
                 }
             }
@@ -390,6 +399,7 @@ impl<V> Spec<V> {
                 count,
                 name_prefix,
                 ip_forwarding,
+                pod_ips,
                 bootstrap_inputs,
             } => {
                 let mut inputs = BTreeMap::new();
@@ -406,6 +416,7 @@ impl<V> Spec<V> {
                     count: *count,
                     name_prefix: name_prefix.clone(),
                     ip_forwarding: *ip_forwarding,
+                    pod_ips: *pod_ips,
                     bootstrap_inputs: inputs,
                 }
             }
@@ -482,4 +493,8 @@ pub struct Found {
     pub name: String,
     pub id: String,
     pub tags: BTreeMap<String, String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -176,6 +176,7 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
             private_ip: Some("10.240.0.4".into()),
             placement: None,
             ip_forwarding: false,
+            pod_ips: 0,
             bootstrap_inputs: Default::default(),
         },
         tags: Default::default(),

@@ -433,6 +433,7 @@ impl Azure {
             private_ip,
             placement,
             ip_forwarding,
+            pod_ips,
             ..
         } = &req.spec
         else {
@@ -445,7 +446,14 @@ impl Azure {
         let nic = Resource::new(
             &location,
             &tags,
-            nic_props(subnet, firewall, private_ip.as_deref(), *ip_forwarding, &pools),
+            nic_props(
+                subnet,
+                firewall,
+                private_ip.as_deref(),
+                *ip_forwarding,
+                &pools,
+                *pod_ips,
+            ),
         );
         let nic_o = self.ensure(&nic_path, API_NETWORK, &nic).await?;
         let vm_path = self.id("Microsoft.Compute/virtualMachines", &req.name);
@@ -518,6 +526,7 @@ impl Azure {
             count,
             name_prefix,
             ip_forwarding,
+            pod_ips,
             ..
         } = &req.spec
         else {
@@ -544,6 +553,7 @@ impl Azure {
                 nsg: firewall,
                 forwarding: *ip_forwarding,
                 pools: &pools,
+                pod_ips: *pod_ips,
             },
             os,
         );
@@ -901,20 +911,45 @@ pub fn lb_props(part: impl Fn(&str, &str) -> String, address: &str, port: u16) -
     }
 }
 
-pub fn nic_props(subnet: &str, nsg: &str, private_ip: Option<&str>, forwarding: bool, pools: &[String]) -> NicProps {
+/// A NIC: the primary IP configuration (static for masters, in the load
+/// balancer's pools), and with Azure CNI `pod_ips` secondary dynamic ones
+/// in the same subnet, which azure-vnet-ipam hands to pods (it reads the
+/// NIC's non-primary addresses from the wireserver; aks-engine
+/// networkinterfaces.go made `ipconfig2`… the same way).
+pub fn nic_props(
+    subnet: &str,
+    nsg: &str,
+    private_ip: Option<&str>,
+    forwarding: bool,
+    pools: &[String],
+    pod_ips: u32,
+) -> NicProps {
+    let mut ip_configurations = vec![Child::new(
+        "ipconfig1",
+        IpConfigProps {
+            primary: true,
+            subnet: SubRef::to(subnet),
+            private_ip_allocation_method: if private_ip.is_some() { "Static" } else { "Dynamic" }.into(),
+            private_ip_address: private_ip.map(String::from),
+            load_balancer_backend_address_pools: pools.iter().map(SubRef::to).collect(),
+        },
+    )];
+    for i in 0..pod_ips {
+        ip_configurations.push(Child::new(
+            &format!("ipconfig{}", i + 2),
+            IpConfigProps {
+                primary: false,
+                subnet: SubRef::to(subnet),
+                private_ip_allocation_method: "Dynamic".into(),
+                private_ip_address: None,
+                load_balancer_backend_address_pools: Vec::new(),
+            },
+        ));
+    }
     NicProps {
         enable_ip_forwarding: forwarding,
         network_security_group: Some(SubRef::to(nsg)),
-        ip_configurations: vec![Child::new(
-            "ipconfig1",
-            IpConfigProps {
-                primary: true,
-                subnet: SubRef::to(subnet),
-                private_ip_allocation_method: if private_ip.is_some() { "Static" } else { "Dynamic" }.into(),
-                private_ip_address: private_ip.map(String::from),
-                load_balancer_backend_address_pools: pools.iter().map(SubRef::to).collect(),
-            },
-        )],
+        ip_configurations,
     }
 }
 
@@ -1049,6 +1084,8 @@ pub struct ScaleSetNet<'a> {
     pub nsg: &'a str,
     pub forwarding: bool,
     pub pools: &'a [String],
+    /// Secondary IP configurations per instance (Azure CNI).
+    pub pod_ips: u32,
 }
 
 /// A Uniform scale set of the VM body `vm` (as `vm_props` made it):
@@ -1075,13 +1112,25 @@ pub fn vmss_props(vm: VmProps, prefix: &str, net: ScaleSetNet<'_>, os: &Os) -> V
                         primary: true,
                         enable_ip_forwarding: net.forwarding,
                         network_security_group: SubRef::to(net.nsg),
-                        ip_configurations: vec![Child::new(
+                        ip_configurations: std::iter::once(Child::new(
                             "ipconfig1",
                             VmssIpConfig {
+                                primary: (net.pod_ips > 0).then_some(true),
                                 subnet: SubRef::to(net.subnet),
                                 load_balancer_backend_address_pools: net.pools.iter().map(SubRef::to).collect(),
                             },
-                        )],
+                        ))
+                        .chain((0..net.pod_ips).map(|i| {
+                            Child::new(
+                                &format!("ipconfig{}", i + 2),
+                                VmssIpConfig {
+                                    primary: Some(false),
+                                    subnet: SubRef::to(net.subnet),
+                                    load_balancer_backend_address_pools: Vec::new(),
+                                },
+                            )
+                        }))
+                        .collect(),
                     },
                 )],
             },

@@ -519,6 +519,9 @@ impl std::fmt::Debug for ExtensionProps {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VmssIpConfig {
+    /// Required once a NIC has several IP configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
     pub subnet: SubRef,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancer_backend_address_pools: Vec<SubRef>,

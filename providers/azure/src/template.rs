@@ -310,6 +310,7 @@ impl<'a> Builder<'a> {
                 private_ip,
                 placement,
                 ip_forwarding,
+                pod_ips,
                 ..
             } => {
                 let nic_name = format!("{}-nic", p.name);
@@ -327,6 +328,7 @@ impl<'a> Builder<'a> {
                     private_ip.as_deref(),
                     *ip_forwarding,
                     &pools,
+                    *pod_ips,
                 )));
                 let nic_deps: Vec<String> = [subnet, firewall]
                     .into_iter()
@@ -405,6 +407,7 @@ impl<'a> Builder<'a> {
                 count,
                 name_prefix,
                 ip_forwarding,
+                pod_ips,
                 ..
             } => {
                 let mut login = self.login_for(os);
@@ -431,6 +434,7 @@ impl<'a> Builder<'a> {
                         nsg: &nsg_id,
                         forwarding: *ip_forwarding,
                         pools: &pools,
+                        pod_ips: *pod_ips,
                     },
                     os,
                 );

@@ -76,7 +76,8 @@ $SshKeys = @(
     '<ssh-public-key>'
 )
 # The files this node gets (containerd's configuration, CNI, kubeconfigs),
-# rendered by hke, in base64.
+# rendered by hke (text, as PowerShell literals: EC2's 16 KiB user-data
+# limit applies after compression, and base64 does not compress).
 $NodeFiles = @(
     @{ Path = 'C:\Program Files\containerd\config.toml'; Secret = ('false' -eq 'true'); Content = <see files/C/Program Files/containerd/config.toml> }
     @{ Path = 'C:\k\kube-proxy.conf'; Secret = ('true' -eq 'true'); Content = <see files/C/k/kube-proxy.conf> }
@@ -343,7 +344,7 @@ try {
     Invoke-Step 'files' {
         foreach ($file in $NodeFiles) {
             New-Item -ItemType Directory -Force -Path (Split-Path -Parent $file.Path) | Out-Null
-            [System.IO.File]::WriteAllBytes($file.Path, [System.Convert]::FromBase64String($file.Content))
+            [System.IO.File]::WriteAllText($file.Path, $file.Content, (New-Object System.Text.UTF8Encoding $false))
             if ($file.Secret) {
                 Invoke-Native 'icacls.exe' @($file.Path, '/inheritance:r', '/grant:r', 'SYSTEM:F', '/grant:r', 'Administrators:F')
             }

@@ -109,6 +109,46 @@ apt_get install -y -q "kubelet=${K8S_VERSION}-*" "kubeadm=${K8S_VERSION}-*" "kub
 apt-mark hold kubelet kubeadm kubectl
 systemctl enable kubelet
 
+log "installing the CNI plugins"
+mkdir -p /opt/cni/bin /etc/cni/net.d
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'
+curl -fsSL --retry 5 -o /tmp/cni-plugins.tgz.sha256 'https://github.com/containernetworking/plugins/releases/download/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz'.sha256
+echo "$(cut -d' ' -f1 /tmp/cni-plugins.tgz.sha256)  /tmp/cni-plugins.tgz" | sha256sum --check --strict
+tar -C /opt/cni/bin -xzf /tmp/cni-plugins.tgz
+
+# Azure CNI: pods take the NIC's secondary addresses (azure-vnet-ipam reads
+# them from the wireserver); 10-azure.conflist came with this file. Its
+# bridge mode needs ebtables, and traffic leaving the VNet is masqueraded
+# (azure-container-networking docs/cni.md for clusters outside AKS).
+log "installing Azure CNI"
+apt_get install -y -q ebtables
+curl -fsSL --retry 5 -o /tmp/azure-cni.tgz 'https://github.com/Azure/azure-container-networking/releases/download/v1.6.21/azure-vnet-cni-linux-amd64-v1.6.21.tgz'
+mkdir -p /tmp/azure-cni
+tar -C /tmp/azure-cni -xzf /tmp/azure-cni.tgz
+install -m 0755 /tmp/azure-cni/azure-vnet /tmp/azure-cni/azure-vnet-ipam /opt/cni/bin/
+cat > /usr/local/sbin/hke-azure-masquerade <<'MASQ'
+#!/usr/bin/env bash
+set -euo pipefail
+rule=(-m addrtype ! --dst-type local ! -d "$1" -j MASQUERADE)
+iptables -t nat -C POSTROUTING "${rule[@]}" 2>/dev/null || iptables -t nat -A POSTROUTING "${rule[@]}"
+MASQ
+chmod 0755 /usr/local/sbin/hke-azure-masquerade
+cat > /etc/systemd/system/hke-azure-masquerade.service <<UNIT
+[Unit]
+Description=hke: masquerade pod traffic that leaves the VNet (Azure CNI)
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/hke-azure-masquerade '10.240.0.0/12'
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now hke-azure-masquerade.service
+
 log "kubeadm join"
 ok=0
 for attempt in $(seq 1 60); do
