@@ -549,13 +549,24 @@ impl Engine {
         if !self.cancelled() {
             self.delete_whole(&shared).await?;
         }
-        // A pass deletes everything known; a second pass catches whatever the
-        // first could not see (created concurrently, or listed late).
-        for pass in 0..3 {
+        // A pass deletes everything known; a later pass catches whatever the
+        // first could not see: created concurrently, or an insert still in
+        // flight when the sweep listed (Compute Engine lists a resource only
+        // once its insert operation is DONE). A pass that failed is retried
+        // only when the cloud now shows something the failed pass did not
+        // have, typically the resource that kept the failed one in use.
+        let mut seen: BTreeSet<(Kind, String)> = BTreeSet::new();
+        for pass in 0..4 {
             let targets = self.teardown_targets(&shared).await?;
             if targets.is_empty() {
+                failures.clear();
                 break;
             }
+            let new = targets.iter().filter(|t| !seen.contains(&(t.kind, t.name.clone()))).count();
+            if !failures.is_empty() && new == 0 {
+                break;
+            }
+            seen.extend(targets.iter().map(|t| (t.kind, t.name.clone())));
             if first {
                 let mut by_kind = BTreeMap::new();
                 for t in &targets {
@@ -585,7 +596,7 @@ impl Engine {
                     break;
                 }
             }
-            if !failures.is_empty() {
+            if self.cancelled() {
                 break;
             }
         }
