@@ -562,7 +562,10 @@ impl Engine {
                 failures.clear();
                 break;
             }
-            let new = targets.iter().filter(|t| !seen.contains(&(t.kind, t.name.clone()))).count();
+            let new = targets
+                .iter()
+                .filter(|t| !seen.contains(&(t.kind, t.name.clone())))
+                .count();
             if !failures.is_empty() && new == 0 {
                 break;
             }
