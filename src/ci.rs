@@ -30,6 +30,8 @@ pub mod exit {
     pub const NOT_READY: i32 = 11;
     pub const TIMED_OUT: i32 = 12;
     pub const TEARDOWN_FAILED: i32 = 13;
+    /// `--check` found a step that failed; the command did not run.
+    pub const CHECK_FAILED: i32 = 14;
     pub const SIGINT: i32 = 130;
     pub const SIGTERM: i32 = 143;
 }
@@ -58,6 +60,8 @@ pub struct Options {
     /// Send the command's standard output to stderr (with `--output json`,
     /// hke's stdout carries only its JSON result).
     pub command_stdout_to_stderr: bool,
+    /// `--check`: run `hke check` before the command (steps to skip, and why).
+    pub check: Option<(std::collections::BTreeSet<String>, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,7 +105,7 @@ pub struct Outcome {
     pub metadata: Metadata,
 }
 
-fn now() -> String {
+pub fn now() -> String {
     time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
@@ -150,34 +154,56 @@ pub fn xml_escape(s: &str) -> String {
 
 /// JUnit XML with one test case per phase.
 pub fn junit(m: &Metadata) -> String {
-    let failures = m.phases.iter().filter(|p| p.result == PhaseResult::Failed).count();
-    let skipped = m.phases.iter().filter(|p| p.result == PhaseResult::Skipped).count();
-    let total: f64 = m.phases.iter().map(|p| p.seconds).sum();
+    junit_suite(
+        "hke ci run",
+        &format!("hke ci run {}", m.cluster),
+        "hke.ci",
+        &m.started_at,
+        &[
+            ("cluster", m.cluster.as_str()),
+            ("cloud", m.cloud.as_str()),
+            ("region", m.region.as_str()),
+            ("kubernetesVersion", m.kubernetes_version.as_str()),
+        ],
+        &m.phases,
+    )
+}
+
+/// JUnit XML of one suite, a test case per phase (`classname` names the
+/// tool: `hke.ci`, `hke.check`).
+pub fn junit_suite(
+    name: &str,
+    suite: &str,
+    classname: &str,
+    started_at: &str,
+    properties: &[(&str, &str)],
+    phases: &[Phase],
+) -> String {
+    let failures = phases.iter().filter(|p| p.result == PhaseResult::Failed).count();
+    let skipped = phases.iter().filter(|p| p.result == PhaseResult::Skipped).count();
+    let total: f64 = phases.iter().map(|p| p.seconds).sum();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
-        "<testsuites name=\"hke ci run\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
-        m.phases.len()
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
+        xml_escape(name),
+        phases.len()
     ));
     x.push_str(&format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\" timestamp=\"{}\">\n",
-        xml_escape(&format!("hke ci run {}", m.cluster)),
-        m.phases.len(),
+        xml_escape(suite),
+        phases.len(),
         // JUnit's timestamp: ISO 8601 without a zone or fractions.
-        xml_escape(m.started_at.get(..19).unwrap_or(&m.started_at))
+        xml_escape(started_at.get(..19).unwrap_or(started_at))
     ));
     x.push_str("    <properties>\n");
-    for (k, v) in [
-        ("cluster", m.cluster.as_str()),
-        ("cloud", m.cloud.as_str()),
-        ("region", m.region.as_str()),
-        ("kubernetesVersion", m.kubernetes_version.as_str()),
-    ] {
+    for (k, v) in properties {
         x.push_str(&format!("      <property name=\"{k}\" value=\"{}\"/>\n", xml_escape(v)));
     }
     x.push_str("    </properties>\n");
-    for p in &m.phases {
+    for p in phases {
         let head = format!(
-            "    <testcase classname=\"hke.ci\" name=\"{}\" time=\"{:.3}\"",
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(classname),
             xml_escape(&p.name),
             p.seconds
         );
@@ -553,7 +579,77 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         }
     }
 
-    // 3. The job's command.
+    // 3. `--check`: the Windows guide's checklist before the command.
+    if let Some((skip, skip_reason)) = &opts.check {
+        match (&kubeconfig, ready) {
+            (Some(k), true) => {
+                let t0 = Instant::now();
+                let check_opts = crate::check::Options {
+                    kubectl: opts.kubectl.clone(),
+                    kubeconfig: k.clone(),
+                    expected: crate::check::Expected::of(c),
+                    skip: skip.clone(),
+                    skip_reason: skip_reason.clone(),
+                    ready_timeout: opts.windows_ready_timeout.min(Duration::from_secs(1800)),
+                    poll: opts.poll,
+                    namespace: crate::check::namespace(&mut rand::rngs::OsRng),
+                    keep: false,
+                };
+                let report = tokio::select! {
+                    r = crate::check::run(&check_opts) => Some(r),
+                    _ = signals.notify.notified() => None,
+                };
+                match report {
+                    Some(report) => {
+                        let _ = std::fs::write(
+                            opts.artifacts.join("junit_check.xml"),
+                            junit_suite(
+                                "hke check",
+                                &format!("hke check {name}"),
+                                "hke.check",
+                                &now(),
+                                &[("cluster", name.as_str())],
+                                &report.phases(),
+                            ),
+                        );
+                        let _ = std::fs::write(
+                            opts.artifacts.join("check.json"),
+                            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+                        );
+                        let msg = format!(
+                            "{} passed, {} failed, {} skipped (junit_check.xml)",
+                            report.passed, report.failed, report.skipped
+                        );
+                        if report.ok() {
+                            run.record("check", t0, PhaseResult::Passed, Some(msg));
+                        } else {
+                            let failed: Vec<String> = report
+                                .steps
+                                .iter()
+                                .filter(|s| s.result == PhaseResult::Failed)
+                                .map(|s| format!("{}: {}", s.name, s.message))
+                                .collect();
+                            run.record(
+                                "check",
+                                t0,
+                                PhaseResult::Failed,
+                                Some(format!("{msg}\n{}", failed.join("\n"))),
+                            );
+                            ready = false;
+                        }
+                    }
+                    None => {
+                        let why = interrupted(&signals, &timed_out).unwrap_or_else(|| "stopped".into());
+                        run.record("check", t0, PhaseResult::Failed, Some(why));
+                        ready = false;
+                    }
+                }
+            }
+            _ => run.skip("check", "the cluster was not ready"),
+        }
+    }
+
+    // 4. The job's command.
     let mut command_code: Option<i32> = None;
     match (&kubeconfig, ready) {
         (Some(k), true) => {
@@ -620,6 +716,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
                 }
             }
         }
+        _ if run.failed("check") => run.skip("test", "hke check failed"),
         _ => run.skip("test", "the cluster was not ready"),
     }
 
@@ -641,7 +738,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         ) && e.id.is_some()
     });
 
-    // 4. Logs.
+    // 5. Logs.
     if has_machines {
         let t0 = Instant::now();
         let logs = opts.artifacts.join("logs");
@@ -668,7 +765,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         run.skip("collect-logs", "no machine was created");
     }
 
-    // 5. Teardown.
+    // 6. Teardown.
     let anything_failed = run.meta.phases.iter().any(|p| p.result == PhaseResult::Failed);
     if opts.keep_on_failure && anything_failed {
         let kept = scratch.keep();
@@ -718,6 +815,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
             }
         }
         _ if run.failed("wait-ready") => exit::NOT_READY,
+        _ if run.failed("check") => exit::CHECK_FAILED,
         _ if command_code.is_none() && run.failed("test") && timed_out.load(Ordering::SeqCst) => exit::TIMED_OUT,
         _ if command_code.is_some_and(|c| c != 0) => command_code.unwrap_or(1),
         _ if run.failed("test") => 1,

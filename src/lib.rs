@@ -1,6 +1,7 @@
 //! hke: the hybrid Kubernetes engine. See ARCHITECTURE.md for the map.
 
 pub mod bootstrap;
+pub mod check;
 pub mod ci;
 pub mod cli;
 pub mod cluster;

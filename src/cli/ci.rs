@@ -53,6 +53,16 @@ pub struct RunArgs {
     /// The kubectl to ask for the nodes.
     #[arg(long, default_value = "kubectl", value_name = "PATH")]
     pub kubectl: String,
+    /// Run `hke check` (the Windows guide's checklist) before COMMAND; a
+    /// failed step fails the run (exit 14) and COMMAND does not run.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: skip the steps that need a data plane.
+    #[arg(long, requires = "check")]
+    pub check_api_only: bool,
+    /// With --check: skip a step (repeatable; see `hke check --help`).
+    #[arg(long, value_name = "STEP", requires = "check", value_parser = super::check::parse_step)]
+    pub check_skip: Vec<String>,
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// The job: run with KUBECONFIG, HKE_CLUSTER and ARTIFACTS set.
@@ -100,6 +110,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
                 parallelism: usize::from(a.parallelism),
                 poll,
                 command_stdout_to_stderr: format == Format::Json,
+                check: a.check.then(|| super::check::skips(a.check_api_only, &a.check_skip)),
             },
             env,
             events,

@@ -9,6 +9,7 @@ use crate::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::ui::Format;
 
+mod check;
 mod ci;
 mod deploy;
 mod generate;
@@ -58,6 +59,8 @@ pub enum Command {
     Render(render::Args),
     /// CI: an ephemeral cluster around one command (`hke ci run -m F -- make test`).
     Ci(ci::Args),
+    /// The post-deploy checklist of the Kubernetes Windows guide, on a deployed cluster.
+    Check(check::Args),
     /// Fetch every node's serial console (bootstrap and service logs), no SSH needed.
     Logs(logs::Args),
     /// Delete clusters whose time is up, found by their tags (hke.io/created + hke.io/ttl).
@@ -184,6 +187,7 @@ pub fn run(cli: Cli, env: &crate::context::Env) -> Result<(), Failure> {
         Command::Render(a) => render::run(a, cli.output),
         Command::Janitor(a) => janitor::run(a, cli.output, env),
         Command::Logs(a) => logs::run(a, cli.output, env),
+        Command::Check(a) => check::run(a, cli.output, env),
         Command::Ci(a) => ci::run(a, cli.output, env),
     }
 }
