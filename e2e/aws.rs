@@ -31,12 +31,16 @@ struct Sdk {
 }
 
 fn sdk(moto: &Moto) -> Sdk {
+    sdk_at(&moto.url())
+}
+
+fn sdk_at(url: &str) -> Sdk {
     let creds = ec2::config::Credentials::new("testing", "testing", None, None, "e2e");
     let ec2 = ec2::Client::from_conf(
         ec2::Config::builder()
             .behavior_version(ec2::config::BehaviorVersion::latest())
             .region(ec2::config::Region::new(REGION))
-            .endpoint_url(moto.url())
+            .endpoint_url(url)
             .credentials_provider(creds.clone())
             .http_client(hke_provider_aws::http_client())
             .build(),
@@ -45,7 +49,7 @@ fn sdk(moto: &Moto) -> Sdk {
         elbv2::Config::builder()
             .behavior_version(elbv2::config::BehaviorVersion::latest())
             .region(elbv2::config::Region::new(REGION))
-            .endpoint_url(moto.url())
+            .endpoint_url(url)
             .credentials_provider(creds)
             .http_client(hke_provider_aws::http_client())
             .build(),
@@ -525,6 +529,31 @@ fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
             .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
             .collect();
         assert_eq!(targets, masters);
+        // Cross-zone load balancing on: NLBs have it off by default (ELBv2
+        // docs, network/target-group-cross-zone.html), and each zone's node
+        // would reach only that zone's master.
+        let attrs =
+            s.rt.block_on(
+                s.elb
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(&inv.load_balancers[0])
+                    .send(),
+            )
+            .expect("attributes");
+        let cross = attrs
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("load_balancing.cross_zone.enabled"))
+            .and_then(|a| a.value());
+        assert_eq!(cross, Some("true"), "{attrs:?}");
+        // One master per availability zone.
+        let zones: BTreeSet<&str> = inv
+            .instances
+            .iter()
+            .filter(|i| masters.contains(i.instance_id().unwrap_or_default()))
+            .filter_map(|i| i.placement().and_then(|p| p.availability_zone()))
+            .collect();
+        assert_eq!(zones.len(), masters.len().min(3), "masters in zones {zones:?}");
     } else {
         assert!(inv.load_balancers.is_empty());
         assert_eq!(inv.addresses.len(), 1);
@@ -1040,4 +1069,152 @@ fn ci_run_on_aws_tears_down_after_failure_timeout_and_sigterm_mid_test() {
     assert_eq!((j["test"].as_str(), j["teardown"].as_str()), ("failure", "passed"));
     let left = inventory_of(&s, &ci_cluster(dir.path()));
     assert!(left.is_empty(), "after SIGTERM mid-test: {}", left.summary());
+}
+
+#[test]
+fn teardown_waits_for_the_load_balancers_interfaces_before_subnets_and_gateway() {
+    // AWS keeps a network load balancer's interfaces (description
+    // `ELB net/<name>/<id>`) in its subnets for a while after the load
+    // balancer is deleted; until they go, DeleteSubnet and
+    // DetachInternetGateway fail with DependencyViolation. moto neither
+    // creates those interfaces nor refuses the deletes, so the test makes
+    // one and removes it later, as AWS would, and watches what hke deletes
+    // meanwhile.
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    let dir = tempfile::tempdir().expect("tmp");
+    deploy(&moto, dir.path(), &["--set", "properties.masterProfile.count=3"]);
+    let inv = inventory(&s);
+    assert_eq!(inv.load_balancers.len(), 1, "{}", inv.summary());
+    let arn = inv.load_balancers[0].clone();
+    // `…:loadbalancer/net/<name>/<id>` on AWS (moto writes `app/` for every
+    // type): the interfaces' description is `ELB net/<name>/<id>`.
+    let lb_path = arn
+        .split_once(":loadbalancer/")
+        .and_then(|(_, p)| p.split_once('/'))
+        .map(|(_, name_id)| format!("net/{name_id}"))
+        .expect("arn");
+    let subnet = inv.subnets[0].subnet_id().expect("subnet").to_string();
+    let eni =
+        s.rt.block_on(
+            s.ec2
+                .create_network_interface()
+                .subnet_id(&subnet)
+                .description(format!("ELB {lb_path}"))
+                .send(),
+        )
+        .expect("the load balancer's interface")
+        .network_interface()
+        .and_then(|n| n.network_interface_id())
+        .expect("eni id")
+        .to_string();
+    let url = moto.url();
+    let watcher = std::thread::spawn(move || {
+        let s = sdk_at(&url);
+        s.rt.block_on(async {
+            let t0 = std::time::Instant::now();
+            // Until hke has deleted the load balancer.
+            loop {
+                let lbs = s.elb.describe_load_balancers().send().await.expect("lbs");
+                if lbs
+                    .load_balancers()
+                    .iter()
+                    .all(|l| l.load_balancer_arn() != Some(arn.as_str()))
+                {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < std::time::Duration::from_secs(300),
+                    "the load balancer stays"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            // AWS takes a while to release the interfaces: watch the subnets
+            // and the gateway meanwhile.
+            let mut seen = Vec::new();
+            let watch = std::time::Instant::now();
+            while watch.elapsed() < std::time::Duration::from_secs(10) {
+                let subnets = s
+                    .ec2
+                    .describe_subnets()
+                    .filters(cluster_filter_of(CLUSTER))
+                    .send()
+                    .await
+                    .expect("subnets")
+                    .subnets()
+                    .len();
+                let attached = s
+                    .ec2
+                    .describe_internet_gateways()
+                    .filters(cluster_filter_of(CLUSTER))
+                    .send()
+                    .await
+                    .expect("igws")
+                    .internet_gateways()
+                    .iter()
+                    .any(|g| !g.attachments().is_empty());
+                seen.push((subnets, attached));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            s.ec2
+                .delete_network_interface()
+                .network_interface_id(&eni)
+                .send()
+                .await
+                .expect("release the interface");
+            seen
+        })
+    });
+    teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+    let seen = watcher.join().expect("watcher");
+    assert!(!seen.is_empty());
+    let early: Vec<&(usize, bool)> = seen.iter().filter(|(n, attached)| *n < 4 || !attached).collect();
+    assert!(
+        early.is_empty(),
+        "subnets deleted or the gateway detached while the load balancer's interface was there: \
+         {} of {} looks (subnets, gateway attached): {:?}",
+        early.len(),
+        seen.len(),
+        early.first()
+    );
+    let left = inventory(&s);
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+}
+
+#[test]
+fn kubenet_over_the_route_table_quota_is_refused_before_any_call() {
+    // 1 master + 48 + 2 nodes: 51 routes and the default one, over the 50
+    // a route table holds by default (Amazon VPC quotas).
+    let sets = [
+        "--set",
+        "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        "--set",
+        "properties.agentPoolProfiles[0].count=48",
+    ];
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = root().join(MODEL);
+    let model = model.to_str().expect("utf-8");
+    let out = moto.hke(dir.path(), &[&["validate", "-m", model][..], &sets].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}\n{err}", text(&out.stdout));
+    for want in [
+        "properties.orchestratorProfile.kubernetesConfig.networkPlugin",
+        "\"kubenet\"",
+        "52 routes",
+        "50",
+        "flannel or calico",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+    // A deploy stops there too: no call reaches AWS, nothing is made.
+    moto.start_recording();
+    let out = moto.hke(dir.path(), &[&["deploy", "-m", model, "-o", "out"][..], &sets].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let actions = moto.recorded_actions();
+    assert!(actions.is_empty(), "{actions:?}");
+    // 49 nodes fit: 50 routes.
+    let fits = ["--set", "properties.agentPoolProfiles[0].count=46"];
+    let out = moto.hke(dir.path(), &[&["validate", "-m", model][..], &sets, &fits].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use hke_fake_arm::{Config, FakeArm};
+use hke_fake_arm::{Config, FakeArm, PutMatch, Retryable};
 use serde_json::Value;
 
 use crate::harness::{deploy_args, kill_after, path, root, summary, text, Served};
@@ -338,20 +338,31 @@ fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
     }
 }
 
-/// Successful PUTs per resource path: one each, but a master's NIC, which
-/// joins the API server's pool after the machine exists.
-fn check_single_puts(arm: &Arm) {
+/// Accepted PUTs per resource path (lower case), in the order of the log.
+fn puts(arm: &Arm) -> BTreeMap<String, usize> {
     let mut puts: BTreeMap<String, usize> = BTreeMap::new();
     for c in arm.fake().calls() {
         if c.method == "PUT" && matches!(c.status, 200 | 201) {
             *puts.entry(c.path).or_default() += 1;
         }
     }
+    puts
+}
+
+/// Successful PUTs per resource path: one each, but a master's NIC, which
+/// joins the API server's pool after the machine exists.
+fn check_single_puts(arm: &Arm) {
+    check_puts(arm, &BTreeMap::new());
+}
+
+/// As `check_single_puts`, with `again[path]` more PUTs allowed.
+fn check_puts(arm: &Arm, again: &BTreeMap<String, usize>) {
+    let puts = puts(arm);
     assert!(!puts.is_empty());
     for (path, n) in &puts {
         let master_nic = path.contains("/networkinterfaces/k8s-master");
         let subnet_bound = path.contains("/subnets/");
-        let allowed = if master_nic || subnet_bound { 2 } else { 1 };
+        let allowed = if master_nic || subnet_bound { 2 } else { 1 } + again.get(path).copied().unwrap_or_default();
         assert!(*n <= allowed, "{path} was PUT {n} times");
     }
 }
@@ -446,13 +457,9 @@ fn teardown_after_a_kill_with_the_state_lost_leaves_nothing() {
     }
 }
 
-#[test]
-fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
-    let arm = Arm::start(Config {
-        operation_time: Duration::from_millis(50),
-        ..Config::default()
-    });
-    // The user's group, with a resource of their own in it.
+/// The user's own resource group `team-rg`, untagged, with a resource of
+/// theirs in it: (group id, their resource's id), lower case.
+fn team_rg(arm: &Arm) -> (String, String) {
     let rg = format!("/subscriptions/{}/resourceGroups/team-rg", arm.subscription);
     arm.fake().seed(
         &rg,
@@ -464,22 +471,30 @@ fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
     arm.fake().seed(
         &theirs,
         serde_json::json!({"name": "team-ip", "location": LOCATION, "type": "Microsoft.Network/publicIPAddresses",
-                           "properties": {"provisioningState": "Succeeded"}}),
+                           "tags": {"owner": "team"}, "properties": {"provisioningState": "Succeeded"}}),
     );
+    (rg.to_ascii_lowercase(), theirs.to_ascii_lowercase())
+}
+
+const IN_TEAM_RG: [&str; 4] = [
+    "--set",
+    "properties.providerProfile.resourceGroup=team-rg",
+    "--set",
+    "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+];
+
+#[test]
+fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    });
+    let (rg, theirs) = team_rg(&arm);
     let dir = tempfile::tempdir().expect("tmp");
-    let d = deploy(
-        &arm,
-        dir.path(),
-        &[
-            "--set",
-            "properties.providerProfile.resourceGroup=team-rg",
-            "--set",
-            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
-        ],
-    );
+    let d = deploy(&arm, dir.path(), &IN_TEAM_RG);
     assert_eq!(d["summary"]["failed"], 0, "{d}");
     let all = arm.fake().resources();
-    let rg_lower = rg.to_ascii_lowercase();
+    let rg_lower = rg.clone();
     assert!(
         all[&rg_lower]["tags"].get("hke.io_cluster").is_none(),
         "the user's group is not tagged"
@@ -497,11 +512,7 @@ fn in_a_users_resource_group_teardown_deletes_only_hkes_resources() {
         .filter(|c| c.method == "DELETE")
         .map(|c| format!("{} {}", c.path, c.status))
         .collect();
-    assert_eq!(
-        left,
-        vec![rg_lower.clone(), theirs.to_ascii_lowercase()],
-        "{deletes:#?}"
-    );
+    assert_eq!(left, vec![rg_lower.clone(), theirs.clone()], "{deletes:#?}");
     let group_deletes = arm.fake().calls()[before..]
         .iter()
         .filter(|c| c.method == "DELETE" && c.path == rg_lower)
@@ -693,4 +704,208 @@ fn a_large_pool_becomes_a_scale_set() {
     assert_eq!(arm.of("microsoft.compute/availabilitysets").len(), 2);
     teardown(&arm, dir.path());
     assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn an_operation_that_ends_in_a_retryable_error_is_put_again_and_the_deploy_completes() {
+    let nic = "k8s-linuxpool1-aa910c6f-0-nic".to_string();
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        retryable: vec![
+            // A NIC whose subnet was still being updated (terraform-provider-
+            // azurerm#30197), every NSG PUT's operation overtaken once, and
+            // the tenth resource PUT of the deploy, whatever it is.
+            Retryable::not_provisioned(PutMatch::Name(nic.clone())),
+            Retryable::another_operation(PutMatch::Type("Microsoft.Network/networkSecurityGroups".into())),
+            Retryable::not_provisioned(PutMatch::Nth(10)),
+        ],
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(&arm, dir.path(), &[]);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    check_cluster(&arm, dir.path(), 3, false);
+    // The resources whose operation failed were PUT again: once more each.
+    // (The tenth PUT, when it is the NIC's or the NSG's first, fails once.)
+    let nic_path = format!("{}/providers/microsoft.network/networkinterfaces/{nic}", arm.rg());
+    let nsg_path = format!(
+        "{}/providers/microsoft.network/networksecuritygroups/{CLUSTER}-nsg",
+        arm.rg()
+    );
+    let injected = arm.fake().injected();
+    assert!(
+        injected.contains(&nic_path) && injected.contains(&nsg_path) && injected.len() >= 2,
+        "{injected:#?}"
+    );
+    let mut again: BTreeMap<String, usize> = BTreeMap::new();
+    for p in injected.iter().cloned() {
+        *again.entry(p).or_default() += 1;
+    }
+    let puts = puts(&arm);
+    for (path, n) in &again {
+        assert!(puts.get(path).is_some_and(|p| *p > *n), "{path}: {puts:#?}");
+    }
+    let retries = d["summary"]["retries"].as_u64().unwrap_or_default();
+    assert!(retries >= injected.len() as u64, "{injected:?}: {d}");
+    check_puts(&arm, &again);
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn in_a_users_resource_group_teardown_with_the_state_lost_still_deletes_hkes_resources() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    });
+    let (rg, theirs) = team_rg(&arm);
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(&arm, dir.path(), &IN_TEAM_RG);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let made = arm.fake().resources().len() - 2;
+    assert!(made > 20, "{made}");
+    std::fs::remove_file(dir.path().join("out/state.json")).expect("state");
+    let _ = std::fs::remove_file(dir.path().join("out/state.journal"));
+    // Only the tag sweep knows the resources now, and ARM lists them by tag
+    // name and value without their tags.
+    let t = teardown(&arm, dir.path());
+    assert_eq!(t["summary"]["failed"], 0, "{t}");
+    let left: Vec<String> = arm.fake().resources().into_keys().collect();
+    assert_eq!(left, vec![rg, theirs], "{made} made");
+}
+
+#[test]
+fn the_janitor_finds_and_deletes_a_cluster_in_a_users_resource_group() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::ZERO,
+        // Tags missing from every tag-filtered list, even by name only.
+        tags_in_tag_name_lists: false,
+        ..Config::default()
+    });
+    let (rg, theirs) = team_rg(&arm);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut args = IN_TEAM_RG.to_vec();
+    args.extend(["--ttl", "1h"]);
+    deploy(&arm, dir.path(), &args);
+    let out = arm.hke(
+        dir.path(),
+        &["--output", "json", "janitor", "--cloud", "azure", "--dry-run"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    let kept = &report["kept"][0];
+    assert_eq!(kept["cluster"], CLUSTER, "{report}");
+    // Its tags were read: the TTL and creation time, on every resource.
+    assert_eq!(kept["ttl"], "1h", "{report}");
+    assert_eq!(kept["reason"], "not yet expired", "{report}");
+    assert!(kept["resources"].as_u64().is_some_and(|n| n > 20), "{report}");
+    let out = arm.hke(
+        dir.path(),
+        &["--output", "json", "janitor", "--cloud", "azure", "--older-than", "0s"],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["deleted"][0], CLUSTER, "{report}");
+    let left: Vec<String> = arm.fake().resources().into_keys().collect();
+    assert_eq!(left, vec![rg, theirs]);
+}
+
+#[test]
+fn a_pool_over_a_hundred_nodes_is_one_scale_set_over_several_placement_groups() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(20),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(
+        &arm,
+        dir.path(),
+        &["--set", "properties.agentPoolProfiles[0].count=150"],
+    );
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let sets = arm.of("microsoft.compute/virtualmachinescalesets");
+    let vmss = sets
+        .values()
+        .find(|s| s["sku"]["capacity"] == 150)
+        .unwrap_or_else(|| panic!("{sets:#?}"));
+    assert_eq!(vmss["properties"]["singlePlacementGroup"], false);
+    // The ARM template says the same.
+    let t: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/azuredeploy.json")).expect("template"))
+            .expect("json");
+    let in_template = t["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Microsoft.Compute/virtualMachineScaleSets" && r["sku"]["capacity"] == 150)
+        .expect("the scale set in the template");
+    assert_eq!(in_template["properties"]["singlePlacementGroup"], false);
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
+
+/// `hke generate` with `sets` refuses the model (exit 2); its stderr.
+fn refused(sets: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = root().join(MODEL);
+    let mut args = vec!["generate", "-m", model.to_str().expect("utf-8"), "-o", "out"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hke"))
+        .args(&args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", path())
+        .env("HOME", dir.path())
+        .output()
+        .expect("hke runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+#[test]
+fn azures_limits_are_validation_errors_naming_the_field_the_value_and_the_fix() {
+    // A public IP's DNS label is lower case.
+    let err = refused(&["properties.masterProfile.dnsPrefix=Kubernetes-Windows"]);
+    assert!(
+        err.contains("properties.masterProfile.dnsPrefix")
+            && err.contains("Kubernetes-Windows")
+            && err.contains("kubernetes-windows"),
+        "{err}"
+    );
+    // kubenet: one route per node in one route table of at most 400.
+    let err = refused(&[
+        "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        "properties.orchestratorProfile.kubernetesConfig.clusterSubnet=10.128.0.0/14",
+        "properties.agentPoolProfiles[0].count=199",
+        "properties.agentPoolProfiles[1].count=199",
+    ]);
+    assert!(
+        err.contains("properties.orchestratorProfile.kubernetesConfig.networkPlugin")
+            && err.contains("401")
+            && err.contains("400 routes"),
+        "{err}"
+    );
+    assert!(!err.contains("availability set"), "{err}");
+    // kubenet pools are VMs in an availability set of at most 200.
+    let err = refused(&[
+        "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+        "properties.orchestratorProfile.kubernetesConfig.clusterSubnet=10.128.0.0/14",
+        "properties.agentPoolProfiles[0].count=201",
+    ]);
+    assert!(
+        err.contains("properties.agentPoolProfiles[0].count")
+            && err.contains("201")
+            && err.contains("availability set")
+            && err.contains("networkPlugin"),
+        "{err}"
+    );
+    assert!(!err.contains("400 routes"), "{err}");
 }

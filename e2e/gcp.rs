@@ -444,3 +444,149 @@ fn the_janitor_finds_gcp_clusters_by_label_and_description() {
     let left = gce.resources();
     assert!(left.is_empty(), "left behind: {:?}", left.keys());
 }
+
+#[test]
+fn rate_quota_403s_are_throttling_even_while_polling_operations() {
+    // Compute Engine answers an exceeded rate quota with 403 and reason
+    // rateLimitExceeded (cloud.google.com/compute/api-quota); operation
+    // reads have a quota of their own, so polls are refused too.
+    let gce = Gce::start(Config {
+        operation_time: Duration::from_millis(300),
+        rate_quota_every: Some(9),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&gce, dir.path(), &HA_KUBENET);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    check_cluster(&gce, dir.path(), 3, true);
+    let refused = gce.fake().refused();
+    let polls = refused
+        .iter()
+        .filter(|r| r.starts_with("403 ") && r.contains(" GET ") && r.contains("/operations/"))
+        .count();
+    let inserts = refused
+        .iter()
+        .filter(|r| r.starts_with("403 ") && r.contains(" POST "))
+        .count();
+    assert!(
+        polls > 0 && inserts > 0,
+        "polls {polls}, inserts {inserts}: {refused:?}"
+    );
+    for reason in ["403 rateLimitExceeded ", "403 userRateLimitExceeded "] {
+        assert!(refused.iter().any(|r| r.starts_with(reason)), "{reason}: {refused:?}");
+    }
+    let during_deploy = refused.len();
+    teardown(&gce, dir.path());
+    assert!(gce.fake().refused().len() > during_deploy, "teardown was throttled too");
+    let left = gce.resources();
+    assert!(left.is_empty(), "left behind: {:?}", left.keys());
+}
+
+#[test]
+fn a_permission_403_fails_at_once_and_names_the_credentials() {
+    let network_insert = format!("POST projects/{PROJECT}/global/networks");
+    let gce = Gce::start(Config {
+        operation_time: Duration::ZERO,
+        forbidden: vec![network_insert.clone()],
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let args = deploy_args(MODEL, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = gce.hke(dir.path(), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("Required 'compute.networks.create' permission"), "{all}");
+    assert!(all.contains("roles/compute.admin"), "the credentials hint: {all}");
+    // Not retried: a missing permission does not come back by waiting.
+    let tries = gce
+        .fake()
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with(&network_insert))
+        .count();
+    assert_eq!(tries, 1, "{:?}", gce.fake().calls());
+}
+
+/// Files whose content is secret: private keys, the kubeconfig's client
+/// key, the Windows admin password (apimodel.json, boot files).
+fn secret_files(out: &Path) -> Vec<std::path::PathBuf> {
+    let model: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("apimodel.json")).expect("apimodel")).expect("json");
+    let password = model["properties"]["windowsProfile"]["adminPassword"]
+        .as_str()
+        .expect("a generated admin password")
+        .to_string();
+    let mut found = Vec::new();
+    let mut dirs = vec![out.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("ls").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(&p).expect("read")).into_owned();
+            if text.contains("PRIVATE KEY") || text.contains("client-key-data") || text.contains(&password) {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+}
+
+#[test]
+fn every_secret_file_stays_private_through_a_deploy_and_a_rewrite() {
+    let gce = Gce::start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    let kubeconfig = out.join(format!("kubeconfig/kubeconfig.{REGION}.json"));
+    deploy(&gce, dir.path(), &[]);
+    let secrets = secret_files(&out);
+    for must in [kubeconfig.clone(), out.join("apimodel.json"), out.join("pki/ca.key")] {
+        assert!(secrets.contains(&must), "{must:?} holds a secret: {secrets:?}");
+    }
+    let check = |when: &str| {
+        let wide: Vec<String> = secret_files(&out)
+            .iter()
+            .filter(|p| mode_of(p) != 0o600)
+            .map(|p| format!("{} {:o}", p.display(), mode_of(p)))
+            .collect();
+        assert!(wide.is_empty(), "{when}: secret files readable by others: {wide:?}");
+        assert_eq!(mode_of(&out) & 0o077, 0, "{when}: the directory is private");
+    };
+    // The deploy rewrote the kubeconfig with the forwarding rule's address.
+    assert!(std::fs::read_to_string(&kubeconfig).expect("kc").contains(":6443"));
+    check("after the deploy");
+    // A kubeconfig that someone opened up is private again after the next
+    // rewrite, and no temporary file is left beside it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    }
+    deploy(&gce, dir.path(), &[]);
+    check("after a second deploy");
+    let strays: Vec<_> = std::fs::read_dir(kubeconfig.parent().expect("dir"))
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy() != format!("kubeconfig.{REGION}.json"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+    teardown(&gce, dir.path());
+}

@@ -799,9 +799,14 @@ pub async fn run(o: &Options) -> Report {
                             .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
                             .filter_map(|a| a.as_str().map(str::to_string))
                             .collect();
-                        let want = web_pod.as_ref().map(|(_, ip, _)| ip.clone());
-                        let has_pod = want.as_ref().is_none_or(|p| ready_ips.contains(p));
-                        if !ip.is_empty() && ip != "None" && port > 0 && !ready_ips.is_empty() && has_pod {
+                        let Some((_, want, _)) = web_pod.as_ref() else {
+                            // Nothing can become a ready endpoint: say what
+                            // the API did give, without waiting.
+                            break Verdict::Fail(format!(
+                                "ClusterIP {ip:?}, NodePort {port}, no ready endpoint: the webserver has no Ready pod"
+                            ));
+                        };
+                        if !ip.is_empty() && ip != "None" && port > 0 && ready_ips.contains(want) {
                             svc = Some((ip.clone(), port));
                             break Verdict::Pass(format!(
                                 "ClusterIP {ip}:80, NodePort {port}, ready endpoints {}",

@@ -15,7 +15,7 @@ use crate::engine::{Engine, EngineError, Event, EventSink, RetryPolicy, Summary}
 use crate::generate::{self, Prepared};
 use crate::model::load::SetArg;
 use crate::model::types::Cloud;
-use crate::output::OutputError;
+use crate::output::{Mode, OutputError};
 use crate::plan::{self, Plan, PlanError};
 use crate::state::{self, StateError};
 
@@ -56,10 +56,9 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DeployError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| DeployError::Io(tmp.clone(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DeployError::Io(path.to_path_buf(), e))
+/// Rewrite a file of the output directory in place, with its mode.
+fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), DeployError> {
+    Ok(crate::output::write_atomic(path, bytes, mode)?)
 }
 
 /// Where a provider should work: the cloud, the cluster (its tag), and the
@@ -266,6 +265,7 @@ pub async fn deploy(
     write_atomic(
         &dir.join("plan.json"),
         &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
+        Mode::Public,
     )?;
     let _lock = take_lock(&dir, "hke deploy", &events)?;
     let provider = match provider {
@@ -328,7 +328,28 @@ pub async fn deploy(
             let mut kc: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| DeployError::Usage(e.to_string()))?;
             kc["clusters"][0]["cluster"]["server"] = serde_json::json!(format!("https://{host}:{}", c.endpoint.port));
-            write_atomic(&kubeconfig, &serde_json::to_vec_pretty(&kc).unwrap_or_default())?;
+            // It holds the admin's client key.
+            write_atomic(
+                &kubeconfig,
+                &serde_json::to_vec_pretty(&kc).unwrap_or_default(),
+                Mode::Secret,
+            )?;
+        }
+    }
+    if c.provider.cloud == Cloud::Fake {
+        // The fake cloud boots no machine; its load balancer can front a
+        // real API server instead (a kwok control plane in the tests), at
+        // HKE_FAKE_API_SERVER (host:port; it must serve hke's certificate).
+        if let Some(addr) = env.get("HKE_FAKE_API_SERVER").filter(|a| !a.is_empty()) {
+            let text = std::fs::read_to_string(&kubeconfig).map_err(|e| DeployError::Io(kubeconfig.clone(), e))?;
+            let mut kc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| DeployError::Usage(e.to_string()))?;
+            kc["clusters"][0]["cluster"]["server"] = serde_json::json!(format!("https://{addr}"));
+            write_atomic(
+                &kubeconfig,
+                &serde_json::to_vec_pretty(&kc).unwrap_or_default(),
+                Mode::Secret,
+            )?;
         }
     }
     Ok(Deployed {

@@ -4,6 +4,10 @@
 //! one step, so a failed run never leaves a half-written directory, and an
 //! existing directory is only replaced with `--force`. Files holding secrets
 //! are created with mode 0600 and the directory itself is 0700.
+//!
+//! [`write_atomic`] is hke's one writer of a file: every file it writes,
+//! staged or rewritten in place later (the kubeconfig once the endpoint is
+//! known, the plan, the state snapshot), goes through it with its mode.
 
 use std::fs;
 use std::io::Write;
@@ -33,6 +37,63 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
 pub enum Mode {
     Public,
     Secret,
+}
+
+impl Mode {
+    /// The file's permission bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            Mode::Secret => 0o600,
+            Mode::Public => 0o644,
+        }
+    }
+}
+
+/// Write `content` to `path` atomically with `mode`: a temporary file in the
+/// same directory, created with the mode (never wider, whatever the umask),
+/// written and fsynced, then renamed over `path`, and the directory fsynced.
+/// A reader sees the old file or the new one, never a part; the mode is the
+/// new file's own, so a file that existed with a wider mode is replaced by
+/// one with `mode`; a failed write leaves no temporary file.
+pub fn write_atomic(path: &Path, content: &[u8], mode: Mode) -> Result<(), OutputError> {
+    write_file(path, content, mode, true)
+}
+
+/// [`write_atomic`]; `sync_dir` false leaves the directory's fsync to the
+/// caller (a staged tree is made durable by its own rename).
+fn write_file(path: &Path, content: &[u8], mode: Mode, sync_dir: bool) -> Result<(), OutputError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"));
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(fs::Permissions::from_mode(mode.bits()));
+    }
+    let mut tmp = b.tempfile_in(dir).map_err(io(path))?;
+    // The umask may have narrowed the create mode: set it exactly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode.bits()))
+            .map_err(io(path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.write_all(content).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    if sync_dir {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// Files to write, relative to the output directory.
@@ -69,12 +130,19 @@ impl Tree {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700)).map_err(io(staging.path()))?;
         }
+        let mut seen = std::collections::BTreeSet::new();
         for (rel, content, mode) in &self.files {
             let path = staging.path().join(rel);
+            if !seen.insert(rel) {
+                return Err(io(&path)(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the tree names this file twice",
+                )));
+            }
             if let Some(d) = path.parent() {
                 fs::create_dir_all(d).map_err(io(d))?;
             }
-            write_file(&path, content, *mode)?;
+            write_file(&path, content, *mode, false)?;
         }
         // Replace: move the old directory aside, move the new one in, then
         // delete the old one. A crash in between leaves either directory
@@ -103,23 +171,6 @@ impl Tree {
         }
         Ok(())
     }
-}
-
-fn write_file(path: &Path, content: &[u8], mode: Mode) -> Result<(), OutputError> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(match mode {
-            Mode::Secret => 0o600,
-            Mode::Public => 0o644,
-        });
-    }
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(content).map_err(io(path))?;
-    f.sync_all().map_err(io(path))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -172,13 +223,45 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn rewrites_take_the_given_mode_whatever_the_old_file_had() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("kubeconfig.json");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        // An existing file with a wider mode.
+        fs::write(&path, "old").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).expect("chmod");
+        write_atomic(&path, b"new", Mode::Secret).expect("rewrite");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "new");
+        assert_eq!(mode(&path), 0o600);
+        // Rewritten again: still private.
+        write_atomic(&path, b"newer", Mode::Secret).expect("rewrite");
+        assert_eq!(mode(&path), 0o600);
+        // A public file is 0644 even where a secret one was.
+        write_atomic(&path, b"public", Mode::Public).expect("rewrite");
+        assert_eq!(mode(&path), 0o644);
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+        // A directory that cannot be written: an error naming the file, and
+        // the old file untouched.
+        let missing = tmp.path().join("no/such/dir/file");
+        let e = write_atomic(&missing, b"x", Mode::Secret).expect_err("no directory");
+        assert!(e.to_string().contains("no/such/dir/file"), "{e}");
+    }
+
     #[test]
     fn a_failed_write_leaves_nothing() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("out");
         let mut t = Tree::default();
         t.add("a.txt", "x", Mode::Public);
-        t.add("a.txt", "duplicate", Mode::Public); // create_new fails
+        t.add("a.txt", "duplicate", Mode::Public); // named twice
         assert!(t.commit(&dir, false).is_err());
         assert!(!dir.exists());
         assert_eq!(fs::read_dir(tmp.path()).expect("ls").count(), 0, "staging removed");

@@ -119,20 +119,18 @@ pub fn load(dir: &Path) -> Result<State, StateError> {
 /// Write `state` as the snapshot and empty the journal.
 pub fn compact(dir: &Path, state: &State) -> Result<(), StateError> {
     let snap = dir.join(STATE_FILE);
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
     let text = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
         path: snap.clone(),
         message: e.to_string(),
     })?;
-    {
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&text).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, &snap).map_err(io(&snap))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    // Ids, names and addresses: no secrets (those stay in apimodel.json).
+    crate::output::write_atomic(&snap, &text, crate::output::Mode::Public).map_err(|e| match e {
+        crate::output::OutputError::Io { path, source } => StateError::Io { path, source },
+        other => StateError::Io {
+            path: snap.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
     let jpath = dir.join(JOURNAL_FILE);
     match fs::remove_file(&jpath) {
         Ok(()) => Ok(()),

@@ -1067,6 +1067,9 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         }
         master_ips.push(ip);
     }
+    if cloud == Cloud::Aws && master_ips.len() == master_count as usize {
+        aws_spread_masters(&mut v, &fpath, &node_cidr, &mut master_ips);
+    }
     let internal_lb_ip = (cloud == Cloud::Azure && master_count > 1)
         .then(|| Ipv4Addr::from(u32::from(first_ip).wrapping_add(defaults::INTERNAL_LB_OFFSET)))
         .filter(|ip| node_cidr.contains(*ip) && *ip != node_cidr.broadcast());
@@ -1407,6 +1410,9 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     }
 
     azure_rules(&mut v, k, master, &pools_in);
+    if false /*AZURE-BEFORE*/ && cloud == Cloud::Azure {
+        azure_limits(&mut v, plugin, name.as_str(), master_count, &pools);
+    }
     for (path, flags) in [
         (format!("{kpath}.kubeletConfig"), k.kubelet_config.as_ref()),
         (
@@ -1471,13 +1477,23 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             }
         }
     }
-    if plugin == NetworkPlugin::Kubenet && cloud == Cloud::Aws && nodes > 50 {
-        v.warn(
+    // AWS: the cluster's route table holds the default route and, with
+    // kubenet, one route per node; "Routes per route table (non-propagated
+    // routes)" defaults to 50 (Amazon VPC quotas, docs.aws.amazon.com/vpc/
+    // latest/userguide/amazon-vpc-limits.html). Over that, CreateRoute fails
+    // mid-deploy: refuse the model instead.
+    if plugin == NetworkPlugin::Kubenet && cloud == Cloud::Aws && nodes + AWS_FIXED_ROUTES > AWS_ROUTES_PER_TABLE {
+        v.err(
             &format!("{kpath}.networkPlugin"),
             format!(
-                "kubenet on AWS needs one route per node; {nodes} nodes exceed the default route-table limit of 50"
+                "networkPlugin \"kubenet\" on AWS needs {} routes in the cluster's route table ({nodes} nodes and the \
+                 default route), over the {AWS_ROUTES_PER_TABLE} a route table holds by default",
+                nodes + AWS_FIXED_ROUTES
             ),
-            "raise the VPC route quota, or use flannel or calico".to_string(),
+            format!(
+                "use networkPlugin flannel or calico, or at most {} nodes with kubenet",
+                AWS_ROUTES_PER_TABLE - AWS_FIXED_ROUTES
+            ),
         );
     }
 
@@ -1724,6 +1740,71 @@ fn one_of(v: &mut V<'_>, path: &str, value: Option<&str>, allowed: &[&str]) {
     }
 }
 
+/// "User-defined routes per route table: 400" (Azure subscription and service
+/// limits, Networking limits - Azure Resource Manager).
+pub const AZURE_ROUTES_PER_TABLE: u64 = 400;
+/// "Virtual machines per availability set: 200" (Azure subscription and
+/// service limits, Virtual Machines limits - Azure Resource Manager).
+pub const AZURE_AVAILABILITY_SET_MAX: u32 = 200;
+
+/// Azure's limits on what the plan makes, refused here rather than
+/// mid-deploy. A pool is also one scale set at most: the pool count check
+/// (1 to 1000) matches a scale set's 1,000 instances, and sets over 100
+/// span placement groups (the provider sets `singlePlacementGroup: false`).
+fn azure_limits(v: &mut V<'_>, plugin: NetworkPlugin, name: &str, master_count: u32, pools: &[Pool]) {
+    let mpath = "properties.masterProfile";
+    let kpath = "properties.orchestratorProfile.kubernetesConfig";
+    // dnsPrefix is the DNS label of the API server's public IP, which ARM
+    // requires to match ^[a-z][a-z0-9-]{1,61}[a-z0-9]$ (domainNameLabel,
+    // Network REST API "Check Dns Name Availability").
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        v.err(
+            &format!("{mpath}.dnsPrefix"),
+            format!(
+                "dnsPrefix {name:?} has capital letters; on Azure it is the DNS label of the API server's public IP, \
+                 which must be lower case"
+            ),
+            format!("use \"dnsPrefix\": {:?}", name.to_ascii_lowercase()),
+        );
+    }
+    // kubenet: one route per node in the VNet's one route table.
+    if plugin == NetworkPlugin::Kubenet {
+        let routes = u64::from(master_count) + pools.iter().map(|p| u64::from(p.count)).sum::<u64>();
+        if routes > AZURE_ROUTES_PER_TABLE {
+            v.err(
+                &format!("{kpath}.networkPlugin"),
+                format!(
+                    "networkPlugin \"kubenet\" on Azure needs one route per node: {routes} routes, over the \
+                     {AZURE_ROUTES_PER_TABLE} routes an Azure route table holds"
+                ),
+                format!("use networkPlugin azure, flannel or calico, or at most {AZURE_ROUTES_PER_TABLE} nodes with kubenet"),
+            );
+        }
+    }
+    // A pool's machines share an availability set unless the pool is a
+    // scale set, which every pool of 20 or more is, but with kubenet (a
+    // route per machine). Such a pool is refused rather than split over
+    // several sets: with kubenet it cannot become a scale set, and the
+    // route limit caps the cluster at 400 nodes anyway.
+    for pool in pools {
+        let in_set = plugin == NetworkPlugin::Kubenet || pool.count < crate::plan::MACHINE_GROUP_MIN;
+        if in_set && pool.count > AZURE_AVAILABILITY_SET_MAX {
+            v.err(
+                &format!("properties.agentPoolProfiles[{}].count", pool.index),
+                format!(
+                    "pool {} has {} nodes; with networkPlugin \"kubenet\" each is a VM in the pool's availability set, \
+                     which holds at most {AZURE_AVAILABILITY_SET_MAX} VMs",
+                    pool.name, pool.count
+                ),
+                format!(
+                    "split it into pools of at most {AZURE_AVAILABILITY_SET_MAX} nodes, or use networkPlugin azure, \
+                     flannel or calico (the pool becomes one scale set)"
+                ),
+            );
+        }
+    }
+}
+
 /// Azure-only settings: checked wherever they appear, since a wrong value is
 /// wrong on every cloud (and off Azure they only warn as having no effect).
 fn azure_rules(
@@ -1841,6 +1922,112 @@ fn azure_rules(
             "pools mix AvailabilitySet and VirtualMachineScaleSets",
             "use one availabilityProfile for every pool".to_string(),
         );
+    }
+}
+
+/// AWS's default "Routes per route table (non-propagated routes)" (Amazon
+/// VPC quotas).
+pub const AWS_ROUTES_PER_TABLE: u64 = 50;
+/// Routes of the cluster's route table besides the nodes' (0.0.0.0/0 to the
+/// internet gateway).
+const AWS_FIXED_ROUTES: u64 = 1;
+
+/// AWS: spread several masters one per availability zone. An AWS subnet
+/// lies in one zone, and the provider makes the node range's quarters its
+/// subnets, quarter q in the region's zone q mod 3 (providers/aws
+/// `create_subnets`): consecutive addresses would put every master in one
+/// quarter, so one zone. Master 0 keeps firstConsecutiveStaticIP; master i
+/// takes the same place in the quarter of the next zone, one address
+/// further in each round of three. A range too small to quarter (smaller
+/// than /26) keeps consecutive addresses.
+fn aws_spread_masters(v: &mut V<'_>, fpath: &str, node: &Cidr, ips: &mut [Ipv4Addr]) {
+    const ZONES: u32 = 3;
+    if ips.len() < 2 || node.prefix() > 26 {
+        return;
+    }
+    let base = u32::from(node.network());
+    let quarter = (node.size() / 4) as u32;
+    let first = u32::from(ips[0]) - base;
+    let (q0, offset) = (first / quarter, first % quarter);
+    for (i, ip) in ips.iter_mut().enumerate() {
+        let i = i as u32;
+        let zone = (q0 % ZONES + i) % ZONES;
+        let q = if q0 % ZONES == zone { q0 } else { zone };
+        let at = offset + i / ZONES;
+        // AWS keeps the first four addresses and the last of every subnet.
+        if at < 4 || at >= quarter - 1 {
+            v.err(
+                fpath,
+                format!(
+                    "on AWS the masters are spread over the zones' subnets (quarters of vnetCidr {node}); master {i} \
+                     would get address {at} of its quarter, which AWS reserves"
+                ),
+                "choose a firstConsecutiveStaticIP at least 4 addresses past the start of its quarter and a few before its end"
+                    .to_string(),
+            );
+            return;
+        }
+        *ip = Ipv4Addr::from(base + q * quarter + at);
+    }
+}
+
+#[cfg(test)]
+mod aws_tests {
+    use super::*;
+
+    fn spread(cidr: &str, first: &str, n: u32) -> (Vec<String>, bool) {
+        let node: Cidr = cidr.parse().expect("cidr");
+        let first: Ipv4Addr = first.parse().expect("ip");
+        let mut ips: Vec<Ipv4Addr> = (0..n).map(|i| Ipv4Addr::from(u32::from(first) + i)).collect();
+        let origins = crate::diag::Origins::default();
+        let mut diags = crate::diag::Diagnostics::default();
+        let mut v = V {
+            origins: &origins,
+            diags: &mut diags,
+        };
+        aws_spread_masters(
+            &mut v,
+            "properties.masterProfile.firstConsecutiveStaticIP",
+            &node,
+            &mut ips,
+        );
+        (ips.iter().map(Ipv4Addr::to_string).collect(), diags.has_errors())
+    }
+
+    #[test]
+    fn aws_masters_take_one_quarter_per_zone() {
+        // Quarter q of 10.240.0.0/16 is in zone q mod 3: 3 → a, 1 → b, 2 → c.
+        assert_eq!(
+            spread("10.240.0.0/16", "10.240.255.5", 3),
+            (
+                vec!["10.240.255.5".into(), "10.240.127.5".into(), "10.240.191.5".into()],
+                false
+            )
+        );
+        // Five masters: a second round one address further on.
+        assert_eq!(
+            spread("10.240.0.0/16", "10.240.255.5", 5).0,
+            vec![
+                "10.240.255.5",
+                "10.240.127.5",
+                "10.240.191.5",
+                "10.240.255.6",
+                "10.240.127.6"
+            ]
+        );
+        // A first address in quarter 0 (zone a): then b and c.
+        assert_eq!(
+            spread("10.0.0.0/24", "10.0.0.10", 3).0,
+            vec!["10.0.0.10", "10.0.0.74", "10.0.0.138"]
+        );
+        // One master, or a range too small to quarter: as given.
+        assert_eq!(spread("10.240.0.0/16", "10.240.255.5", 1).0, vec!["10.240.255.5"]);
+        assert_eq!(
+            spread("10.0.0.0/27", "10.0.0.4", 3).0,
+            vec!["10.0.0.4", "10.0.0.5", "10.0.0.6"]
+        );
+        // An address AWS reserves in another quarter is an error.
+        assert!(spread("10.0.0.0/24", "10.0.0.194", 3).1);
     }
 }
 

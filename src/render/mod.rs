@@ -257,6 +257,8 @@ pub struct LinuxBootstrapCtx {
     pub pause_image: String,
     pub init: bool,
     pub join: bool,
+    /// A control-plane node: it keeps the bootstrap token alive.
+    pub control_plane: bool,
     pub apply_manifests: bool,
     /// Manifests still applied from their pinned upstream URL: Calico's, in
     /// clusters without Windows pools (Calico for Windows needs the Tigera
@@ -636,6 +638,7 @@ impl<'a> Renderer<'a> {
             pause_image: pause_image(),
             init: first,
             join: !first,
+            control_plane: master,
             apply_manifests: first,
             remote_manifests: if c.network.plugin == NetworkPlugin::Calico {
                 vec![versions::table().addons.calico.clone()]

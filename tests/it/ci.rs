@@ -38,6 +38,15 @@ fn ci(dir: &Path, extra: &[&str], command: &[&str]) -> Command {
 
 /// The phases as junitparser reads them: name → passed/failure/skipped.
 fn junit(dir: &Path) -> Vec<(String, String, String)> {
+    let v = junit_cases(&dir.join("art/junit_runner.xml"));
+    let names: Vec<&str> = v.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["deploy", "wait-ready", "test", "collect-logs", "teardown"]);
+    v
+}
+
+/// The test cases of a JUnit file as junitparser (a real consumer's
+/// parser) reads them: (name, passed/failure/skipped, message).
+pub fn junit_cases(file: &Path) -> Vec<(String, String, String)> {
     let script = r#"
 import json, sys
 from junitparser import JUnitXml, Failure, Skipped
@@ -54,7 +63,7 @@ print(json.dumps(out))
 "#;
     let out = Command::new("python3")
         .args(["-c", script])
-        .arg(dir.join("art/junit_runner.xml"))
+        .arg(file)
         .output()
         .expect("python3 runs");
     assert!(
@@ -62,10 +71,7 @@ print(json.dumps(out))
         "junitparser (pip install junitparser, as .ci/run does) failed: {}",
         text(&out.stderr)
     );
-    let v: Vec<(String, String, String)> = serde_json::from_slice(&out.stdout).expect("json");
-    let names: Vec<&str> = v.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, ["deploy", "wait-ready", "test", "collect-logs", "teardown"]);
-    v
+    serde_json::from_slice(&out.stdout).expect("json")
 }
 
 fn phase<'a>(j: &'a [(String, String, String)], name: &str) -> (&'a str, &'a str) {

@@ -8,11 +8,15 @@ mod corpus;
 mod engine;
 mod golden;
 mod janitor;
+mod kube;
+mod kubelet;
+mod live;
 mod nodes;
 mod pki;
 mod props;
 mod render;
 mod rules;
+mod scheduling;
 mod support;
 
 mod upstream;

@@ -10,7 +10,8 @@
 //!   `provisioningState` `Creating`/`Updating` and an `Azure-AsyncOperation`
 //!   URL; the operation is `InProgress` for `Config::operation_time`, then
 //!   `Succeeded` (or `Failed` with an ARM error, for names in
-//!   `Config::fail_once`); resource groups are synchronous, as in ARM;
+//!   `Config::fail_once`, or with a retryable error for the PUTs
+//!   `Config::retryable` picks); resource groups are synchronous, as in ARM;
 //! - `DELETE` answers 202 with `Azure-AsyncOperation` and `Location`
 //!   (which answers 202 until done, then 200); a missing resource in an
 //!   existing group is 204, a missing group 404; deleting a group removes
@@ -34,7 +35,10 @@
 //! - GET hides `adminPassword` and `customData` as ARM does; `resources()`
 //!   shows everything it holds (for tests);
 //! - lists with `$filter=tagName eq 'k' [and tagValue eq 'v']` over
-//!   resource groups and resources, paged with `nextLink`;
+//!   resource groups and resources, paged with `nextLink`; a resources list
+//!   filtered by tag name and value carries no `tags` (as ARM documents);
+//! - Compute's limits: 200 VMs per availability set, scale sets of at most
+//!   100 VMs in a single placement group and 1,000 in all;
 //! - `retrieveBootDiagnosticsData` and the serial log blob it points to.
 //!
 //! Every request is logged with its time and answer (`calls()`).
@@ -70,6 +74,56 @@ pub struct Config {
     /// Send `Azure-AsyncOperation` with PUTs (some services answer with the
     /// resource's `provisioningState` only).
     pub async_header: bool,
+    /// PUTs whose operation ends `Failed` with a retryable error, once each.
+    pub retryable: Vec<Retryable>,
+    /// Whether a resources list filtered by tag name only still carries the
+    /// resources' tags. ARM documents the tags missing for a tag name *and*
+    /// value filter only; `false` drops them for any tag filter.
+    pub tags_in_tag_name_lists: bool,
+}
+
+/// Which PUT an injected operation failure hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMatch {
+    /// The resource's name (case-insensitive).
+    Name(String),
+    /// The resource's type, `Microsoft.Network/networkInterfaces`
+    /// (case-insensitive; `.../subnets` for children).
+    Type(String),
+    /// The Nth accepted resource PUT (1-based; resource groups, which have
+    /// no operation, are not counted).
+    Nth(u64),
+}
+
+/// A PUT whose operation ends `Failed` with ARM's error `code` (and an
+/// inner detail `detail`), the first time the match hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retryable {
+    pub when: PutMatch,
+    pub code: String,
+    pub detail: Option<String>,
+}
+
+impl Retryable {
+    /// `RetryableError` with the inner `ReferencedResourceNotProvisioned`,
+    /// exactly as ARM ended a NIC PUT while its subnet was being updated
+    /// (hashicorp/terraform-provider-azurerm#30197).
+    pub fn not_provisioned(when: PutMatch) -> Retryable {
+        Retryable {
+            when,
+            code: "RetryableError".into(),
+            detail: Some("ReferencedResourceNotProvisioned".into()),
+        }
+    }
+
+    /// An operation ended by another one on the same resource.
+    pub fn another_operation(when: PutMatch) -> Retryable {
+        Retryable {
+            when,
+            code: "AnotherOperationInProgress".into(),
+            detail: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -83,6 +137,8 @@ impl Default for Config {
             fail_once: Vec::new(),
             page_size: 4,
             async_header: true,
+            retryable: Vec::new(),
+            tags_in_tag_name_lists: true,
         }
     }
 }
@@ -129,7 +185,8 @@ struct Operation {
     /// Lower-case path of the resource.
     target: String,
     delete: bool,
-    failed: Option<(String, String)>,
+    /// The ARM error the operation ends with (`{"code", "message", ...}`).
+    failed: Option<Value>,
     done: bool,
 }
 
@@ -142,6 +199,12 @@ struct State {
     ids: u64,
     calls: Vec<Call>,
     failed_once: Vec<String>,
+    /// Accepted resource PUTs so far.
+    puts: u64,
+    /// Indexes into `Config::retryable` that have fired.
+    retried: Vec<usize>,
+    /// Paths (lower case) whose PUT operation an injected failure ended.
+    injected: Vec<String>,
 }
 
 /// A running fake. Stops when dropped.
@@ -248,6 +311,12 @@ impl FakeArm {
             }
             Err(_) => BTreeMap::new(),
         }
+    }
+
+    /// Paths (lower case) whose PUT operation `Config::retryable` failed, in
+    /// order.
+    pub fn injected(&self) -> Vec<String> {
+        self.state.lock().map(|s| s.injected.clone()).unwrap_or_default()
     }
 
     pub fn requests(&self) -> u64 {
@@ -511,7 +580,7 @@ const REQUIRED: &[(&str, &str)] = &[
 ];
 
 /// Required properties per type (ARM's `InvalidParameter` and friends).
-fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &'static str, String)> {
+fn check_body(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (StatusCode, &'static str, String)> {
     let top = !rtype.contains("/subnets") && !rtype.contains("/routes") && !rtype.ends_with("/extensions");
     if top && str_at(body, "/location").is_none() {
         return invalid("location is required".into());
@@ -611,11 +680,70 @@ fn check_body(s: &State, rtype: &str, body: &Value) -> Result<(), (StatusCode, &
             if str_at(os, "/customData").is_some_and(|d| d.len() > 87_380) {
                 return invalid("properties.osProfile.customData is over 64 KiB".into());
             }
+            // "Virtual machines per availability set: 200" (Azure subscription
+            // and service limits, Virtual Machines limits - Azure Resource
+            // Manager). ARM's wording for a full set is not documented.
+            if let Some(set) = str_at(body, "/properties/availabilitySet/id").map(str::to_ascii_lowercase) {
+                let members = s
+                    .resources
+                    .iter()
+                    .filter(|(k, r)| {
+                        k.as_str() != id
+                            && k.contains("/providers/microsoft.compute/virtualmachines/")
+                            && str_at(r, "/properties/availabilitySet/id")
+                                .map(str::to_ascii_lowercase)
+                                .as_deref()
+                                == Some(set.as_str())
+                    })
+                    .count();
+                if members >= AVAILABILITY_SET_MAX {
+                    return invalid(format!(
+                        "the availability set {set} already holds {members} virtual machines; an availability set \
+                         holds at most {AVAILABILITY_SET_MAX}"
+                    ));
+                }
+            }
+        }
+        "microsoft.compute/virtualmachinescalesets" => {
+            // "By default, a scale set consists of a single placement group
+            // with a maximum size of 100 VMs. If ... singlePlacementGroup is
+            // set to false, the scale set ... has a range of 0-1,000 VMs"
+            // (learn.microsoft.com/azure/virtual-machine-scale-sets/
+            // virtual-machine-scale-sets-placement-groups). Compute refuses
+            // an out-of-range value with 400 InvalidParameter naming it.
+            let capacity = body.pointer("/sku/capacity").and_then(|c| c.as_u64()).unwrap_or(0);
+            let single = body
+                .pointer("/properties/singlePlacementGroup")
+                .and_then(|b| b.as_bool())
+                .unwrap_or(true);
+            let max = if single {
+                SINGLE_PLACEMENT_GROUP_MAX
+            } else {
+                SCALE_SET_MAX
+            };
+            if capacity > max {
+                return invalid(format!(
+                    "The value {capacity} of parameter 'sku.capacity' is out of range. The value must be between \
+                     0 and {max}, inclusive{}",
+                    if single {
+                        " (singlePlacementGroup is true: set it to false for more than 100 VMs)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
         }
         _ => {}
     }
     Ok(())
 }
+
+/// Virtual machines in one availability set (Azure VM limits).
+pub const AVAILABILITY_SET_MAX: usize = 200;
+/// Instances of a scale set in a single placement group.
+pub const SINGLE_PLACEMENT_GROUP_MAX: u64 = 100;
+/// Instances of a scale set.
+pub const SCALE_SET_MAX: u64 = 1000;
 
 /// What still uses the resource `id` (a reason a delete conflicts).
 fn used_by(s: &State, id: &str) -> Option<(String, &'static str)> {
@@ -853,8 +981,8 @@ fn respond(
             return r;
         }
         let mut v = json!({"id": format!("{path}"), "name": op_id, "status": status});
-        if let (Some((code, message)), true) = (&op.failed, op.done) {
-            v["error"] = json!({"code": code, "message": message});
+        if let (Some(e), true) = (&op.failed, op.done) {
+            v["error"] = e.clone();
         }
         let mut r = reply(StatusCode::OK, &v);
         if !op.done {
@@ -947,17 +1075,32 @@ fn list(
     config: &Config,
     base: &str,
     path: &str,
-    _lower: &str,
+    lower: &str,
     q: &BTreeMap<String, String>,
     keep: impl Fn(&str, &Value) -> bool,
 ) -> Reply {
     let filter = q.get("$filter").cloned().unwrap_or_default();
+    // Resources - List: "When you filter by a tag name and value, the tags
+    // for each resource are not returned in the results" (REST reference,
+    // learn.microsoft.com/rest/api/resources/resources/list). Resource
+    // group lists are not documented so and keep them.
+    let by_tag = filter.to_ascii_lowercase().contains("tagname");
+    let by_value = filter.to_ascii_lowercase().contains("tagvalue");
+    let untagged = lower.ends_with("/resources") && by_tag && (by_value || !config.tags_in_tag_name_lists);
     let all: Vec<Value> = s
         .resources
         .iter()
         .filter(|(k, v)| keep(k, v))
         .filter(|(_, v)| filter.is_empty() || filter_matches(&filter, &v["tags"]))
-        .map(|(_, v)| shown(v))
+        .map(|(_, v)| {
+            let mut v = shown(v);
+            if untagged {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("tags");
+                }
+            }
+            v
+        })
         .collect();
     let skip: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let page: Vec<Value> = all.iter().skip(skip).take(config.page_size.max(1)).cloned().collect();
@@ -981,13 +1124,7 @@ fn busy(s: &State, lower: &str) -> bool {
     s.operations.values().any(|o| !o.done && o.target == lower)
 }
 
-fn new_operation(
-    s: &mut State,
-    config: &Config,
-    target: &str,
-    delete: bool,
-    failed: Option<(String, String)>,
-) -> String {
+fn new_operation(s: &mut State, config: &Config, target: &str, delete: bool, failed: Option<Value>) -> String {
     s.ids += 1;
     let id = format!("op-{:06}", s.ids);
     s.operations.insert(
@@ -1067,7 +1204,7 @@ fn put(
             );
         }
     }
-    if let Err((status, code, message)) = check_body(s, rtype, &v) {
+    if let Err((status, code, message)) = check_body(s, rtype, lower, &v) {
         return error(status, code, &format!("{path}: {message}"));
     }
     let mut refs = Vec::new();
@@ -1173,14 +1310,13 @@ fn put(
         }
         _ => {}
     }
+    s.puts += 1;
     let failed = if config.fail_once.iter().any(|f| f.eq_ignore_ascii_case(&name)) && !s.failed_once.contains(&name) {
         s.failed_once.push(name.clone());
-        Some((
-            "AllocationFailed".to_string(),
-            format!("allocation of {name} failed: the requested size is not available (injected)"),
-        ))
+        Some(json!({"code": "AllocationFailed",
+                    "message": format!("allocation of {name} failed: the requested size is not available (injected)")}))
     } else {
-        None
+        retryable_failure(s, config, path, rtype, &name)
     };
     v["properties"]["provisioningState"] = json!(if existed { "Updating" } else { "Creating" });
     s.resources.insert(lower.to_string(), v.clone());
@@ -1199,6 +1335,45 @@ fn put(
     );
     header(&mut r, "retry-after-ms", &config.poll_after.as_millis().to_string());
     r
+}
+
+/// The retryable error an injected failure ends this PUT's operation with:
+/// the first `Config::retryable` entry that matches and has not fired. ARM
+/// ends operations this way when a referenced resource is still being
+/// updated (`RetryableError` / `ReferencedResourceNotProvisioned`, seen in
+/// hashicorp/terraform-provider-azurerm#30197) or another operation on the
+/// resource won (`AnotherOperationInProgress`).
+fn retryable_failure(s: &mut State, config: &Config, path: &str, rtype: &str, name: &str) -> Option<Value> {
+    let n = s.puts;
+    let (i, r) = config.retryable.iter().enumerate().find(|(i, r)| {
+        !s.retried.contains(i)
+            && match &r.when {
+                PutMatch::Name(want) => want.eq_ignore_ascii_case(name),
+                PutMatch::Type(want) => want.eq_ignore_ascii_case(rtype),
+                PutMatch::Nth(want) => *want == n,
+            }
+    })?;
+    s.retried.push(i);
+    s.injected.push(path.to_ascii_lowercase());
+    let mut e = match r.code.as_str() {
+        "RetryableError" => json!({"code": "RetryableError", "message": "A retryable error occurred."}),
+        "AnotherOperationInProgress" => json!({"code": "AnotherOperationInProgress",
+            "message": format!("Operation on {path} was canceled: another operation on this or a dependent resource is in progress (injected)")}),
+        code => json!({"code": code, "message": format!("{path}: {code} (injected)")}),
+    };
+    if let Some(d) = &r.detail {
+        let message = if d == "ReferencedResourceNotProvisioned" {
+            format!(
+                "Cannot proceed with operation because resource {path}/subnet used by resource {path} is not in \
+                 Succeeded state. Resource is in Updating state and the last operation that updated/is updating \
+                 the resource is PutSubnetOperation."
+            )
+        } else {
+            format!("{d} (injected)")
+        };
+        e["details"] = json!([{"code": d, "message": message}]);
+    }
+    Some(e)
 }
 
 fn delete(s: &mut State, config: &Config, base: &str, path: &str, lower: &str, rg: &str, group: bool) -> Reply {
@@ -1221,7 +1396,18 @@ fn delete(s: &mut State, config: &Config, base: &str, path: &str, lower: &str, r
     }
     if !group {
         if let Some((user, code)) = used_by(s, lower) {
-            return error(StatusCode::CONFLICT, code, &format!("{path} is in use by {user}"));
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let message = if lower.contains("/providers/microsoft.compute/availabilitysets/") {
+                // Compute's own words (Azure docs, "Understand common error
+                // messages when you manage virtual machines in Azure").
+                format!(
+                    "Availability Set {name} cannot be deleted. Before deleting an Availability Set please ensure \
+                     that it does not contain any VM."
+                )
+            } else {
+                format!("{path} is in use by {user}")
+            };
+            return error(StatusCode::CONFLICT, code, &message);
         }
     }
     if let Some(r) = s.resources.get_mut(lower) {

@@ -10,7 +10,13 @@
 //!   reference to a missing network or subnetwork is 404;
 //! - deleting a network that subnetworks, firewalls, routes or instances
 //!   still use is 400 `resourceInUseByAnotherResource`;
-//! - every Nth request can be refused with 429 `rateLimitExceeded` or 503;
+//! - every Nth request can be refused with 429 `rateLimitExceeded` or 503,
+//!   or with the 403 of an exceeded rate quota as Compute Engine sends it
+//!   (reason `rateLimitExceeded`, alternating with `userRateLimitExceeded`;
+//!   the message names the quota metric, not the reason), operation polls
+//!   included;
+//! - chosen calls can be refused with the 403 of a missing permission
+//!   (reason `forbidden`, "Required 'compute.networks.create' permission");
 //! - list (GET of a collection) with a `labels.KEY=VALUE` filter, and
 //!   aggregated lists (`projects/{p}/aggregated/{collection}`) by scope;
 //! - images seeded from `Config::images`, read by family (the newest one
@@ -48,6 +54,14 @@ pub struct Config {
     pub throttle_every: Option<u64>,
     /// Refuse every Nth request with 503.
     pub unavailable_every: Option<u64>,
+    /// Refuse every Nth request (operation polls too) with 403 and reason
+    /// `rateLimitExceeded` (every other one `userRateLimitExceeded`): "If
+    /// your project exceeds a rate quota, you receive a 403 error with the
+    /// reason rateLimitExceeded" (cloud.google.com/compute/api-quota).
+    pub rate_quota_every: Option<u64>,
+    /// Calls refused with 403 `forbidden` (no permission): each entry is the
+    /// start of a logged call, `POST projects/p/global/networks`.
+    pub forbidden: Vec<String>,
     /// Public images (`{"project", "name", "family", "creationTimestamp",
     /// "deprecated"?}`); `default_images()` has the families hke uses.
     pub images: Vec<Value>,
@@ -85,6 +99,8 @@ impl Default for Config {
             operation_time: Duration::from_millis(300),
             throttle_every: None,
             unavailable_every: None,
+            rate_quota_every: None,
+            forbidden: Vec::new(),
             images: default_images(),
         }
     }
@@ -115,6 +131,9 @@ struct State {
     ids: u64,
     /// `METHOD path [name]` of every request, in order.
     calls: Vec<String>,
+    /// `STATUS reason METHOD path [name]` of every request refused by
+    /// injection (throttling, rate quotas, permissions), in order.
+    refused: Vec<String>,
 }
 
 /// A running fake. Stops when dropped.
@@ -202,6 +221,12 @@ impl FakeGce {
         }
     }
 
+    /// Every request refused by injection: `403 rateLimitExceeded GET
+    /// projects/p/global/operations/operation-7-insert`.
+    pub fn refused(&self) -> Vec<String> {
+        self.state.lock().map(|s| s.refused.clone()).unwrap_or_default()
+    }
+
     /// How many requests it has answered.
     pub fn requests(&self) -> u64 {
         self.state.lock().map(|s| s.requests).unwrap_or(0)
@@ -233,6 +258,48 @@ fn error(status: StatusCode, reason: &str, message: &str) -> Reply {
         status,
         &json!({"error": {"code": status.as_u16(), "message": message,
             "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+    )
+}
+
+/// A 403 as Compute Engine sends it for an exceeded rate quota: the
+/// message names the quota metric and limit, only `errors[].reason` says
+/// `rateLimitExceeded` (the body seen in hail-is/hail#10613 and
+/// hashicorp/terraform-provider-google#8360).
+fn rate_quota_error(method: &hyper::Method, path: &str, reason: &str) -> Reply {
+    let metric = match (method.as_str(), path.contains("/operations/")) {
+        ("GET", true) => "Operation read requests",
+        ("GET", false) => "Read requests",
+        _ => "Queries",
+    };
+    let message = format!(
+        "Quota exceeded for quota metric '{metric}' and limit '{metric} per minute' of service \
+         'compute.googleapis.com' for consumer 'project_number:123456789012'."
+    );
+    reply(
+        StatusCode::FORBIDDEN,
+        &json!({"error": {"code": 403, "message": message,
+            "errors": [{"message": message, "domain": "usageLimits", "reason": reason}],
+            "status": "PERMISSION_DENIED"}}),
+    )
+}
+
+/// The 403 of a missing permission (`compute.networks.create` for a POST to
+/// `.../networks`).
+fn forbidden_error(method: &hyper::Method, short: &str) -> Reply {
+    let parts: Vec<&str> = short.split('/').filter(|p| !p.is_empty()).collect();
+    let at = if parts.get(2) == Some(&"global") { 3 } else { 4 };
+    let collection = parts.get(at).copied().unwrap_or("resources");
+    let verb = match method.as_str() {
+        "POST" => "create",
+        "DELETE" => "delete",
+        _ => "get",
+    };
+    let message = format!("Required 'compute.{collection}.{verb}' permission for '{short}'");
+    reply(
+        StatusCode::FORBIDDEN,
+        &json!({"error": {"code": 403, "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "forbidden"}],
+            "status": "PERMISSION_DENIED"}}),
     )
 }
 
@@ -630,15 +697,31 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
         .ok()
         .and_then(|v| v["name"].as_str().map(|n| format!(" {n}")))
         .unwrap_or_default();
-    s.calls.push(format!("{method} {short}{named}"));
+    let call = format!("{method} {short}{named}");
+    s.calls.push(call.clone());
     if config.throttle_every.is_some_and(|e| e > 0 && n % e == 0) {
+        s.refused.push(format!("429 rateLimitExceeded {call}"));
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "rateLimitExceeded",
             "Rate Limit Exceeded",
         );
     }
+    if let Some(e) = config.rate_quota_every.filter(|e| *e > 0 && n % *e == 0) {
+        let reason = if (n / e) % 2 == 0 {
+            "userRateLimitExceeded"
+        } else {
+            "rateLimitExceeded"
+        };
+        s.refused.push(format!("403 {reason} {call}"));
+        return rate_quota_error(&method, &path, reason);
+    }
+    if config.forbidden.iter().any(|f| call.starts_with(f.as_str())) {
+        s.refused.push(format!("403 forbidden {call}"));
+        return forbidden_error(&method, &short);
+    }
     if config.unavailable_every.is_some_and(|e| e > 0 && n % e == 0) {
+        s.refused.push(format!("503 backendError {call}"));
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "backendError",

@@ -7,10 +7,12 @@
 //! |----------------|--------------------------------------------------------------------------|
 //! | group          | the cluster's EC2 key pair (nothing when the model has no SSH key)       |
 //! | network        | VPC (DNS hostnames on), internet gateway, route table with 0.0.0.0/0     |
-//! | subnet         | four public subnets (the node range in quarters) over up to 3 zones      |
+//! | subnet         | four public subnets (the node range in quarters), quarter q in the       |
+//! |                | region's zone q mod 3 (validation puts several masters one per zone)     |
 //! | firewall       | security group with one ingress permission per rule and source           |
 //! | publicAddress  | Elastic IP (one-master clusters)                                         |
-//! | loadBalancer   | network load balancer + TCP target group + listener; or the Elastic IP   |
+//! | loadBalancer   | network load balancer (cross-zone on) + TCP target group + listener;     |
+//! |                | or the Elastic IP                                                        |
 //! | lbMember       | target registration; or the Elastic IP's association                     |
 //! | route          | route to a node's pod range in the cluster's route table (kubenet)       |
 //! | machine        | an instance (RunInstances with a client token and tags)                  |
@@ -56,6 +58,14 @@ pub const TAG_COMPLETE: &str = "hke.io/complete";
 pub const TAG_GROUP: &str = "hke.io/group";
 /// Tag naming the load balancer an Elastic IP serves as (one-master clusters).
 pub const TAG_LB: &str = "hke.io/lb";
+/// The load balancer attribute of cross-zone load balancing (ELBv2
+/// `LoadBalancerAttribute` keys).
+pub const CROSS_ZONE: &str = "load_balancing.cross_zone.enabled";
+/// The description of the network interfaces a network load balancer keeps
+/// in each of its subnets: `ELB net/<name>/<id>`, the end of its ARN. AWS
+/// removes them some time after the load balancer is deleted; until then the
+/// subnets cannot be deleted nor the internet gateway detached.
+pub const NLB_INTERFACES: &str = "ELB net/*";
 
 /// Where and for which cluster.
 #[derive(Debug, Clone)]
@@ -516,6 +526,10 @@ impl Aws {
                 )?;
             }
         }
+        // The load balancer's public addresses are mapped through the
+        // gateway until its interfaces are gone.
+        self.wait_for_nlb_interfaces(&format!("VPC {vpc}"), filter("vpc-id", &[vpc]))
+            .await?;
         let igws = self
             .ec2
             .describe_internet_gateways()
@@ -538,6 +552,39 @@ impl Aws {
             .await
             .map_err(|e| from_sdk(&format!("delete VPC {vpc}"), false, e))?;
         Ok(())
+    }
+
+    /// The network load balancers' interfaces `scope` selects (a subnet-id or
+    /// vpc-id filter).
+    pub async fn nlb_interfaces(&self, scope: Filter) -> R<Vec<String>> {
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .filters(scope)
+            .filters(filter("description", &[NLB_INTERFACES]))
+            .send()
+            .await
+            .map_err(|e| from_sdk("describe the load balancer's network interfaces", false, e))?;
+        Ok(out
+            .network_interfaces()
+            .iter()
+            .filter_map(|n| n.network_interface_id().map(str::to_string))
+            .collect())
+    }
+
+    /// Wait (up to the configured wait, then a retryable timeout) until no
+    /// network load balancer interface is left where `scope` says: deleting
+    /// a subnet or detaching the gateway before that is a DependencyViolation
+    /// for minutes after the load balancer itself is gone.
+    async fn wait_for_nlb_interfaces(&self, what: &str, scope: Filter) -> R<()> {
+        self.wait_for(
+            &format!("the load balancer's network interfaces in {what} to go"),
+            || {
+                let scope = scope.clone();
+                async move { Ok(self.nlb_interfaces(scope).await?.is_empty().then_some(())) }
+            },
+        )
+        .await
     }
 
     async fn delete_internet_gateway(&self, id: &str) -> R<()> {
@@ -704,6 +751,8 @@ impl Aws {
         let mut ids = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let part_name = format!("{}-{i}", req.name);
+            // Quarter i in zone i mod 3: hke's validation (aws_spread_masters)
+            // gives several masters addresses in quarters of distinct zones.
             let zone = &zones[i % zones.len()];
             let id = match existing
                 .iter()
@@ -1020,6 +1069,22 @@ impl Aws {
             }
         };
         let lb_arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        // "With Network Load Balancers, cross-zone load balancing is off by
+        // default" (ELBv2 docs, network/target-group-cross-zone.html): a
+        // zone's node would send only to that zone's master. Set before the
+        // listener, so a listener means the attribute is on.
+        self.elb
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(&lb_arn)
+            .attributes(
+                elbv2::types::LoadBalancerAttribute::builder()
+                    .key(CROSS_ZONE)
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| from_sdk(&format!("turn on cross-zone load balancing of {lb_name}"), false, e))?;
         let tg_arn = match self.describe_tg(&tg_name).await? {
             Some(arn) => arn,
             None => {
@@ -1904,8 +1969,13 @@ impl Provider for Aws {
             Kind::Network if id.starts_with("igw-") => self.delete_internet_gateway(&id).await,
             Kind::Network => self.delete_network(&id).await,
             Kind::Subnet => {
+                let ids: Vec<&str> = id.split(',').filter(|s| !s.is_empty()).collect();
+                if !ids.is_empty() {
+                    self.wait_for_nlb_interfaces(&format!("subnets {id}"), filter("subnet-id", &ids))
+                        .await?;
+                }
                 let mut deleted = false;
-                for s in id.split(',').filter(|s| !s.is_empty()) {
+                for s in ids {
                     match self.ec2.delete_subnet().subnet_id(s).send().await {
                         Ok(_) => deleted = true,
                         Err(e) => done_if_not_found(from_sdk(&format!("delete subnet {s}"), false, e))?,

@@ -191,3 +191,126 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
     assert_eq!(run.num_calls(), 0);
     assert_eq!(tag.num_calls(), 1, "marked complete");
 }
+
+/// A provider that polls every few milliseconds.
+fn quick(ec2: aws_sdk_ec2::Client) -> Aws {
+    let mut cfg = AwsConfig::new("c1", Some("us-west-2"));
+    cfg.poll = std::time::Duration::from_millis(5);
+    Aws::with_clients(cfg, ec2, no_elb())
+}
+
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// DescribeNetworkInterfaces for the NLB's interfaces (description
+/// `ELB net/*` and `scope`): two answers with one, then none.
+fn nlb_interfaces(log: &Log, scope: &'static str, values: &'static [&'static str]) -> aws_smithy_mocks::Rule {
+    use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+    let (l1, l2) = (log.clone(), log.clone());
+    mock!(aws_sdk_ec2::Client::describe_network_interfaces)
+        .match_requests(move |r| {
+            let has = |name: &str, want: &[&str]| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some(name) && f.values().iter().map(String::as_str).eq(want.iter().copied()))
+            };
+            has("description", &["ELB net/*"]) && has(scope, values)
+        })
+        .sequence()
+        .output(move || {
+            l1.lock().expect("log").push("interface there".into());
+            DescribeNetworkInterfacesOutput::builder()
+                .network_interfaces(
+                    aws_sdk_ec2::types::NetworkInterface::builder()
+                        .network_interface_id("eni-0nlb")
+                        .description("ELB net/c1-apiserver/50dc6c495c0c9188")
+                        .build(),
+                )
+                .build()
+        })
+        .times(2)
+        .output(move || {
+            l2.lock().expect("log").push("interface gone".into());
+            DescribeNetworkInterfacesOutput::builder().build()
+        })
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn subnets_go_only_after_the_load_balancers_interfaces() {
+    // AWS releases an NLB's interfaces minutes after the NLB; moto has no
+    // such interfaces, so the waiting is checked here against mocks.
+    let log: Log = Default::default();
+    let enis = nlb_interfaces(&log, "subnet-id", &["subnet-a", "subnet-b"]);
+    let l = log.clone();
+    let delete = mock!(aws_sdk_ec2::Client::delete_subnet).then_compute_output(move |r| {
+        l.lock()
+            .expect("log")
+            .push(format!("delete {}", r.subnet_id().unwrap_or_default()));
+        aws_sdk_ec2::operation::delete_subnet::DeleteSubnetOutput::builder().build()
+    });
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&enis, &delete]);
+    quick(ec2)
+        .delete(Kind::Subnet, "c1-nodes", Some("subnet-a,subnet-b"))
+        .await
+        .expect("deleted");
+    assert_eq!(
+        *log.lock().expect("log"),
+        vec![
+            "interface there",
+            "interface there",
+            "interface gone",
+            "delete subnet-a",
+            "delete subnet-b"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_is_detached_only_after_the_load_balancers_interfaces() {
+    use aws_sdk_ec2::operation::{
+        delete_internet_gateway::DeleteInternetGatewayOutput, delete_vpc::DeleteVpcOutput,
+        describe_internet_gateways::DescribeInternetGatewaysOutput, describe_route_tables::DescribeRouteTablesOutput,
+        detach_internet_gateway::DetachInternetGatewayOutput,
+    };
+    let log: Log = Default::default();
+    let enis = nlb_interfaces(&log, "vpc-id", &["vpc-1"]);
+    let rts =
+        mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| DescribeRouteTablesOutput::builder().build());
+    let igws = mock!(aws_sdk_ec2::Client::describe_internet_gateways).then_output(|| {
+        DescribeInternetGatewaysOutput::builder()
+            .internet_gateways(
+                aws_sdk_ec2::types::InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .attachments(
+                        aws_sdk_ec2::types::InternetGatewayAttachment::builder()
+                            .vpc_id("vpc-1")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let l = log.clone();
+    let detach = mock!(aws_sdk_ec2::Client::detach_internet_gateway).then_output(move || {
+        l.lock().expect("log").push("detach".into());
+        DetachInternetGatewayOutput::builder().build()
+    });
+    let delete_igw = mock!(aws_sdk_ec2::Client::delete_internet_gateway)
+        .then_output(|| DeleteInternetGatewayOutput::builder().build());
+    let delete_vpc = mock!(aws_sdk_ec2::Client::delete_vpc).then_output(|| DeleteVpcOutput::builder().build());
+    let ec2 = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&enis, &rts, &igws, &detach, &delete_igw, &delete_vpc]
+    );
+    quick(ec2)
+        .delete(Kind::Network, "c1-vnet", Some("vpc-1"))
+        .await
+        .expect("deleted");
+    assert_eq!(
+        *log.lock().expect("log"),
+        vec!["interface there", "interface there", "interface gone", "detach"]
+    );
+    assert_eq!(delete_vpc.num_calls(), 1);
+}

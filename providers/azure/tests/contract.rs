@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::http::{Transport, Url};
-use hke_fake_arm::{Config, FakeArm, TOKEN};
+use hke_fake_arm::{Config, FakeArm, PutMatch, Retryable, TOKEN};
 use hke_provider_api::{Class, LeftBehind};
 use hke_provider_azure::arm::Arm;
 use hke_provider_azure::models::{API_COMPUTE, API_NETWORK, API_RESOURCES};
@@ -222,4 +222,228 @@ async fn a_put_without_an_operation_waits_for_the_provisioning_state() {
         .expect("set");
     assert_eq!(v["properties"]["provisioningState"], "Succeeded");
     assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+/// A group, VNet and subnet to put NICs in.
+async fn network(e: &Env) -> String {
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+    let vnet = format!("{}/providers/Microsoft.Network/virtualNetworks/v1", e.rg);
+    e.arm
+        .put(
+            &vnet,
+            API_NETWORK,
+            &json!({"location": "westus2", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}}),
+        )
+        .await
+        .expect("vnet");
+    let subnet = format!("{vnet}/subnets/s1");
+    e.arm
+        .put(
+            &subnet,
+            API_NETWORK,
+            &json!({"properties": {"addressPrefix": "10.0.1.0/24"}}),
+        )
+        .await
+        .expect("subnet");
+    subnet
+}
+
+#[tokio::test]
+async fn an_operation_that_fails_with_a_retryable_error_is_transient_and_a_second_put_succeeds() {
+    let e = start(Config {
+        operation_time: Duration::from_millis(50),
+        retryable: vec![
+            Retryable::not_provisioned(PutMatch::Type("Microsoft.Network/networkInterfaces".into())),
+            Retryable::another_operation(PutMatch::Name("a1".into())),
+            Retryable {
+                when: PutMatch::Name("a2".into()),
+                code: "AllocationFailed".into(),
+                detail: None,
+            },
+        ],
+        ..Config::default()
+    })
+    .await;
+    let subnet = network(&e).await;
+    let nic = format!("{}/providers/Microsoft.Network/networkInterfaces/n1", e.rg);
+    let body = json!({"location": "westus2", "properties": {
+        "ipConfigurations": [{"name": "ip", "properties": {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}}]}});
+    // The operation ends Failed with RetryableError /
+    // ReferencedResourceNotProvisioned: transient, like a 429, and the NIC
+    // was left behind (in provisioningState Failed) for the next PUT.
+    let err = e.arm.put(&nic, API_NETWORK, &body).await.expect_err("fails once");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.code.as_deref(), Some("RetryableError"));
+    assert!(err.message.contains("ReferencedResourceNotProvisioned"), "{err}");
+    assert_eq!(err.left_behind, LeftBehind::Something(nic.clone()));
+    let v = e
+        .arm
+        .put(&nic, API_NETWORK, &body)
+        .await
+        .expect("the second PUT succeeds");
+    assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+
+    // AnotherOperationInProgress as an operation's end: transient too.
+    let set = |n: &str| format!("{}/providers/Microsoft.Compute/availabilitySets/{n}", e.rg);
+    let avset = json!({"location": "westus2", "properties": {}});
+    let err = e
+        .arm
+        .put(&set("a1"), API_COMPUTE, &avset)
+        .await
+        .expect_err("fails once");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.code.as_deref(), Some("AnotherOperationInProgress"));
+    e.arm.put(&set("a1"), API_COMPUTE, &avset).await.expect("second PUT");
+
+    // Any other failed operation stays permanent.
+    let err = e.arm.put(&set("a2"), API_COMPUTE, &avset).await.expect_err("fails");
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(err.code.as_deref(), Some("AllocationFailed"));
+}
+
+#[tokio::test]
+async fn operation_not_allowed_is_transient_only_while_something_is_in_use() {
+    let e = start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    })
+    .await;
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+    let avset = format!("{}/providers/Microsoft.Compute/availabilitySets/a1", e.rg);
+    e.arm
+        .put(&avset, API_COMPUTE, &json!({"location": "westus2", "properties": {}}))
+        .await
+        .expect("set");
+    let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/m1", e.rg);
+    e.fake.seed(
+        &vm,
+        json!({"name": "m1", "location": "westus2", "type": "Microsoft.Compute/virtualMachines",
+               "properties": {"availabilitySet": {"id": avset}, "provisioningState": "Succeeded"}}),
+    );
+    // Compute refuses to delete a set that holds a VM with 409
+    // OperationNotAllowed; it clears when the VM goes.
+    let err = e.arm.delete(&avset, API_COMPUTE).await.expect_err("in use");
+    assert_eq!(err.code.as_deref(), Some("OperationNotAllowed"));
+    assert!(err.message.contains("does not contain any VM"), "{err}");
+    assert!(err.is_transient(), "{err}");
+    e.arm.delete(&vm, API_COMPUTE).await.expect("vm deleted");
+    e.arm.delete(&avset, API_COMPUTE).await.expect("set deleted");
+}
+
+#[tokio::test]
+async fn scale_sets_and_availability_sets_are_held_to_computes_limits() {
+    let e = start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    })
+    .await;
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+    let vmss = format!("{}/providers/Microsoft.Compute/virtualMachineScaleSets/s1", e.rg);
+    let body = |capacity: u32, single: Option<bool>| {
+        let mut b = json!({"location": "westus2", "sku": {"name": "Standard_D2s_v3", "capacity": capacity},
+                           "properties": {"orchestrationMode": "Uniform"}});
+        if let Some(s) = single {
+            b["properties"]["singlePlacementGroup"] = json!(s);
+        }
+        b
+    };
+    // One placement group (the default) holds 100 VMs.
+    e.arm.put(&vmss, API_COMPUTE, &body(100, None)).await.expect("100 fit");
+    for b in [body(101, None), body(101, Some(true))] {
+        let err = e
+            .arm
+            .put(&vmss, API_COMPUTE, &b)
+            .await
+            .expect_err("101 in one placement group");
+        assert_eq!(err.code.as_deref(), Some("InvalidParameter"));
+        assert!(!err.is_transient());
+        assert!(err.message.contains("sku.capacity"), "{err}");
+    }
+    e.arm
+        .put(&vmss, API_COMPUTE, &body(1000, Some(false)))
+        .await
+        .expect("1,000 over several placement groups");
+    let err = e
+        .arm
+        .put(&vmss, API_COMPUTE, &body(1001, Some(false)))
+        .await
+        .expect_err("over 1,000");
+    assert_eq!(err.code.as_deref(), Some("InvalidParameter"));
+
+    // An availability set holds 200 VMs: the 201st is refused.
+    let avset = format!("{}/providers/Microsoft.Compute/availabilitySets/a1", e.rg);
+    e.arm
+        .put(&avset, API_COMPUTE, &json!({"location": "westus2", "properties": {}}))
+        .await
+        .expect("set");
+    for i in 0..200 {
+        let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/m{i}", e.rg);
+        e.fake.seed(
+            &vm,
+            json!({"name": format!("m{i}"), "type": "Microsoft.Compute/virtualMachines",
+                   "properties": {"availabilitySet": {"id": avset}, "provisioningState": "Succeeded"}}),
+        );
+    }
+    let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/m200", e.rg);
+    let vm_body = json!({"location": "westus2", "properties": {
+        "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+        "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},
+        "osProfile": {"computerName": "m200", "adminUsername": "azureuser",
+                      "linuxConfiguration": {"ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAA"}]}}},
+        "networkProfile": {"networkInterfaces": [{"id": format!("{}/providers/Microsoft.Network/networkInterfaces/n200", e.rg)}]},
+        "availabilitySet": {"id": avset}}});
+    let err = e.arm.put(&vm, API_COMPUTE, &vm_body).await.expect_err("a full set");
+    assert_eq!(err.code.as_deref(), Some("InvalidParameter"));
+    assert!(err.message.contains("at most 200"), "{err}");
+}
+
+#[tokio::test]
+async fn lists_filtered_by_tag_name_and_value_carry_no_tags() {
+    let e = start(Config {
+        operation_time: Duration::ZERO,
+        ..Config::default()
+    })
+    .await;
+    let tags = json!({"hke.io_cluster": "c1", "owner": "team"});
+    e.arm
+        .put(&e.rg, API_RESOURCES, &json!({"location": "westus2", "tags": tags}))
+        .await
+        .expect("group");
+    let set = format!("{}/providers/Microsoft.Compute/availabilitySets/a1", e.rg);
+    e.arm
+        .put(
+            &set,
+            API_COMPUTE,
+            &json!({"location": "westus2", "tags": tags, "properties": {}}),
+        )
+        .await
+        .expect("set");
+    let sub = e.rg.split("/resourceGroups/").next().expect("sub").to_string();
+    let list = |path: String, filter: &'static str| {
+        let arm = &e.arm;
+        async move {
+            arm.list::<serde_json::Value>(&path, API_RESOURCES, Some(filter))
+                .await
+                .expect("list")
+        }
+    };
+    let both = "tagName eq 'hke.io_cluster' and tagValue eq 'c1'";
+    // Resources - List: found by the filter, without their tags.
+    let found = list(format!("{sub}/resources"), both).await;
+    assert_eq!(found.len(), 1);
+    assert!(found[0].get("tags").is_none(), "{}", found[0]);
+    // By tag name only, and resource groups, the tags are there.
+    let found = list(format!("{sub}/resources"), "tagName eq 'hke.io_cluster'").await;
+    assert_eq!(found[0]["tags"]["hke.io_cluster"], "c1");
+    let groups = list(format!("{sub}/resourcegroups"), both).await;
+    assert_eq!(groups[0]["tags"]["hke.io_cluster"], "c1");
 }

@@ -25,9 +25,12 @@
 //!
 //! Every insert and delete is followed through its zonal, regional or global
 //! operation to DONE; an operation that ends in error is an error naming the
-//! resource. The client's own retries are off: throttling (429, 403
-//! `rateLimitExceeded`), 5xx and resources still in use go through the
-//! engine's backoff. Polling an operation tolerates those same errors.
+//! resource. The client's own retries are off: throttling (429, and 403
+//! with reason `rateLimitExceeded`/`userRateLimitExceeded`, read from the
+//! error's details since the message does not say it), 5xx and resources
+//! still in use go through the engine's backoff. Polling an operation
+//! tolerates those same errors; a 403 for a missing permission stays a
+//! permanent error that names the credentials.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -106,14 +109,17 @@ impl GcpConfig {
     }
 }
 
-/// Keep polling an operation through throttling, 5xx and network errors
-/// (the insert was accepted: giving up would lose track of it).
+/// Keep polling an operation through throttling (429, and the 403
+/// `rateLimitExceeded` of an exceeded rate quota: operation reads have a
+/// quota of their own), 5xx and network errors (the insert was accepted:
+/// giving up would lose track of it).
 #[derive(Debug, Clone)]
 struct PollThroughTransientErrors;
 
 impl PollingErrorPolicy for PollThroughTransientErrors {
     fn on_error(&self, _state: &PollingState, error: GaxError) -> RetryResult {
         let transient = matches!(error.http_status_code(), Some(429) | Some(500..=599))
+            || error::rate_limited(&error)
             || error.is_io()
             || error.is_connect()
             || error.is_timeout()
@@ -1637,6 +1643,33 @@ mod tests {
             ("targetPools", Scope::Region("r".into()))
         );
         assert!(parse_link("mg:group").is_none());
+    }
+
+    #[test]
+    fn polling_rides_out_rate_quotas_but_not_permission_errors() {
+        let gce_403 = |reason: &str| {
+            let status: google_cloud_gax::error::rpc::Status = serde_json::from_value(serde_json::json!({
+                "code": 7,
+                "message": "Quota exceeded for quota metric 'Operation read requests'",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}],
+            }))
+            .expect("status");
+            GaxError::service(status)
+        };
+        let state = PollingState::default();
+        let policy = PollThroughTransientErrors;
+        assert!(matches!(
+            policy.on_error(&state, gce_403("rateLimitExceeded")),
+            RetryResult::Continue(_)
+        ));
+        assert!(matches!(
+            policy.on_error(&state, gce_403("userRateLimitExceeded")),
+            RetryResult::Continue(_)
+        ));
+        assert!(matches!(
+            policy.on_error(&state, gce_403("forbidden")),
+            RetryResult::Permanent(_)
+        ));
     }
 
     #[test]
