@@ -308,3 +308,132 @@ fn ci_run_waits_on_real_nodes_checks_the_cluster_and_hke_check_reports_what_fail
         assert_eq!(phase.trim(), "Terminating", "{ns} left behind");
     }
 }
+
+/// The bootstrap token keeper every control-plane node runs hourly, as its
+/// boot file writes it, against the real API: it recreates a token the
+/// token cleaner removed, pushes an expiring one's expiry 24 h ahead, and
+/// the token then authenticates as a bootstrapper.
+#[test]
+fn the_control_planes_keep_the_nodes_bootstrap_token_valid() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gen = tmp.path().join("gen");
+    generate(&gen, &[]);
+    let cp = ControlPlane::start(&gen);
+    // A joining control-plane node's boot file (master-1): the keeper and
+    // the kubeadm configuration it reads the token from.
+    let master = std::fs::read_dir(gen.join("bootstrap"))
+        .expect("bootstrap/")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| n.starts_with("k8s-master-") && n.ends_with("-1"))
+        })
+        .expect("master 1");
+    let boot = std::fs::read_to_string(master.join("cloud-init.yaml")).expect("cloud-init");
+    let files = kubelet::linux_files("master-1", &boot);
+    let file = |p: &str| {
+        files
+            .iter()
+            .find(|(path, _)| path == p)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| panic!("{p} not written"))
+    };
+    let script = file("/etc/hke/bootstrap.sh");
+    let keeper = script
+        .split("<<'TOKEN'\n")
+        .nth(1)
+        .and_then(|s| s.split("\nTOKEN\n").next())
+        .expect("the keeper script in the bootstrap");
+    assert!(
+        script.contains("systemctl enable --now hke-bootstrap-token.timer"),
+        "{script}"
+    );
+    let kubeadm_yaml = tmp.path().join("kubeadm.yaml");
+    std::fs::write(&kubeadm_yaml, file("/etc/hke/kubeadm.yaml")).expect("write");
+    let keeper = keeper
+        .replace("/etc/kubernetes/admin.conf", &cp.kubeconfig().display().to_string())
+        .replace("/etc/hke/kubeadm.yaml", &kubeadm_yaml.display().to_string());
+    let keeper_file = tmp.path().join("hke-bootstrap-token");
+    std::fs::write(&keeper_file, &keeper).expect("write");
+    let bin = k8s_tool("kubeadm").parent().expect("bin dir").to_path_buf();
+    let _ = k8s_tool("kubectl");
+    let run = || {
+        let out = Command::new("bash")
+            .arg(&keeper_file)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    };
+    let token = file("/etc/hke/kubeadm.yaml")
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("token: ")
+                .map(|t| t.trim_matches('"').to_string())
+        })
+        .expect("a token in the join configuration");
+    let id = token.split('.').next().expect("id").to_string();
+    let secret = format!("bootstrap-token-{id}");
+    let expiry = || -> time::OffsetDateTime {
+        let v = cp.get_json(&["-n", "kube-system", "secret", &secret]);
+        let b64 = v["data"]["expiration"].as_str().expect("expiration");
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).expect("base64");
+        time::OffsetDateTime::parse(
+            &String::from_utf8(raw).expect("utf-8"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("RFC 3339")
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let near_a_day = |t: time::OffsetDateTime| {
+        let h = (t - now).whole_minutes();
+        (23 * 60..=24 * 60 + 5).contains(&h)
+    };
+
+    // 1. Gone (cleaned up, or never made here): recreated, for 24 h.
+    let said = run();
+    assert!(said.contains(&format!("bootstrap token {id} valid until")), "{said}");
+    assert!(near_a_day(expiry()), "{}", expiry());
+    // 2. About to expire: pushed 24 h ahead.
+    let soon = (now + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    cp.kubectl_ok(&[
+        "-n",
+        "kube-system",
+        "patch",
+        "secret",
+        &secret,
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"stringData":{{"expiration":"{soon}"}}}}"#),
+    ]);
+    assert!(!near_a_day(expiry()));
+    run();
+    assert!(near_a_day(expiry()), "{}", expiry());
+    // 3. The token authenticates as a bootstrapper (kubeadm's join group).
+    let out = Command::new(k8s_tool("kubectl"))
+        .args([
+            "--kubeconfig",
+            "/dev/null",
+            "--server",
+            cp.server(),
+            "--certificate-authority",
+        ])
+        .arg(gen.join("pki/ca.crt"))
+        .args(["--token", &token, "auth", "whoami", "-o", "json"])
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let who: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(who["status"]["userInfo"]["username"], format!("system:bootstrap:{id}"));
+    assert!(
+        who["status"]["userInfo"]["groups"]
+            .to_string()
+            .contains("system:bootstrappers:kubeadm:default-node-token"),
+        "{who}"
+    );
+}
