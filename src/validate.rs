@@ -1346,12 +1346,11 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
             labels.insert(crate::render::HYPERV_LABEL.to_string(), "true".to_string());
         }
         labels.insert("agentpool".to_string(), pname.clone());
-        if let Some(w) = windows_version {
-            labels.insert(
-                "node.kubernetes.io/windows-build".to_string(),
-                table.windows(w).build.clone(),
-            );
-        }
+        // No `node.kubernetes.io/windows-build` here: the kubelet on Windows
+        // labels its node with the build the OS reports (pkg/kubelet/
+        // kubelet_node_status_windows.go getOSSpecificLabels), and a label
+        // hke set from its table would override the truth the RuntimeClasses
+        // select on.
         for (key, val) in pool.custom_node_labels.clone().unwrap_or_default() {
             match check_label(&key, &val) {
                 Ok(()) => {
@@ -1410,7 +1409,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     }
 
     azure_rules(&mut v, k, master, &pools_in);
-    if false /*AZURE-BEFORE*/ && cloud == Cloud::Azure {
+    if cloud == Cloud::Azure {
         azure_limits(&mut v, plugin, name.as_str(), master_count, &pools);
     }
     for (path, flags) in [

@@ -541,8 +541,15 @@ impl<'a> Renderer<'a> {
         };
         let mut kubelet: BTreeMap<String, String> = flags.clone();
         kubelet.remove("--register-with-taints");
-        if !labels.is_empty() {
-            kubelet.insert("--node-labels".into(), labels.clone());
+        // The pool's labels and any `--node-labels` of the model's own: one
+        // kubeletExtraArgs entry holds both (the kubelet would merge repeated
+        // flags; kubeadm passes one value per name).
+        let merged: Vec<String> = [labels.clone(), flags.get("--node-labels").cloned().unwrap_or_default()]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !merged.is_empty() {
+            kubelet.insert("--node-labels".into(), merged.join(","));
         }
         let mut cm = c.controller_manager_flags.clone();
         match c.network.plugin {

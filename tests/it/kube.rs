@@ -183,25 +183,37 @@ pub fn kubeadm_config(spec: &NodeSpec) -> &str {
 /// host name (for a machine group's instances, the name the cloud gives
 /// them); `image` is the plan's image name (`windows-2022`, `ubuntu-24.04`).
 pub fn sim_node(spec: &NodeSpec, hostname: &str, image: &str) -> SimNode {
-    let (args, control_plane_taints): (Vec<(String, String)>, Option<Vec<Taint>>) = match spec.os {
+    let kubeadm = (spec.os == OsType::Linux).then(|| kubeadm_config(spec));
+    sim_node_from(spec.os, &spec.kubelet_args, kubeadm, hostname, image)
+}
+
+/// `sim_node` from the pieces a boot file holds: the Windows kubelet
+/// service's arguments, or the Linux node's kubeadm configuration.
+pub fn sim_node_from(
+    os: OsType,
+    kubelet_args: &[String],
+    kubeadm: Option<&str>,
+    hostname: &str,
+    image: &str,
+) -> SimNode {
+    let (args, control_plane_taints): (Vec<(String, String)>, Option<Vec<Taint>>) = match os {
         OsType::Windows => {
             // The kubelet service runs with exactly these arguments (the
             // script substitutes the instance name); kubeadm join's
             // kubeadm-flags.env is not read by it.
-            let args: Vec<String> = spec
-                .kubelet_args
+            let args: Vec<String> = kubelet_args
                 .iter()
                 .map(|a| a.replace(hke::render::NODE_NAME_PLACEHOLDER, hostname))
                 .collect();
             (flag_pairs(&args), None)
         }
         OsType::Linux => {
-            let cfg = kubeadm_config(spec);
+            let cfg = kubeadm.unwrap_or_else(|| panic!("{hostname}: a Linux node without a kubeadm configuration"));
             let (doc, control_plane) = match kubeadm_doc(cfg, "InitConfiguration") {
                 Some(d) => (d, true),
                 None => {
                     let d = kubeadm_doc(cfg, "JoinConfiguration")
-                        .unwrap_or_else(|| panic!("{}: neither Init- nor JoinConfiguration:\n{cfg}", spec.name));
+                        .unwrap_or_else(|| panic!("{hostname}: neither Init- nor JoinConfiguration:\n{cfg}"));
                     let cp = d.get("controlPlane").is_some_and(|v| !v.is_null());
                     (d, cp)
                 }
@@ -268,7 +280,7 @@ pub fn sim_node(spec: &NodeSpec, hostname: &str, image: &str) -> SimNode {
     }
 
     let name = kubelet_hostname(flags.get("hostname-override").map(String::as_str), hostname);
-    let os = match spec.os {
+    let os_name = match os {
         OsType::Linux => "linux",
         OsType::Windows => "windows",
     };
@@ -278,15 +290,15 @@ pub fn sim_node(spec: &NodeSpec, hostname: &str, image: &str) -> SimNode {
     // --node-labels, which override.
     let mut labels: BTreeMap<String, String> = [
         ("kubernetes.io/hostname", name.as_str()),
-        ("kubernetes.io/os", os),
+        ("kubernetes.io/os", os_name),
         ("kubernetes.io/arch", "amd64"),
-        ("beta.kubernetes.io/os", os),
+        ("beta.kubernetes.io/os", os_name),
         ("beta.kubernetes.io/arch", "amd64"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let windows_version = (spec.os == OsType::Windows).then(|| {
+    let windows_version = (os == OsType::Windows).then(|| {
         image
             .strip_prefix("windows-")
             .unwrap_or_else(|| panic!("{name}: Windows node with image {image:?}"))
@@ -337,7 +349,7 @@ pub fn sim_node(spec: &NodeSpec, hostname: &str, image: &str) -> SimNode {
     }
     SimNode {
         name,
-        os: spec.os,
+        os,
         labels,
         taints,
         kubelet_labels,

@@ -5,47 +5,11 @@
 //! from this, so a label or taint the boot file does not give the kubelet is
 //! not on the simulated node either.
 
-use std::collections::BTreeMap;
-
 use base64::Engine;
 use hke::model::types::OsType;
-use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::kube::{SimNode, Taint};
-
-/// `k=v,k2=v2` as the kubelet's `--node-labels` takes it.
-fn labels_arg(s: &str, into: &mut BTreeMap<String, String>) {
-    for kv in s.split(',').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        into.insert(k.to_string(), v.to_string());
-    }
-}
-
-/// `key=value:Effect,...` as `--register-with-taints` takes it.
-fn taints_arg(s: &str) -> Vec<Taint> {
-    s.split(',')
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            let (kv, effect) = t.rsplit_once(':').unwrap_or((t, ""));
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            Taint {
-                key: k.into(),
-                value: v.into(),
-                effect: effect.into(),
-            }
-        })
-        .collect()
-}
-
-/// The labels every kubelet sets on its own Node (pkg/kubelet/
-/// kubelet_node_status.go, initialNode: hostname, os and arch from the
-/// running binary).
-fn own_labels(name: &str, os: &str, labels: &mut BTreeMap<String, String>) {
-    labels.insert("kubernetes.io/hostname".into(), name.into());
-    labels.insert("kubernetes.io/os".into(), os.into());
-    labels.insert("kubernetes.io/arch".into(), "amd64".into());
-}
+use crate::kube::{sim_node_from, SimNode};
 
 /// The files a Linux boot file's cloud-init writes, decoded.
 pub fn linux_files(name: &str, boot: &str) -> Vec<(String, String)> {
@@ -72,102 +36,16 @@ pub fn linux_files(name: &str, boot: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// How a machine registers, read from its boot file alone (cloud-init or
-/// PowerShell). `name` is the machine's name (a scale-set instance's for a
-/// group, which the script learns at boot).
-pub fn from_boot_file(name: &str, boot: &str) -> SimNode {
-    if boot.starts_with("#cloud-config") {
-        linux(name, boot)
-    } else {
-        windows(name, boot)
-    }
-}
-
-fn linux(name: &str, boot: &str) -> SimNode {
-    let text = linux_files(name, boot)
-        .into_iter()
-        .find(|(p, _)| p == "/etc/hke/kubeadm.yaml")
-        .map(|(_, t)| t)
-        .unwrap_or_else(|| panic!("{name}: no /etc/hke/kubeadm.yaml in write_files"));
-    let mut kubelet_labels = BTreeMap::new();
-    let mut kubelet_taints = Vec::new();
-    let mut kubelet_flags = BTreeMap::new();
-    let mut kubeadm_taints = Vec::new();
-    let mut control_plane = false;
-    for d in serde_yaml::Deserializer::from_str(&text) {
-        let v = Value::deserialize(d).unwrap_or_else(|e| panic!("{name}: kubeadm.yaml: {e}"));
-        let kind = v["kind"].as_str().unwrap_or_default();
-        if kind != "InitConfiguration" && kind != "JoinConfiguration" {
-            continue;
-        }
-        control_plane = kind == "InitConfiguration" || !v["controlPlane"].is_null();
-        let reg = &v["nodeRegistration"];
-        // kubeadm v1beta4: kubeletExtraArgs is a list of {name, value}.
-        for a in reg["kubeletExtraArgs"].as_sequence().cloned().unwrap_or_default() {
-            let (n, val) = (
-                a["name"].as_str().unwrap_or_default(),
-                a["value"].as_str().unwrap_or_default(),
-            );
-            kubelet_flags.insert(n.to_string(), val.to_string());
-            match n {
-                "node-labels" => labels_arg(val, &mut kubelet_labels),
-                "register-with-taints" => kubelet_taints.extend(taints_arg(val)),
-                _ => {}
-            }
-        }
-        match reg["taints"].as_sequence() {
-            // kubeadm hands nodeRegistration.taints to the kubelet as
-            // --register-with-taints (cmd/kubeadm/app/phases/kubelet
-            // flags.go).
-            Some(list) => kubelet_taints.extend(list.iter().map(|t| Taint {
-                key: t["key"].as_str().unwrap_or_default().into(),
-                value: t["value"].as_str().unwrap_or_default().into(),
-                effect: t["effect"].as_str().unwrap_or_default().into(),
-            })),
-            // Left out (nil) on a control-plane node: kubeadm's default
-            // control-plane taint (v1beta4 SetDefaults_NodeRegistration),
-            // set by its mark-control-plane phase.
-            None if control_plane => kubeadm_taints.push(Taint {
-                key: "node-role.kubernetes.io/control-plane".into(),
-                value: String::new(),
-                effect: "NoSchedule".into(),
-            }),
-            None => {}
-        }
-    }
-    own_labels(name, "linux", &mut kubelet_labels);
-    let mut labels = kubelet_labels.clone();
-    if control_plane {
-        // kubeadm's mark-control-plane phase: the role label and the
-        // exclusion from external load balancers, both empty.
-        labels.insert("node-role.kubernetes.io/control-plane".into(), String::new());
-        labels.insert(
-            "node.kubernetes.io/exclude-from-external-load-balancers".into(),
-            String::new(),
-        );
-    }
-    let mut taints = kubelet_taints.clone();
-    taints.extend(kubeadm_taints);
-    SimNode {
-        name: name.to_string(),
-        os: OsType::Linux,
-        labels,
-        taints,
-        kubelet_labels,
-        kubelet_taints,
-        kubelet_flags,
-        windows_version: None,
-        control_plane,
-    }
-}
-
-/// The single-quoted strings of `$KubeletArgs = @( ... )`.
-fn kubelet_args(boot: &str) -> Vec<String> {
+/// The single-quoted strings of the Windows script's `$KubeletArgs = @( ... )`,
+/// the kubelet service's command line.
+fn windows_kubelet_args(name: &str, boot: &str) -> Vec<String> {
     let start = boot
         .find("$KubeletArgs = @(")
-        .expect("the Windows script sets $KubeletArgs");
+        .unwrap_or_else(|| panic!("{name}: the Windows script sets no $KubeletArgs"));
     let body = &boot[start..];
-    let end = body.find("\n)").expect("$KubeletArgs ends");
+    let end = body
+        .find("\n)")
+        .unwrap_or_else(|| panic!("{name}: $KubeletArgs does not end"));
     body[..end]
         .lines()
         .skip(1)
@@ -180,92 +58,60 @@ fn kubelet_args(boot: &str) -> Vec<String> {
         .collect()
 }
 
-fn windows(name: &str, boot: &str) -> SimNode {
-    let mut labels = BTreeMap::new();
-    let mut taints = Vec::new();
-    let mut flags = BTreeMap::new();
-    for a in kubelet_args(boot) {
-        let a = a.replace(hke::render::NODE_NAME_PLACEHOLDER, name);
-        let (k, v) = a
-            .trim_start_matches('-')
-            .split_once('=')
-            .unwrap_or((a.trim_start_matches('-'), "true"));
-        flags.insert(k.to_string(), v.to_string());
-        match k {
-            "node-labels" => labels_arg(v, &mut labels),
-            "register-with-taints" => taints.extend(taints_arg(v)),
-            _ => {}
-        }
-    }
-    own_labels(name, "windows", &mut labels);
-    SimNode {
-        name: name.to_string(),
-        os: OsType::Windows,
-        labels: labels.clone(),
-        taints: taints.clone(),
-        kubelet_labels: labels,
-        kubelet_taints: taints,
-        kubelet_flags: flags,
-        windows_version: None,
-        control_plane: false,
+/// How a machine registers, read from its boot file alone (cloud-init or
+/// PowerShell) as the node's own programs read it: on Linux, kubeadm's
+/// configuration in `/etc/hke/kubeadm.yaml`; on Windows, the kubelet
+/// service's arguments. `name` is the machine's host name (a scale-set
+/// instance's for a group); `image` the machine's image (`windows-2022`),
+/// whose OS build the kubelet reports.
+pub fn from_boot_file(name: &str, boot: &str, image: &str) -> SimNode {
+    if boot.starts_with("#cloud-config") {
+        let kubeadm = linux_files(name, boot)
+            .into_iter()
+            .find(|(p, _)| p == "/etc/hke/kubeadm.yaml")
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| panic!("{name}: no /etc/hke/kubeadm.yaml in write_files"));
+        sim_node_from(OsType::Linux, &[], Some(&kubeadm), name, image)
+    } else {
+        sim_node_from(OsType::Windows, &windows_kubelet_args(name, boot), None, name, image)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::planned_nodes;
     use crate::nodes::{specs, variants};
     use crate::support::{example, now, rng};
 
-    /// The same labels reach the kubelet whichever way one reads them:
-    /// from the boot file (as the node does) or from hke's typed NodeSpec.
+    /// Read from the boot file (as the node does) or from hke's typed
+    /// NodeSpec (as `kube::planned_nodes` does), a node registers the same.
     #[test]
-    fn every_boot_file_registers_its_pool_labels_build_and_role() {
+    fn the_boot_file_and_the_node_spec_register_the_same_node() {
         for (variant, p) in variants() {
+            let planned = planned_nodes(&p);
+            let plan = hke::plan::plan(&p.cluster).expect("plan");
+            let mut seen = 0;
             for (_, spec) in specs(&p) {
-                let r = from_boot_file(&spec.name, &spec.boot.content);
-                let from_spec: Vec<&String> = spec
-                    .kubelet_args
-                    .iter()
-                    .filter(|a| a.starts_with("--node-labels="))
-                    .collect();
-                for a in from_spec {
-                    let mut want = BTreeMap::new();
-                    labels_arg(a.trim_start_matches("--node-labels="), &mut want);
-                    for (k, v) in want {
-                        assert_eq!(r.labels.get(&k), Some(&v), "{variant} {}: {k}", spec.name);
-                    }
-                }
-                match spec.os {
-                    OsType::Windows => {
-                        let build = r
-                            .labels
-                            .get("node.kubernetes.io/windows-build")
-                            .cloned()
-                            .unwrap_or_default();
-                        assert!(build.starts_with("10.0."), "{variant} {}: build {build:?}", spec.name);
-                        assert_eq!(r.os, OsType::Windows);
-                    }
-                    OsType::Linux => {
-                        let master = spec.name.contains("master");
-                        assert_eq!(
-                            r.labels.contains_key("node-role.kubernetes.io/control-plane"),
-                            master,
-                            "{variant} {}",
-                            spec.name
-                        );
-                        assert_eq!(
-                            r.taints
-                                .iter()
-                                .any(|t| t.key == "node-role.kubernetes.io/control-plane"),
-                            master,
-                            "{variant} {}: {:?}",
-                            spec.name,
-                            r.taints
-                        );
-                    }
+                for node in planned.iter().filter(|n| {
+                    n.name == spec.name.to_lowercase()
+                        || plan.resources.values().any(|r| {
+                            r.name == spec.name
+                                && matches!(&r.spec, hke_provider_api::Spec::MachineGroup { name_prefix, .. } if n.name.starts_with(name_prefix.as_str()))
+                        })
+                }) {
+                    let image = match node.windows_version.as_deref() {
+                        Some(v) => format!("windows-{v}"),
+                        None => "ubuntu".to_string(),
+                    };
+                    let read = from_boot_file(&node.name, &spec.boot.content, &image);
+                    assert_eq!(read.labels, node.labels, "{variant} {}", node.name);
+                    assert_eq!(read.taints, node.taints, "{variant} {}", node.name);
+                    assert_eq!(read.control_plane, node.control_plane, "{variant} {}", node.name);
+                    seen += 1;
                 }
             }
+            assert_eq!(seen, planned.len(), "{variant}: every planned node compared");
         }
     }
 
@@ -279,31 +125,60 @@ mod tests {
             .unwrap_or_else(|r| panic!("{:?}", r.diagnostics));
         let mut windows = 0;
         for (_, spec) in specs(&p) {
-            let r = from_boot_file(&spec.name, &spec.boot.content);
+            let image = if spec.os == OsType::Windows {
+                "windows-2022"
+            } else {
+                "ubuntu"
+            };
+            let r = from_boot_file(&spec.name.to_lowercase(), &spec.boot.content, image);
             let tainted = r
                 .taints
                 .iter()
                 .any(|t| t.key == "os" && t.value == "windows" && t.effect == "NoSchedule");
             assert_eq!(tainted, r.os == OsType::Windows, "{}: {:?}", spec.name, r.taints);
             windows += usize::from(r.os == OsType::Windows);
+            if r.os == OsType::Windows {
+                // The build label is the kubelet's own, from the OS.
+                assert_eq!(r.labels["node.kubernetes.io/windows-build"], "10.0.20348");
+                assert!(
+                    !r.kubelet_flags["node-labels"].contains("windows-build"),
+                    "{:?}",
+                    r.kubelet_flags
+                );
+            }
         }
         assert!(windows > 0);
     }
 
+    /// A model's own `--node-labels` reach the kubelet with the pool's, on
+    /// both OSes.
     #[test]
-    fn taint_and_label_arguments_parse_as_the_kubelet_reads_them() {
-        let t = taints_arg("os=windows:NoSchedule,dedicated:NoExecute");
-        assert_eq!(
-            (t[0].key.as_str(), t[0].value.as_str(), t[0].effect.as_str()),
-            ("os", "windows", "NoSchedule")
-        );
-        assert_eq!(
-            (t[1].key.as_str(), t[1].value.as_str(), t[1].effect.as_str()),
-            ("dedicated", "", "NoExecute")
-        );
-        let mut l = BTreeMap::new();
-        labels_arg("a=1,b=,c", &mut l);
-        assert_eq!(l.len(), 3);
-        assert_eq!(l["a"], "1");
+    fn a_models_node_labels_join_the_pools_on_linux_and_windows() {
+        let sets: Vec<hke::model::load::SetArg> = [0, 1]
+            .iter()
+            .map(|i| {
+                format!("properties.agentPoolProfiles[{i}].kubernetesConfig.kubeletConfig.--node-labels=team=blue")
+                    .parse()
+                    .expect("set")
+            })
+            .collect();
+        let p = hke::generate::prepare(&example("windows.json"), &sets, &mut rng(3), now())
+            .unwrap_or_else(|r| panic!("{:?}", r.diagnostics));
+        for (_, spec) in specs(&p).into_iter().filter(|(_, s)| !s.name.contains("master")) {
+            let image = if spec.os == OsType::Windows {
+                "windows-2022"
+            } else {
+                "ubuntu"
+            };
+            let r = from_boot_file(&spec.name.to_lowercase(), &spec.boot.content, image);
+            assert_eq!(
+                r.labels.get("team").map(String::as_str),
+                Some("blue"),
+                "{}: {:?}",
+                spec.name,
+                r.labels
+            );
+            assert!(r.labels.contains_key("hke.io/pool"), "{}: {:?}", spec.name, r.labels);
+        }
     }
 }

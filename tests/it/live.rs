@@ -44,6 +44,12 @@ fn play_machines(cp: &ControlPlane, cloud: &Path, stop: &AtomicBool) -> BTreeSet
     while !stop.load(Ordering::SeqCst) {
         for m in FakeCloud::resources_in(cloud) {
             let Some(boot) = m.user_data.clone() else { continue };
+            let image = match &m.spec {
+                hke_provider_api::Spec::Machine { image, .. } | hke_provider_api::Spec::MachineGroup { image, .. } => {
+                    image.name.clone()
+                }
+                _ => continue,
+            };
             let names: Vec<String> = match m.kind {
                 Kind::Machine => vec![m.name.clone()],
                 Kind::MachineGroup => m
@@ -57,7 +63,7 @@ fn play_machines(cp: &ControlPlane, cloud: &Path, stop: &AtomicBool) -> BTreeSet
                 if done.contains(&name) {
                     continue;
                 }
-                let node = kubelet::from_boot_file(&name, &boot);
+                let node = kubelet::from_boot_file(&name, &boot, &image);
                 cp.register_node(&node);
                 if boot.starts_with("#cloud-config") {
                     for (path, content) in kubelet::linux_files(&name, &boot) {
