@@ -967,20 +967,9 @@ pub fn kubeconfig_in(dir: &Path, c: &Cluster) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     fn cluster(sets: &[&str]) -> Cluster {
-        let text = include_str!("../examples/windows.json");
-        let sets: Vec<_> = sets.iter().map(|s| s.parse().expect("set")).collect();
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        crate::generate::prepare(
-            text,
-            &sets,
-            &mut rng,
-            time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000),
-        )
-        .expect("valid")
-        .cluster
+        crate::generate::example_cluster(sets)
     }
 
     #[test]

@@ -248,3 +248,21 @@ pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
+
+/// The shipped example, prepared with `sets` and a fixed seed and clock, for
+/// unit tests.
+#[cfg(test)]
+pub fn example_cluster(sets: &[&str]) -> Cluster {
+    use rand::SeedableRng;
+    let text = include_str!("../examples/windows.json");
+    let sets: Vec<_> = sets.iter().map(|s| s.parse().expect("set")).collect();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    prepare(
+        text,
+        &sets,
+        &mut rng,
+        OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000),
+    )
+    .expect("valid")
+    .cluster
+}

@@ -63,19 +63,7 @@ pub fn skips(api_only: bool, skip: &[String]) -> (BTreeSet<String>, String) {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let dir = a
-        .output_directory
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("_output").join(&a.cluster));
-    let model = dir.join("apimodel.json");
-    let text = std::fs::read_to_string(&model).map_err(|e| {
-        Failure::Usage(format!(
-            "cannot read {}: {e}; pass -o with the cluster's directory",
-            model.display()
-        ))
-    })?;
-    let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-        .map_err(|r| super::report_rejected(r, format))?;
+    let (dir, p) = super::cluster_dir(&a.cluster, a.output_directory.as_deref(), format)?;
     let kubeconfig = a
         .kubeconfig
         .clone()

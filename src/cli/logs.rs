@@ -23,19 +23,7 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let env = &a.where_.overlay(env);
-    let dir = a
-        .output_directory
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("_output").join(&a.cluster));
-    let model = dir.join("apimodel.json");
-    let text = std::fs::read_to_string(&model).map_err(|e| {
-        Failure::Usage(format!(
-            "cannot read {}: {e}; pass -o with the cluster's directory",
-            model.display()
-        ))
-    })?;
-    let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-        .map_err(|r| super::report_rejected(r, format))?;
+    let (dir, p) = super::cluster_dir(&a.cluster, a.output_directory.as_deref(), format)?;
     let state = crate::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
     let rt = runtime()?;
     let collected = rt.block_on(async {
