@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::models::{AsyncStatus, ErrorBody};
+use crate::models::{ArmError, AsyncStatus, ErrorBody};
 
 pub type R<T> = Result<T, ProviderError>;
 
@@ -285,14 +285,11 @@ impl Arm {
                 match st.status.as_str() {
                     "Succeeded" => return Ok(()),
                     "Failed" | "Canceled" => {
-                        let (code, message) = st
-                            .error
-                            .map(|e| (e.code, e.message))
-                            .unwrap_or_else(|| (st.status.clone(), String::new()));
-                        return Err(ProviderError::permanent(
-                            if code.is_empty() { "OperationFailed" } else { &code },
-                            format!("{path}: operation {}: {message}", st.status.to_ascii_lowercase()),
-                        ));
+                        let e = st.error.clone().unwrap_or_else(|| ArmError {
+                            code: st.status.clone(),
+                            ..ArmError::default()
+                        });
+                        return Err(operation_error(path, &st.status, &e, wait_of(&r.headers)));
                     }
                     _ => {}
                 }
@@ -353,41 +350,136 @@ fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Codes that clear up by themselves (a dependency still being deleted, an
-/// operation in progress on the same resource).
+/// Codes that clear up by themselves: a dependency still being deleted or
+/// not yet provisioned, an operation in progress on the same resource.
 const TRANSIENT_CODES: [&str; 8] = [
     "AnotherOperationInProgress",
+    // An operation ends `Failed` with `RetryableError` and the inner
+    // `ReferencedResourceNotProvisioned` while a resource it references is
+    // still updating (hashicorp/terraform-provider-azurerm#30197).
     "RetryableError",
+    "ReferencedResourceNotProvisioned",
     "InUseSubnetCannotBeDeleted",
     "InUseRouteTableCannotBeDeleted",
     "InUseNetworkSecurityGroupCannotBeDeleted",
     "PublicIPAddressCannotBeDeleted",
     "NicInUse",
-    "OperationNotAllowed",
 ];
+
+/// Whether ARM's error, or one of its inner errors, clears up by itself.
+/// `OperationNotAllowed` is also how Compute refuses a request over a quota
+/// ("Operation results in exceeding quota limits of Core", Azure docs
+/// "Resolve errors for resource quotas"): permanent, unless the message
+/// says something is in use or busy, as in "Availability Set {0} cannot be
+/// deleted. Before deleting an Availability Set please ensure that it does
+/// not contain any VM." or "... since another operation is in progress"
+/// (Azure docs "Understand common error messages when you manage virtual
+/// machines in Azure").
+pub fn is_transient_error(e: &ArmError) -> bool {
+    let own = TRANSIENT_CODES.contains(&e.code.as_str())
+        || e.code.ends_with("BeingDeleted")
+        || (e.code == "OperationNotAllowed" && !is_quota(e) && in_use(&e.message));
+    own || e.details.iter().any(is_transient_error)
+}
+
+/// The message says a resource is still used, or busy with another
+/// operation. (A quota message says "Current in use: 4": not this.)
+fn in_use(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "is in use",
+        "are in use",
+        "still in use",
+        "in use by",
+        "does not contain any vm",
+        "in progress",
+        "marked for deletion",
+        "currently using",
+        "being provisioned",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// A quota refused the request.
+pub fn is_quota(e: &ArmError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    (e.code == "OperationNotAllowed" && m.contains("quota"))
+        || e.code.ends_with("QuotaExceeded")
+        || e.details.iter().any(is_quota)
+}
+
+const QUOTA_HINT: &str = " — a subscription quota is exceeded: see `az vm list-usage --location LOCATION`, \
+    request an increase (Azure portal, Usage + quotas), or use fewer or smaller VMs";
+
+/// ARM's message with its inner errors: `message (Code: message; ...)`.
+fn describe(e: &ArmError) -> String {
+    let mut m = e.message.clone();
+    let inner: Vec<String> = e
+        .details
+        .iter()
+        .map(|d| {
+            let text = describe(d);
+            if text.is_empty() {
+                d.code.clone()
+            } else {
+                format!("{}: {text}", d.code)
+            }
+        })
+        .collect();
+    if !inner.is_empty() {
+        m = format!("{m} ({})", inner.join("; "));
+    }
+    m
+}
+
+/// A long-running operation that ended `Failed` or `Canceled`, classified
+/// as an HTTP error with the same ARM error would be: a retryable one is
+/// transient, so the engine PUTs the resource again (bounded by its retry
+/// policy; `existing` does not adopt a `Failed` resource).
+pub fn operation_error(path: &str, status: &str, e: &ArmError, retry_after: Option<Duration>) -> ProviderError {
+    let code = if e.code.is_empty() {
+        "OperationFailed".to_string()
+    } else {
+        e.code.clone()
+    };
+    let mut message = format!("{path}: operation {}: {}", status.to_ascii_lowercase(), describe(e));
+    let class = if is_transient_error(e) {
+        Class::Transient { retry_after }
+    } else {
+        if is_quota(e) {
+            message.push_str(QUOTA_HINT);
+        }
+        Class::Permanent
+    };
+    ProviderError {
+        class,
+        left_behind: LeftBehind::Nothing,
+        code: Some(code),
+        message,
+    }
+}
 
 /// Turn an error reply into a classified error naming what failed, ARM's
 /// code and message, and the fix where hke knows it.
 pub fn classify(what: &str, r: &Reply) -> ProviderError {
     let body: ErrorBody = serde_json::from_value(r.body.clone()).unwrap_or_default();
-    let (code, message) = body
-        .error
-        .map(|e| (e.code, e.message))
-        .unwrap_or_else(|| (format!("Http{}", r.status), String::new()));
+    let err = body.error.unwrap_or_else(|| ArmError {
+        code: format!("Http{}", r.status),
+        ..ArmError::default()
+    });
     let mut msg = format!("{what}: HTTP {}", r.status);
-    if !message.is_empty() {
+    let text = describe(&err);
+    if !text.is_empty() {
         msg.push_str(": ");
-        msg.push_str(&message);
+        msg.push_str(&text);
     }
     let class = match r.status {
         404 => Class::NotFound,
         s if is_transient_status(s) => Class::Transient {
             retry_after: wait_of(&r.headers),
         },
-        409 if TRANSIENT_CODES.contains(&code.as_str()) || code.ends_with("BeingDeleted") => Class::Transient {
-            retry_after: wait_of(&r.headers),
-        },
-        400 if TRANSIENT_CODES.contains(&code.as_str()) => Class::Transient {
+        400 | 409 if is_transient_error(&err) => Class::Transient {
             retry_after: wait_of(&r.headers),
         },
         401 => {
@@ -400,12 +492,17 @@ pub fn classify(what: &str, r: &Reply) -> ProviderError {
             );
             Class::Permanent
         }
-        _ => Class::Permanent,
+        _ => {
+            if is_quota(&err) {
+                msg.push_str(QUOTA_HINT);
+            }
+            Class::Permanent
+        }
     };
     ProviderError {
         class,
         left_behind: LeftBehind::Nothing,
-        code: Some(code),
+        code: Some(err.code),
         message: msg,
     }
 }

@@ -14,7 +14,7 @@
 //! | machine          | NIC `<name>-nic` + VM (managed OS disk, custom data = bootstrap, boot diagnostics); Windows adds a CustomScript extension that runs the custom data |
 //! | lbMember         | the master's NIC joins the `masters` pool                              |
 //! | route            | route in `<vnet>-routetable` (created and bound to the subnet on first use), next hop the node's IP |
-//! | machineGroup     | VM scale set (Uniform, manual upgrades)                                |
+//! | machineGroup     | VM scale set (Uniform, manual upgrades); over 100 instances `singlePlacementGroup: false` |
 //!
 //! Every create reads first: a resource that exists and succeeded is
 //! adopted, never PUT again. Teardown of a cluster whose resource group hke
@@ -532,6 +532,15 @@ impl Azure {
         else {
             return Err(ProviderError::permanent("InvalidPlan", "not a machine group"));
         };
+        if *count > SCALE_SET_MAX {
+            return Err(ProviderError::permanent(
+                "InvalidParameter",
+                format!(
+                    "{}: {count} instances, over the {SCALE_SET_MAX} an Azure scale set holds; split the pool",
+                    req.name
+                ),
+            ));
+        }
         let path = self.id("Microsoft.Compute/virtualMachineScaleSets", &req.name);
         let pools: Vec<String> = self.outbound_pool().await?.into_iter().collect();
         let vm = vm_props(VmInput {
@@ -556,6 +565,7 @@ impl Azure {
                 pod_ips: *pod_ips,
             },
             os,
+            *count,
         );
         let body = Resource::new(&self.location()?, &self.tags(req), props).with_sku(Sku {
             name: size.clone(),
@@ -576,9 +586,14 @@ impl Azure {
             return Err(ProviderError::not_found(format!("{nic_path} (the machine's NIC)")));
         };
         if nic_pools(&nic).iter().any(|p| p.eq_ignore_ascii_case(&pool)) {
-            return Ok(out(&id, &[]));
+            // A NIC whose update failed (a retryable operation failure) shows
+            // the pool it did not get: PUT it again.
+            if !failed(&nic) {
+                return Ok(out(&id, &[]));
+            }
+        } else {
+            edit_pools(&mut nic, |pools| pools.push(serde_json::json!({ "id": pool })));
         }
-        edit_pools(&mut nic, |pools| pools.push(serde_json::json!({ "id": pool })));
         self.arm.put(&nic_path, API_NETWORK, &strip_readonly(nic)).await?;
         Ok(out(&id, &[]))
     }
@@ -590,10 +605,10 @@ impl Azure {
         let Some(nic) = self.arm.get::<Value>(nic_path, API_NETWORK).await? else {
             return Ok(None);
         };
-        Ok(nic_pools(&nic)
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(pool))
-            .then(|| out(name_or_id, &[])))
+        Ok(
+            (!failed(&nic) && nic_pools(&nic).iter().any(|p| p.eq_ignore_ascii_case(pool)))
+                .then(|| out(name_or_id, &[])),
+        )
     }
 
     async fn delete_member(&self, id: &str) -> R<()> {
@@ -629,10 +644,10 @@ impl Azure {
         self.ensure(&rt, API_NETWORK, &body).await?;
         let subnets: Vec<Value> = self.arm.list(&format!("{network}/subnets"), API_NETWORK, None).await?;
         for s in subnets {
-            let bound = s
-                .pointer("/properties/routeTable/id")
-                .and_then(|v| v.as_str())
-                .is_some_and(|id| id.eq_ignore_ascii_case(&rt));
+            let bound = !failed(&s)
+                && s.pointer("/properties/routeTable/id")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&rt));
             let Some(id) = s["id"].as_str().map(String::from) else {
                 continue;
             };
@@ -671,48 +686,82 @@ impl Azure {
     /// Every resource group and resource with the cluster tag (any cluster
     /// when `cluster` is `None`).
     async fn tagged(&self, cluster: Option<&str>) -> R<Vec<Found>> {
-        let key = tags::key_to_azure(TAG_CLUSTER);
-        let filter = match cluster {
-            Some(c) => format!("tagName eq '{key}' and tagValue eq '{}'", c.replace('\'', "''")),
-            None => format!("tagName eq '{key}'"),
-        };
+        let filter = tag_filter(cluster);
         let sub = format!("/subscriptions/{}", self.subscription);
         let mut found = Vec::new();
         let groups: Vec<Listed> = self
             .arm
             .list(&format!("{sub}/resourcegroups"), API_RESOURCES, Some(&filter))
             .await?;
-        let wanted = |t: &Tags| {
-            let t = tags::from_azure(t);
-            match cluster {
-                Some(c) => t.get(TAG_CLUSTER).map(String::as_str) == Some(c),
-                None => t.contains_key(TAG_CLUSTER),
+        for g in groups {
+            if let Some(tags) = self.listed_tags(&g, cluster).await? {
+                found.push(Found {
+                    kind: Kind::Group,
+                    name: g.name,
+                    id: g.id,
+                    tags,
+                });
             }
-        };
-        for g in groups.into_iter().filter(|g| wanted(&g.tags)) {
-            found.push(Found {
-                kind: Kind::Group,
-                name: g.name,
-                id: g.id,
-                tags: tags::from_azure(&g.tags),
-            });
         }
         let resources: Vec<Listed> = self
             .arm
             .list(&format!("{sub}/resources"), API_RESOURCES, Some(&filter))
             .await?;
-        for r in resources.into_iter().filter(|r| wanted(&r.tags)) {
+        for r in resources {
             let Some(kind) = r.kind.as_deref().and_then(kind_of_type) else {
                 continue;
             };
-            found.push(Found {
-                kind,
-                name: r.name,
-                id: r.id,
-                tags: tags::from_azure(&r.tags),
-            });
+            if let Some(tags) = self.listed_tags(&r, cluster).await? {
+                found.push(Found {
+                    kind,
+                    name: r.name,
+                    id: r.id,
+                    tags,
+                });
+            }
         }
         Ok(found)
+    }
+
+    /// hke's tags of an item of a tag-filtered list, `None` when it is not
+    /// the cluster's. "When you filter by a tag name and value, the tags for
+    /// each resource are not returned in the results" (Resources - List,
+    /// learn.microsoft.com/rest/api/resources/resources/list): for one
+    /// cluster, ARM's filter already says the item carries `hke.io/cluster`
+    /// with that value, so it is trusted and costs no call (tags that are
+    /// returned must still agree). Listing by tag name only (the janitor),
+    /// ARM returns the tags; where it does not, the item is read.
+    async fn listed_tags(&self, item: &Listed, cluster: Option<&str>) -> R<Option<BTreeMap<String, String>>> {
+        let mut t = tags::from_azure(&item.tags);
+        match cluster {
+            Some(c) => match t.get(TAG_CLUSTER) {
+                Some(v) if v != c => Ok(None),
+                Some(_) => Ok(Some(t)),
+                None => {
+                    t.insert(TAG_CLUSTER.to_string(), c.to_string());
+                    Ok(Some(t))
+                }
+            },
+            None => {
+                if !t.contains_key(TAG_CLUSTER) {
+                    t = match self.arm.get::<Observed>(&item.id, api_of(&item.id)).await? {
+                        Some(o) => tags::from_azure(&o.tags),
+                        None => return Ok(None),
+                    };
+                }
+                Ok(t.contains_key(TAG_CLUSTER).then_some(t))
+            }
+        }
+    }
+}
+
+/// `$filter` for resources tagged with the cluster tag (of any cluster
+/// when `cluster` is `None`).
+fn tag_filter(cluster: Option<&str>) -> String {
+    let key = tags::key_to_azure(TAG_CLUSTER);
+    match cluster {
+        Some(c) => format!("tagName eq '{key}' and tagValue eq '{}'", c.replace('\'', "''")),
+        None => format!("tagName eq '{key}'"),
     }
 }
 
@@ -758,6 +807,15 @@ fn nic_of(machine_id: &str) -> String {
         .map(|(rg, rest)| (rg, rest.rsplit('/').next().unwrap_or_default()))
         .unwrap_or((machine_id, ""));
     format!("{rg}/providers/Microsoft.Network/networkInterfaces/{name}-nic")
+}
+
+/// The resource's last operation failed (`provisioningState` Failed): what
+/// its body says was not applied.
+fn failed(v: &Value) -> bool {
+    matches!(
+        v.pointer("/properties/provisioningState").and_then(|s| s.as_str()),
+        Some("Failed") | Some("Canceled")
+    )
 }
 
 fn nic_pools(nic: &Value) -> Vec<String> {
@@ -1088,10 +1146,19 @@ pub struct ScaleSetNet<'a> {
     pub pod_ips: u32,
 }
 
-/// A Uniform scale set of the VM body `vm` (as `vm_props` made it):
-/// instances named from `prefix`, their OS disk and NIC made per instance,
-/// and the bootstrap extension on Windows.
-pub fn vmss_props(vm: VmProps, prefix: &str, net: ScaleSetNet<'_>, os: &Os) -> VmssProps {
+/// Instances a scale set holds in one placement group, ARM's default
+/// (`singlePlacementGroup` true); above it the set must span several
+/// ("Virtual Machine Scale Sets and placement groups", Azure docs).
+pub const SINGLE_PLACEMENT_GROUP_MAX: u32 = 100;
+/// Instances a scale set holds at all (same source); validation keeps every
+/// pool at or under it, so a pool is one scale set.
+pub const SCALE_SET_MAX: u32 = 1000;
+
+/// A Uniform scale set of `capacity` instances of the VM body `vm` (as
+/// `vm_props` made it): instances named from `prefix`, their OS disk and NIC
+/// made per instance, the bootstrap extension on Windows, and several
+/// placement groups above 100 instances.
+pub fn vmss_props(vm: VmProps, prefix: &str, net: ScaleSetNet<'_>, os: &Os, capacity: u32) -> VmssProps {
     let mut os_profile = vm.os_profile;
     os_profile.computer_name = None;
     os_profile.computer_name_prefix = Some(prefix.to_string());
@@ -1102,6 +1169,7 @@ pub fn vmss_props(vm: VmProps, prefix: &str, net: ScaleSetNet<'_>, os: &Os) -> V
         orchestration_mode: "Uniform".into(),
         upgrade_policy: UpgradePolicy { mode: "Manual".into() },
         overprovision: false,
+        single_placement_group: (capacity > SINGLE_PLACEMENT_GROUP_MAX).then_some(false),
         virtual_machine_profile: VmssVmProfile {
             storage_profile: storage,
             os_profile,
@@ -1285,21 +1353,19 @@ impl Provider for Azure {
 
     /// A group hke made goes in one delete, with everything in it.
     async fn delete_cluster(&self, cluster: &str) -> R<Vec<String>> {
-        let key = tags::key_to_azure(TAG_CLUSTER);
-        let filter = format!("tagName eq '{key}' and tagValue eq '{}'", cluster.replace('\'', "''"));
         let groups: Vec<Listed> = self
             .arm
             .list(
                 &format!("/subscriptions/{}/resourcegroups", self.subscription),
                 API_RESOURCES,
-                Some(&filter),
+                Some(&tag_filter(Some(cluster))),
             )
             .await?;
         let mut deleted = Vec::new();
-        // The filter is the server's; the tag check is hke's own.
+        // The filter is the server's; tags it returns must agree with it.
         for g in groups
             .into_iter()
-            .filter(|g| tags::from_azure(&g.tags).get(TAG_CLUSTER).map(String::as_str) == Some(cluster))
+            .filter(|g| tags::from_azure(&g.tags).get(TAG_CLUSTER).is_none_or(|c| c == cluster))
         {
             match self.arm.delete(&g.id, API_RESOURCES).await {
                 Ok(()) => deleted.push(g.id),

@@ -143,12 +143,16 @@ pub struct AsyncStatus {
     pub error: Option<ArmError>,
 }
 
+/// ARM's error object; `details` holds the inner errors (a
+/// `RetryableError` names its cause there, `ReferencedResourceNotProvisioned`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ArmError {
     #[serde(default)]
     pub code: String,
     #[serde(default)]
     pub message: String,
+    #[serde(default)]
+    pub details: Vec<ArmError>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -574,5 +578,9 @@ pub struct VmssProps {
     pub orchestration_mode: String,
     pub upgrade_policy: UpgradePolicy,
     pub overprovision: bool,
+    /// `false` lets the set span placement groups: needed above 100
+    /// instances (ARM's default `true` caps a set at 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_placement_group: Option<bool>,
     pub virtual_machine_profile: VmssVmProfile,
 }

@@ -437,6 +437,7 @@ impl<'a> Builder<'a> {
                         pod_ips: *pod_ips,
                     },
                     os,
+                    *count,
                 );
                 let mut body = res(to(&props));
                 body["sku"] = json!({"name": size, "tier": "Standard", "capacity": count});

@@ -150,3 +150,131 @@ fn vm_bodies_carry_image_disk_license_and_custom_data() {
     .expect_err("too big");
     assert!(e.message.contains("64 KiB"), "{e}");
 }
+
+fn reply(status: u16, body: serde_json::Value) -> arm::Reply {
+    arm::Reply {
+        status,
+        headers: azure_core::http::headers::Headers::new(),
+        body,
+    }
+}
+
+#[test]
+fn operation_not_allowed_is_a_quota_unless_something_is_in_use() {
+    use hke_provider_api::Class;
+    // Azure docs, "Resolve errors for resource quotas".
+    let quota = reply(
+        409,
+        serde_json::json!({"error": {"code": "OperationNotAllowed",
+            "message": "Operation results in exceeding quota limits of Core. Maximum allowed: 4, Current in use: 4, Additional requested: 2."}}),
+    );
+    let e = arm::classify("PUT /vm", &quota);
+    assert_eq!(e.class, Class::Permanent, "{e}");
+    assert_eq!(e.code.as_deref(), Some("OperationNotAllowed"));
+    assert!(
+        e.message.contains("quota") && e.message.contains("az vm list-usage"),
+        "{e}"
+    );
+    // The same code while a set still holds a VM, or another operation runs
+    // (Azure docs, "Understand common error messages ... virtual machines").
+    for message in [
+        "Availability Set a1 cannot be deleted. Before deleting an Availability Set please ensure that it does not contain any VM.",
+        "Operation 'start' is not allowed on VM 'm1' since another operation is in progress.",
+    ] {
+        let busy = reply(
+            409,
+            serde_json::json!({"error": {"code": "OperationNotAllowed", "message": message}}),
+        );
+        let e = arm::classify("DELETE /x", &busy);
+        assert!(e.is_transient(), "{e}");
+        assert!(!e.message.contains("quota"), "{e}");
+    }
+    // A failed operation is classified the same way.
+    let over = models::ArmError {
+        code: "OperationNotAllowed".into(),
+        message: "Operation could not be completed as it results in exceeding approved standardDSv3Family Cores quota."
+            .into(),
+        details: Vec::new(),
+    };
+    let e = arm::operation_error("/vm", "Failed", &over, None);
+    assert_eq!(e.class, Class::Permanent, "{e}");
+    assert!(e.message.contains("az vm list-usage"), "{e}");
+}
+
+#[test]
+fn retryable_codes_are_transient_at_the_top_or_inside() {
+    // terraform-provider-azurerm#30197: a failed operation's error.
+    let inner = models::ArmError {
+        code: "RetryableError".into(),
+        message: "A retryable error occurred.".into(),
+        details: vec![models::ArmError {
+            code: "ReferencedResourceNotProvisioned".into(),
+            message: "Cannot proceed with operation because resource /s used by resource /n is not in Succeeded state."
+                .into(),
+            details: Vec::new(),
+        }],
+    };
+    let e = arm::operation_error("/n", "Failed", &inner, None);
+    assert!(e.is_transient(), "{e}");
+    assert_eq!(e.code.as_deref(), Some("RetryableError"));
+    assert!(
+        e.message.contains("ReferencedResourceNotProvisioned: Cannot proceed"),
+        "{e}"
+    );
+    // An unknown outer code with a retryable inner one.
+    let wrapped = models::ArmError {
+        code: "Conflict".into(),
+        message: "conflict".into(),
+        details: vec![models::ArmError {
+            code: "AnotherOperationInProgress".into(),
+            ..Default::default()
+        }],
+    };
+    assert!(arm::is_transient_error(&wrapped));
+    let e = arm::classify(
+        "PUT /n",
+        &reply(
+            400,
+            serde_json::json!({"error": {"code": "ReferencedResourceNotProvisioned", "message": "m"}}),
+        ),
+    );
+    assert!(e.is_transient(), "{e}");
+    // Others stay permanent.
+    let alloc = models::ArmError {
+        code: "AllocationFailed".into(),
+        ..Default::default()
+    };
+    assert!(!arm::operation_error("/vm", "Failed", &alloc, None).is_transient());
+}
+
+#[test]
+fn scale_sets_over_a_hundred_span_placement_groups() {
+    let mut image = BTreeMap::new();
+    image.insert("publisher".to_string(), "Canonical".to_string());
+    let l = login(None);
+    let props = |capacity: u32| {
+        let vm = vm_props(VmInput {
+            name: "p",
+            nic: "",
+            os: &Os::Linux,
+            size: "Standard_D2s_v3",
+            image: &image,
+            disk_gb: 30,
+            placement: None,
+            login: Some(&l),
+            user_data: "",
+        })
+        .expect("vm");
+        let net = ScaleSetNet {
+            subnet: "/s",
+            nsg: "/g",
+            forwarding: false,
+            pools: &[],
+            pod_ips: 0,
+        };
+        serde_json::to_value(vmss_props(vm, "p", net, &Os::Linux, capacity)).expect("json")
+    };
+    assert!(props(100).get("singlePlacementGroup").is_none());
+    assert_eq!(props(101)["singlePlacementGroup"], false);
+    assert_eq!(props(1000)["singlePlacementGroup"], false);
+}
