@@ -745,6 +745,38 @@ pub const SINGLE_PLACEMENT_GROUP_MAX: u64 = 100;
 /// Instances of a scale set.
 pub const SCALE_SET_MAX: u64 = 1000;
 
+/// Each resource provider accepts only its own api-versions per resource
+/// type; another one is refused with 400 `NoRegisteredProviderFound` ("No
+/// registered resource provider found for location ... and API version ...
+/// for type ... The supported api-versions are ...", as ARM answers). The
+/// Disk RP inside Microsoft.Compute versions managed disks apart from VMs
+/// (REST reference: Disks use 2024-03-02, 2025-01-02, ...; virtual machines
+/// 2024-07-01, 2024-11-01, ...). Only these two are told apart here.
+fn unsupported_api_version(rtype: &str, version: Option<&str>) -> Option<Reply> {
+    const DISKS: [&str; 4] = ["2023-04-02", "2023-10-02", "2024-03-02", "2025-01-02"];
+    const COMPUTE: [&str; 4] = ["2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01"];
+    let supported: &[&str] = if rtype.starts_with("microsoft.compute/disks") {
+        &DISKS
+    } else if rtype.starts_with("microsoft.compute/") {
+        &COMPUTE
+    } else {
+        return None;
+    };
+    let v = version.unwrap_or_default();
+    if supported.contains(&v) {
+        return None;
+    }
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        "NoRegisteredProviderFound",
+        &format!(
+            "No registered resource provider found for location 'westus2' and API version '{v}' for type '{}'. The supported api-versions are '{}'.",
+            rtype.split_once('/').map(|(_, t)| t).unwrap_or(rtype),
+            supported.join(", ")
+        ),
+    ))
+}
+
 /// What still uses the resource `id` (a reason a delete conflicts).
 fn used_by(s: &State, id: &str) -> Option<(String, &'static str)> {
     let id = id.to_ascii_lowercase();
@@ -1046,6 +1078,9 @@ fn respond(
             }
         }
     };
+    if let Some(refused) = unsupported_api_version(&rtype, q.get("api-version").map(String::as_str)) {
+        return refused;
+    }
     match *method {
         hyper::Method::GET => match s.resources.get(lower) {
             Some(v) => reply(StatusCode::OK, &shown(v)),

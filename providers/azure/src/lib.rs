@@ -787,7 +787,9 @@ pub fn kind_of_type(t: &str) -> Option<Kind> {
 /// The api-version for an ARM id, by its resource type.
 pub fn api_of(id: &str) -> &'static str {
     let lower = id.to_ascii_lowercase();
-    if lower.contains("/providers/microsoft.compute/") {
+    if lower.contains("/providers/microsoft.compute/disks/") {
+        API_DISKS
+    } else if lower.contains("/providers/microsoft.compute/") {
         API_COMPUTE
     } else if lower.contains("/providers/microsoft.network/") {
         API_NETWORK

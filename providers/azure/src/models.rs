@@ -13,6 +13,10 @@ pub const API_RESOURCES: &str = "2021-04-01";
 pub const API_SUBSCRIPTIONS: &str = "2022-12-01";
 pub const API_NETWORK: &str = "2024-05-01";
 pub const API_COMPUTE: &str = "2024-07-01";
+/// Managed disks belong to the Disk RP inside Microsoft.Compute, which has
+/// its own api-versions (Disks - Delete: `api-version=2024-03-02`,
+/// 2025-01-02, ...); the Compute api-version of VMs is refused for them.
+pub const API_DISKS: &str = "2024-03-02";
 
 pub type Tags = BTreeMap<String, String>;
 

@@ -24,6 +24,10 @@ fn types_map_to_teardown_kinds() {
         API_COMPUTE
     );
     assert_eq!(api_of("/subscriptions/s/resourceGroups/g"), API_RESOURCES);
+    assert_eq!(
+        api_of("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d"),
+        API_DISKS
+    );
 }
 
 #[test]

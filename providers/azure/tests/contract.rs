@@ -447,3 +447,27 @@ async fn lists_filtered_by_tag_name_and_value_carry_no_tags() {
     let groups = list(format!("{sub}/resourcegroups"), both).await;
     assert_eq!(groups[0]["tags"]["hke.io_cluster"], "c1");
 }
+
+/// Managed disks answer to the Disk RP's api-versions, not Compute's: the
+/// sweep's GET and DELETE of a disk use `api_of`, which picks the right one.
+#[tokio::test]
+async fn disks_are_read_and_deleted_with_the_disk_rps_api_version() {
+    let e = start(Config::default()).await;
+    let arm = &e.arm;
+    arm.put(&e.rg, API_RESOURCES, &json!({"location": "westus2"}))
+        .await
+        .expect("group");
+    let disk = format!("{}/providers/Microsoft.Compute/disks/d1", e.rg);
+    let api = hke_provider_azure::api_of(&disk);
+    let body = json!({"location": "westus2", "sku": {"name": "Premium_LRS"},
+                      "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 32}});
+    arm.put(&disk, api, &body).await.expect("disk");
+    let err = arm
+        .get::<serde_json::Value>(&disk, API_COMPUTE)
+        .await
+        .expect_err("Compute's api-version is not the Disk RP's");
+    assert_eq!(err.code.as_deref(), Some("NoRegisteredProviderFound"), "{err}");
+    assert!(arm.get::<serde_json::Value>(&disk, api).await.expect("get").is_some());
+    arm.delete(&disk, api).await.expect("delete");
+    assert!(arm.get::<serde_json::Value>(&disk, api).await.expect("get").is_none());
+}
