@@ -237,7 +237,8 @@ fn check_cluster(arm: &Arm, dir: &Path, masters: usize, kubenet: bool) {
         if windows {
             assert_eq!(img["publisher"], "MicrosoftWindowsServer", "{name}");
             assert_eq!(img["offer"], "WindowsServer");
-            assert_eq!(img["sku"], "2022-datacenter-core-smalldisk");
+            // Standard_D2s_v3 boots generation 2: the -g2 SKU.
+            assert_eq!(img["sku"], "2022-datacenter-core-smalldisk-g2");
             assert!(p["osProfile"]["windowsConfiguration"].is_object());
             assert!(p["osProfile"]["adminPassword"].as_str().is_some_and(|s| s.len() >= 12));
             // The extension that runs the custom data.
@@ -669,7 +670,7 @@ fn a_large_pool_becomes_a_scale_set() {
     let profile = &vmss["properties"]["virtualMachineProfile"];
     assert_eq!(
         profile["storageProfile"]["imageReference"]["sku"],
-        "2022-datacenter-core-smalldisk"
+        "2022-datacenter-core-smalldisk-g2"
     );
     let prefix = profile["osProfile"]["computerNamePrefix"].as_str().expect("prefix");
     assert!(prefix.len() <= 9, "{prefix}");
@@ -908,4 +909,58 @@ fn azures_limits_are_validation_errors_naming_the_field_the_value_and_the_fix() 
         "{err}"
     );
     assert!(!err.contains("400 routes"), "{err}");
+}
+
+/// A size boots only its VM generation: the seed model's Standard_D2_v3
+/// (generation 1 only) gets the generation 1 SKUs, a v6 size (generation 2
+/// only) the -g2 SKU; Compute refuses a mismatch ("cannot boot Hypervisor
+/// Generation"), so the deploy itself proves the choice.
+#[test]
+fn each_vm_size_gets_the_image_generation_it_boots() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(
+        &arm,
+        dir.path(),
+        &[
+            "--set",
+            "properties.masterProfile.vmSize=Standard_D2_v3",
+            "--set",
+            "properties.agentPoolProfiles[0].vmSize=Standard_D2_v3",
+            "--set",
+            "properties.agentPoolProfiles[1].vmSize=Standard_D2s_v6",
+        ],
+    );
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let mut seen = BTreeMap::new();
+    for (name, vm) in arm.of("microsoft.compute/virtualmachines") {
+        let size = vm["properties"]["hardwareProfile"]["vmSize"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let sku = vm["properties"]["storageProfile"]["imageReference"]["sku"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        seen.insert(name, (size, sku));
+    }
+    let skus: std::collections::BTreeSet<(String, String)> = seen.values().cloned().collect();
+    assert_eq!(
+        skus,
+        [
+            ("Standard_D2_v3".to_string(), "server-gen1".to_string()),
+            (
+                "Standard_D2s_v6".to_string(),
+                "2022-datacenter-core-smalldisk-g2".to_string()
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        "{seen:?}"
+    );
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
 }

@@ -108,7 +108,12 @@ pub fn allocate_pod_cidrs(c: &Cluster) -> Result<BTreeMap<String, String>, PlanE
         .collect())
 }
 
-fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>, pinned: Option<&str>) -> Image {
+fn image_for(
+    c: &Cluster,
+    windows: Option<crate::model::types::WindowsVersion>,
+    pinned: Option<&str>,
+    size: &str,
+) -> Image {
     let t = versions::table();
     let (name, set) = match windows {
         Some(w) => (format!("windows-{w}"), &t.windows(w).images),
@@ -119,7 +124,12 @@ fn image_for(c: &Cluster, windows: Option<crate::model::types::WindowsVersion>, 
         crate::model::types::Cloud::Azure | crate::model::types::Cloud::Fake => {
             lookup.insert("publisher".into(), set.azure.publisher.clone());
             lookup.insert("offer".into(), set.azure.offer.clone());
-            lookup.insert("sku".into(), set.azure.sku.clone());
+            // Generation 2 where the size boots it, else generation 1: a
+            // Gen1-only size (Dv3) cannot boot a Gen2 SKU and the v6 series
+            // cannot boot a Gen1 one.
+            let (_, gen2) = crate::vmsizes::azure_generations(size);
+            let sku = if gen2 { &set.azure.sku_gen2 } else { &set.azure.sku };
+            lookup.insert("sku".into(), sku.clone());
             let win = c.windows.as_ref().filter(|_| windows.is_some());
             let version = win
                 .and_then(|w| w.azure_image_version.clone())
@@ -312,7 +322,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 firewall: Val::id_of(FIREWALL),
                 os,
                 size: native_size(size),
-                image: image_for(c, windows, pinned),
+                image: image_for(c, windows, pinned, size),
                 disk_gb: disk,
                 private_ip: ip.map(|i| i.to_string()),
                 placement,
@@ -367,7 +377,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                         firewall: Val::id_of(FIREWALL),
                         os: os.clone(),
                         size: native_size(&pool.vm_size),
-                        image: image_for(c, pool.windows, pool.image_id.as_deref()),
+                        image: image_for(c, pool.windows, pool.image_id.as_deref(), &pool.vm_size),
                         disk_gb: pool.os_disk_gb,
                         count: pool.count,
                         name_prefix: group_prefix(c, pool),

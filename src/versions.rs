@@ -78,7 +78,11 @@ pub struct ImageSet {
 pub struct AzureImage {
     pub publisher: String,
     pub offer: String,
+    /// The generation 1 (BIOS) SKU.
     pub sku: String,
+    /// The generation 2 (UEFI) SKU of the same image.
+    #[serde(rename = "skuGen2")]
+    pub sku_gen2: String,
     pub version: String,
 }
 

@@ -15,6 +15,9 @@ pub struct Size {
     pub memory_gib: u32,
     pub aws: String,
     pub gcp: String,
+    /// The VM generations an Azure size boots: `V1`, `V2` or `V1,V2`.
+    #[serde(default)]
+    pub hyper_v_generations: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +37,26 @@ fn sizes() -> &'static [Size] {
 /// The entry for an Azure size (case-insensitive).
 pub fn lookup(azure: &str) -> Option<&'static Size> {
     sizes().iter().find(|s| s.azure.eq_ignore_ascii_case(azure))
+}
+
+/// Does an Azure size boot generation 2 (UEFI) images, and generation 1?
+/// From the table; a size it does not know boots generation 1 unless it is
+/// of the v6 series or later, which boot only generation 2 (Azure docs,
+/// Support for generation 2 VMs). A size that cannot boot an image's
+/// generation fails the VM create ("cannot boot Hypervisor Generation").
+pub fn azure_generations(size: &str) -> (bool, bool) {
+    if let Some(g) = lookup(size).and_then(|s| s.hyper_v_generations.as_deref()) {
+        return (g.contains("V1"), g.contains("V2"));
+    }
+    let series = size
+        .rsplit_once("_v")
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .unwrap_or(1);
+    if series >= 6 {
+        (false, true)
+    } else {
+        (true, false)
+    }
 }
 
 /// The Azure sizes with a mapping.
@@ -98,5 +121,21 @@ mod tests {
         assert_eq!(native(Cloud::Gcp, "e2-standard-4").as_deref(), Some("e2-standard-4"));
         assert!(!is_native(Cloud::Aws, "n2-standard-2"));
         assert!(!is_native(Cloud::Gcp, "m5.large"));
+    }
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::azure_generations;
+
+    #[test]
+    fn sizes_boot_the_generations_azure_documents() {
+        assert_eq!(azure_generations("Standard_D2_v3"), (true, false));
+        assert_eq!(azure_generations("Standard_D2s_v3"), (true, true));
+        assert_eq!(azure_generations("standard_d2s_v5"), (true, true));
+        // Not in the table: the v6 series boots only generation 2, older
+        // series generation 1.
+        assert_eq!(azure_generations("Standard_D4ds_v6"), (false, true));
+        assert_eq!(azure_generations("Standard_F4s_v2"), (true, false));
     }
 }

@@ -144,7 +144,10 @@ impl Default for Config {
 }
 
 /// Marketplace images the fake knows: (publisher, offer, sku).
-pub const IMAGES: [(&str, &str, &str); 7] = [
+/// Windows Server SKUs ending in `-g2` and Ubuntu 24.04's `server` are the
+/// generation 2 (UEFI) images; the others generation 1 (the Marketplace's
+/// `hyperVGeneration` of each SKU).
+pub const IMAGES: [(&str, &str, &str); 14] = [
     (
         "MicrosoftWindowsServer",
         "WindowsServer",
@@ -160,11 +163,78 @@ pub const IMAGES: [(&str, &str, &str); 7] = [
         "WindowsServer",
         "2025-datacenter-core-smalldisk",
     ),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2019-datacenter-core-smalldisk-g2",
+    ),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2022-datacenter-core-smalldisk-g2",
+    ),
+    (
+        "MicrosoftWindowsServer",
+        "WindowsServer",
+        "2025-datacenter-core-smalldisk-g2",
+    ),
     ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core"),
     ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core"),
     ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2019-datacenter-core-g2"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-core-g2"),
+    ("MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-core-g2"),
     ("Canonical", "ubuntu-24_04-lts", "server"),
+    ("Canonical", "ubuntu-24_04-lts", "server-gen1"),
 ];
+
+/// The image generation of a catalog SKU.
+fn image_generation(sku: &str) -> u8 {
+    let sku = sku.to_ascii_lowercase();
+    if sku.ends_with("-g2") || sku == "server" {
+        2
+    } else {
+        1
+    }
+}
+
+/// Sizes that boot only generation 1 images, and the rule for those that
+/// boot only generation 2 (the v6 series and later): Azure docs, Support for
+/// generation 2 VMs. Compute refuses a mismatch with 400 BadRequest "The
+/// selected VM size '...' cannot boot Hypervisor Generation '2'." (the
+/// message users report, e.g. AutomatedLab#1638).
+fn size_boots(size: &str, generation: u8) -> bool {
+    const GEN1_ONLY: [&str; 7] = [
+        "standard_d2",
+        "standard_d2_v2",
+        "standard_d3_v2",
+        "standard_d2_v3",
+        "standard_d4_v3",
+        "standard_d16_v3",
+        "standard_nc6",
+    ];
+    let size = size.to_ascii_lowercase();
+    let series = size
+        .rsplit_once("_v")
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .unwrap_or(1);
+    match generation {
+        2 => !GEN1_ONLY.contains(&size.as_str()),
+        _ => series < 6,
+    }
+}
+
+fn generation_mismatch(size: Option<&str>, sku: &str) -> Option<String> {
+    let size = size?;
+    let g = image_generation(sku);
+    (!size_boots(size, g)).then(|| {
+        format!(
+            "The selected VM size '{size}' cannot boot Hypervisor Generation '{g}'. If this was a Create operation \
+             please check that the Hypervisor Generation of the Image matches the Hypervisor Generation of the \
+             selected VM Size."
+        )
+    })
+}
 
 /// One logged request.
 #[derive(Debug, Clone)]
@@ -656,6 +726,9 @@ fn check_body(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (Sta
                     format!("the platform image '{p}:{o}:{k}' is not available"),
                 ));
             }
+            if let Some(m) = generation_mismatch(str_at(body, "/properties/hardwareProfile/vmSize"), k) {
+                return Err((StatusCode::BAD_REQUEST, "BadRequest", m));
+            }
             let os = body.pointer("/properties/osProfile");
             let Some(os) = os else {
                 return invalid("properties.osProfile is required".into());
@@ -711,6 +784,14 @@ fn check_body(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (Sta
             // (learn.microsoft.com/azure/virtual-machine-scale-sets/
             // virtual-machine-scale-sets-placement-groups). Compute refuses
             // an out-of-range value with 400 InvalidParameter naming it.
+            if let Some(sku) = str_at(
+                body,
+                "/properties/virtualMachineProfile/storageProfile/imageReference/sku",
+            ) {
+                if let Some(m) = generation_mismatch(str_at(body, "/sku/name"), sku) {
+                    return Err((StatusCode::BAD_REQUEST, "BadRequest", m));
+                }
+            }
             let capacity = body.pointer("/sku/capacity").and_then(|c| c.as_u64()).unwrap_or(0);
             let single = body
                 .pointer("/properties/singlePlacementGroup")
