@@ -156,6 +156,8 @@ fn ci_run_waits_on_real_nodes_checks_the_cluster_and_hke_check_reports_what_fail
             .env("HKE_FAKE_CLOUD", &cloud)
             .env("HKE_FAKE_API_SERVER", cp.server().trim_start_matches("https://"))
             .env("HKE_CI_POLL_MS", "500")
+            // kubectl's discovery cache goes to $HOME/.kube/cache: keep it in the test's directory.
+            .env("HOME", tmp.path())
             .env_remove("ARTIFACTS")
             .output()
             .expect("hke runs");
@@ -281,6 +283,7 @@ fn ci_run_waits_on_real_nodes_checks_the_cluster_and_hke_check_reports_what_fail
         .args(["--api-only", "--ready-timeout", "15s", "--output", "json", "--junit"])
         .arg(tmp.path().join("other.xml"))
         .env("HKE_CHECK_POLL_MS", "500")
+        .env("HOME", tmp.path())
         .output()
         .expect("hke runs");
     eprintln!("hke check done at {:.1}s", t0.elapsed().as_secs_f64());
@@ -368,6 +371,7 @@ fn the_control_planes_keep_the_nodes_bootstrap_token_valid() {
         let out = Command::new("bash")
             .arg(&keeper_file)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", tmp.path())
             .output()
             .expect("bash runs");
         assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
