@@ -449,7 +449,7 @@ fn the_janitor_finds_gcp_clusters_by_label_and_description() {
 fn rate_quota_403s_are_throttling_even_while_polling_operations() {
     // Compute Engine answers an exceeded rate quota with 403 and reason
     // rateLimitExceeded (cloud.google.com/compute/api-quota); operation
-    // reads have a quota of their own, so polls are refused too.
+    // waits have a quota of their own, so they are refused too.
     let gce = Gce::start(Config {
         operation_time: Duration::from_millis(300),
         rate_quota_every: Some(9),
@@ -460,13 +460,15 @@ fn rate_quota_403s_are_throttling_even_while_polling_operations() {
     assert_eq!(first["summary"]["failed"], 0, "{first}");
     check_cluster(&gce, dir.path(), 3, true);
     let refused = gce.fake().refused();
+    // Operations are followed with operations.wait (a POST), which has a
+    // quota of its own.
     let polls = refused
         .iter()
-        .filter(|r| r.starts_with("403 ") && r.contains(" GET ") && r.contains("/operations/"))
+        .filter(|r| r.starts_with("403 ") && r.contains("/operations/"))
         .count();
     let inserts = refused
         .iter()
-        .filter(|r| r.starts_with("403 ") && r.contains(" POST "))
+        .filter(|r| r.starts_with("403 ") && r.contains(" POST ") && !r.contains("/operations/"))
         .count();
     assert!(
         polls > 0 && inserts > 0,
@@ -589,4 +591,108 @@ fn every_secret_file_stays_private_through_a_deploy_and_a_rewrite() {
         .collect();
     assert!(strays.is_empty(), "{strays:?}");
     teardown(&gce, dir.path());
+}
+
+/// Requests per VM of a deploy whose operations take 2 s (as the issue
+/// measured them): (all, mutations, reads, operation reads/waits).
+fn requests_per_vm(calls: &[String], vms: usize) -> (f64, f64, f64, f64) {
+    let per = |n: usize| n as f64 / vms as f64;
+    let ops = calls.iter().filter(|c| c.contains("/operations/")).count();
+    let mutations = calls
+        .iter()
+        .filter(|c| !c.starts_with("GET ") && !c.contains("/operations/"))
+        .count();
+    let reads = calls.len() - ops - mutations;
+    (per(calls.len()), per(mutations), per(reads), per(ops))
+}
+
+#[test]
+fn a_deploy_waits_on_operations_instead_of_polling_them() {
+    let gce = Gce::start(Config {
+        operation_time: Duration::from_secs(2),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = deploy(&gce, dir.path(), &["--set", "properties.masterProfile.count=3"]);
+    assert_eq!(first["summary"]["failed"], 0, "{first}");
+    let vms = gce.of("instances").len();
+    assert_eq!(vms, 7);
+    let calls = gce.fake().calls();
+    let (all, mutations, reads, ops) = requests_per_vm(&calls, vms);
+    // Every insert is followed with operations.wait, which answers when the
+    // operation is DONE (or near its 2-minute deadline), not with polls every
+    // 40 ms (HKE_GCP_POLL_MS); a machine costs its insert, one wait, and a
+    // read of its addresses.
+    let polls = calls
+        .iter()
+        .filter(|c| c.starts_with("GET ") && c.contains("/operations/"))
+        .count();
+    assert_eq!(polls, 0, "operations polled: {calls:#?}");
+    // Polling operations every 40 ms cost 30.4 requests per VM here.
+    assert!(
+        all <= 8.0,
+        "{all:.1} requests per VM (mutations {mutations:.1}, reads {reads:.1}, operations {ops:.1}): {calls:#?}"
+    );
+    teardown(&gce, dir.path());
+}
+
+/// A fake enforcing Compute Engine's rate quotas, scaled down: `calls` per
+/// second in each quota group (GCE: 1,500 a minute).
+fn quota_enforcing(calls: u32) -> Gce {
+    Gce::start(Config {
+        operation_time: Duration::from_millis(300),
+        rate_quota: Some(hke_fake_gce::RateQuota {
+            calls,
+            window: Duration::from_secs(1),
+        }),
+        ..Config::default()
+    })
+}
+
+#[test]
+fn a_deploy_paces_itself_under_the_rate_quotas_and_is_never_throttled() {
+    const QUOTA: u32 = 6;
+    let quota = format!("{QUOTA}/1s");
+    // Paced (hke told the scaled quota): not one throttled answer, deploy
+    // and teardown alike.
+    let gce = quota_enforcing(QUOTA);
+    let dir = tempfile::tempdir().expect("tmp");
+    let args = deploy_args(MODEL, &HA_KUBENET);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = gce
+        .command(dir.path(), &args)
+        .env("HKE_GCP_RATE_QUOTA", &quota)
+        .output()
+        .expect("hke runs");
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    check_cluster(&gce, dir.path(), 3, true);
+    let busiest = gce.fake().busiest_windows();
+    assert_eq!(gce.fake().throttled(), 0, "{:?}\n{busiest:?}", gce.fake().refused());
+    assert!(busiest.values().all(|n| *n <= QUOTA), "{busiest:?}");
+    // The quota was what set the pace: mutations filled most of a window.
+    assert!(busiest.get("mutations").is_some_and(|n| *n >= QUOTA - 2), "{busiest:?}");
+    let out = gce
+        .command(dir.path(), &["teardown", "--yes", "-o", "out", "--cluster", CLUSTER])
+        .env("HKE_GCP_RATE_QUOTA", &quota)
+        .output()
+        .expect("hke runs");
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(gce.resources().is_empty(), "left behind: {:?}", gce.resources().keys());
+    assert_eq!(gce.fake().throttled(), 0, "{:?}", gce.fake().refused());
+
+    // The same deploy without pacing meets the quota (and rides it out).
+    let gce = quota_enforcing(QUOTA);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = gce
+        .command(dir.path(), &args)
+        .env("HKE_PACING", "off")
+        .output()
+        .expect("hke runs");
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let refused = gce.fake().refused();
+    assert!(gce.fake().throttled() > 0, "an unpaced deploy was never throttled");
+    assert!(
+        refused.iter().all(|r| r.starts_with("403 rateLimitExceeded ")),
+        "{refused:?}"
+    );
 }

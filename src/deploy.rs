@@ -107,6 +107,13 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
         Cloud::Aws => {
             let mut cfg = hke_provider_aws::AwsConfig::new(&target.cluster, target.region.as_deref());
             cfg.endpoint = endpoint;
+            cfg.pacing = pacing(env)?;
+            if let Some(v) = env.get("HKE_AWS_RATE_SCALE").filter(|v| !v.is_empty()) {
+                cfg.rate_scale =
+                    v.parse::<f64>().ok().filter(|f| *f > 0.0).ok_or_else(|| {
+                        DeployError::Usage(format!("HKE_AWS_RATE_SCALE={v:?} is not a positive number"))
+                    })?;
+            }
             let aws = hke_provider_aws::Aws::connect(cfg)
                 .await
                 .map_err(|e| DeployError::Usage(e.to_string()))?;
@@ -127,6 +134,14 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
             cfg.endpoint = endpoint;
             if let Some(ms) = env.get("HKE_GCP_POLL_MS").and_then(|v| v.parse::<u64>().ok()) {
                 cfg.poll = std::time::Duration::from_millis(ms.max(1));
+            }
+            cfg.pacing = pacing(env)?;
+            if let Some(v) = env.get("HKE_GCP_RATE_QUOTA").filter(|v| !v.is_empty()) {
+                cfg.rate_quota = rate_quota(&v).ok_or_else(|| {
+                    DeployError::Usage(format!(
+                        "HKE_GCP_RATE_QUOTA={v:?} is not CALLS/WINDOW (1500/60s, 20/500ms)"
+                    ))
+                })?;
             }
             let gcp = hke_provider_gcp::Gcp::connect(cfg)
                 .await
@@ -174,6 +189,31 @@ pub async fn provider_for(cloud: Cloud, target: &Target, env: &Env) -> Result<Ar
             )))
         }
     }
+}
+
+/// Whether providers pace their calls under the clouds' rate limits:
+/// always, unless `HKE_PACING=off` (for tests that show what an unpaced
+/// client meets).
+#[cfg_attr(not(any(feature = "aws", feature = "gcp")), allow(dead_code))]
+fn pacing(env: &Env) -> Result<bool, DeployError> {
+    match env.get("HKE_PACING").as_deref() {
+        None | Some("") | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(v) => Err(DeployError::Usage(format!("HKE_PACING={v:?}: on or off"))),
+    }
+}
+
+/// `CALLS/WINDOW`: `1500/60s`, `20/500ms`.
+#[cfg_attr(not(feature = "gcp"), allow(dead_code))]
+fn rate_quota(v: &str) -> Option<(u32, std::time::Duration)> {
+    let (calls, window) = v.split_once('/')?;
+    let calls: u32 = calls.trim().parse().ok().filter(|c| *c > 0)?;
+    let window = window.trim();
+    let window = match window.strip_suffix("ms") {
+        Some(ms) => std::time::Duration::from_millis(ms.parse().ok()?),
+        None => std::time::Duration::from_secs(window.strip_suffix('s')?.parse().ok()?),
+    };
+    (!window.is_zero()).then_some((calls, window))
 }
 
 /// The resource group (or other isolation unit) the plan names.

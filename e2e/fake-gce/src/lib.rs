@@ -30,7 +30,13 @@
 //!   be deleted (instances can, as on GCE);
 //! - target pools' `addInstance`/`removeInstance`, applied when their
 //!   operation is DONE; instances' `serialPort` output;
-//! - `zones/{z}` for preflight checks.
+//! - `zones/{z}` for preflight checks;
+//! - `operations/{name}/wait` (zonal, regional, global), which answers when
+//!   the operation is DONE or at a deadline (two minutes on GCE);
+//! - optionally, Compute Engine's rate quotas (`Config::rate_quota`): each
+//!   quota group counted per fixed window, and a call over its group's quota
+//!   refused with the 403 `rateLimitExceeded` of an exceeded rate quota;
+//!   every throttled answer is counted (`throttled()`).
 //!
 //! Everything it holds is in memory and readable with `resources()`; every
 //! request is logged (`calls()`).
@@ -50,6 +56,10 @@ use serde_json::{json, Value};
 pub struct Config {
     /// From insert/delete to DONE (a third PENDING, the rest RUNNING).
     pub operation_time: Duration,
+    /// The operation time of a collection's operations (`instances`,
+    /// `networks`, `targetPools` for its `addInstance`…), over
+    /// `operation_time`.
+    pub operation_times: BTreeMap<String, Duration>,
     /// Refuse every Nth request with 429 (`rateLimitExceeded`).
     pub throttle_every: Option<u64>,
     /// Refuse every Nth request with 503.
@@ -59,12 +69,67 @@ pub struct Config {
     /// your project exceeds a rate quota, you receive a 403 error with the
     /// reason rateLimitExceeded" (cloud.google.com/compute/api-quota).
     pub rate_quota_every: Option<u64>,
+    /// Compute Engine's rate quotas, enforced: so many calls of each quota
+    /// group per fixed window (windows counted from the fake's start, as GCE
+    /// counts synchronized minutes), the rest answered 403
+    /// `rateLimitExceeded`. "Google enforces rate quotas at a per-minute
+    /// (60 seconds) interval for each group … If your project exceeds a rate
+    /// quota, you receive a 403 error with the reason rateLimitExceeded"
+    /// (cloud.google.com/compute/docs/api-rate-limits; default 1,500 a minute
+    /// per group). Tests scale the window and the count down.
+    pub rate_quota: Option<RateQuota>,
+    /// How long `operations/{name}/wait` waits at most for an operation to
+    /// be DONE: "Waits for the specified Operation resource to return as DONE
+    /// or for the request to approach the 2 minute deadline"
+    /// (cloud.google.com/compute/docs/reference/rest/v1/zoneOperations/wait).
+    pub wait_deadline: Duration,
     /// Calls refused with 403 `forbidden` (no permission): each entry is the
     /// start of a logged call, `POST projects/p/global/networks`.
     pub forbidden: Vec<String>,
     /// Public images (`{"project", "name", "family", "creationTimestamp",
     /// "deprecated"?}`); `default_images()` has the families hke uses.
     pub images: Vec<Value>,
+}
+
+/// A rate quota of `calls` per `window` for each quota group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub calls: u32,
+    pub window: Duration,
+}
+
+impl RateQuota {
+    /// Compute Engine's default: 1,500 requests a minute per group.
+    pub const DOCUMENTED: RateQuota = RateQuota {
+        calls: 1500,
+        window: Duration::from_secs(60),
+    };
+}
+
+/// The quota group of a call (legacy metrics of
+/// cloud.google.com/compute/docs/api-rate-limits), and the metric its 403
+/// names.
+pub fn quota_group(method: &str, short_path: &str) -> (&'static str, &'static str) {
+    let parts: Vec<&str> = short_path.split('/').filter(|p| !p.is_empty()).collect();
+    let operation = parts.iter().rev().nth(1) == Some(&"operations")
+        || (parts.iter().rev().nth(2) == Some(&"operations") && parts.last() == Some(&"wait"));
+    match method {
+        "POST" if operation => ("operation-waits", "Heavy-weight read requests"),
+        "GET" if operation => ("operation-reads", "Operation read requests"),
+        "GET" if parts.get(2) == Some(&"aggregated") => ("aggregated-lists", "Heavy-weight read requests"),
+        "GET" => {
+            // A collection (`.../global/networks`, `.../zones/z/instances`) or one item.
+            let scoped = matches!(parts.get(2), Some(&"regions") | Some(&"zones"));
+            let at = if scoped { 5 } else { 4 };
+            let family = parts.get(4) == Some(&"family");
+            if parts.len() == at && !family && !(scoped && parts.len() == 4) {
+                ("lists", "List requests")
+            } else {
+                ("reads", "Read requests")
+            }
+        }
+        _ => ("mutations", "Queries"),
+    }
 }
 
 /// Two images per family hke uses (an older and a newer one, so a family
@@ -97,9 +162,12 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             operation_time: Duration::from_millis(300),
+            operation_times: BTreeMap::new(),
             throttle_every: None,
             unavailable_every: None,
             rate_quota_every: None,
+            rate_quota: None,
+            wait_deadline: Duration::from_secs(120),
             forbidden: Vec::new(),
             images: default_images(),
         }
@@ -134,11 +202,17 @@ struct State {
     /// `STATUS reason METHOD path [name]` of every request refused by
     /// injection (throttling, rate quotas, permissions), in order.
     refused: Vec<String>,
+    /// Throttled answers (429, and 403 for a rate quota, injected or
+    /// enforced).
+    throttled: u64,
+    /// Calls counted against each quota group in each window.
+    quota_used: BTreeMap<(&'static str, u64), u32>,
 }
 
 /// A running fake. Stops when dropped.
 pub struct FakeGce {
     addr: SocketAddr,
+    started: Instant,
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -167,6 +241,7 @@ impl FakeGce {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
         let base = format!("http://{addr}");
+        let started = Instant::now();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -178,7 +253,7 @@ impl FakeGce {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let (state, config, base) = (state.clone(), config.clone(), base.clone());
-                        async move { Ok::<_, Infallible>(handle(req, &state, &config, &base).await) }
+                        async move { Ok::<_, Infallible>(handle(req, &state, &config, &base, started).await) }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -189,6 +264,7 @@ impl FakeGce {
         });
         Ok(FakeGce {
             addr,
+            started,
             state,
             stop: Some(tx),
         })
@@ -225,6 +301,30 @@ impl FakeGce {
     /// projects/p/global/operations/operation-7-insert`.
     pub fn refused(&self) -> Vec<String> {
         self.state.lock().map(|s| s.refused.clone()).unwrap_or_default()
+    }
+
+    /// How many answers were throttling: 429, or 403 for an exceeded rate
+    /// quota (injected or enforced).
+    pub fn throttled(&self) -> u64 {
+        self.state.lock().map(|s| s.throttled).unwrap_or(0)
+    }
+
+    /// Calls counted against each quota group in each window (with
+    /// `Config::rate_quota`): the most any window of a group saw.
+    pub fn busiest_windows(&self) -> BTreeMap<String, u32> {
+        let mut out: BTreeMap<String, u32> = BTreeMap::new();
+        if let Ok(s) = self.state.lock() {
+            for ((group, _), n) in &s.quota_used {
+                let e = out.entry((*group).to_string()).or_default();
+                *e = (*e).max(*n);
+            }
+        }
+        out
+    }
+
+    /// When it started (quota windows count from here).
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// How many requests it has answered.
@@ -265,12 +365,7 @@ fn error(status: StatusCode, reason: &str, message: &str) -> Reply {
 /// message names the quota metric and limit, only `errors[].reason` says
 /// `rateLimitExceeded` (the body seen in hail-is/hail#10613 and
 /// hashicorp/terraform-provider-google#8360).
-fn rate_quota_error(method: &hyper::Method, path: &str, reason: &str) -> Reply {
-    let metric = match (method.as_str(), path.contains("/operations/")) {
-        ("GET", true) => "Operation read requests",
-        ("GET", false) => "Read requests",
-        _ => "Queries",
-    };
+fn rate_quota_error(metric: &str, reason: &str) -> Reply {
     let message = format!(
         "Quota exceeded for quota metric '{metric}' and limit '{metric} per minute' of service \
          'compute.googleapis.com' for consumer 'project_number:123456789012'."
@@ -677,7 +772,20 @@ fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(),
     Ok(())
 }
 
-async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, config: &Config, base: &str) -> Reply {
+/// What a request gets: an answer now, or (an operation's wait) an answer
+/// once the operation is DONE or the deadline passes.
+enum Answer {
+    Now(Reply),
+    Wait { op_path: String, left: Duration },
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: &Mutex<State>,
+    config: &Config,
+    base: &str,
+    started: Instant,
+) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -687,19 +795,104 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let Ok(mut s) = state.lock() else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "backendError", "state poisoned");
+    let answer = match state.lock() {
+        Ok(mut s) => respond(&mut s, &method, &path, &query, &body, config, base, started),
+        Err(_) => Answer::Now(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "backendError",
+            "state poisoned",
+        )),
     };
+    match answer {
+        Answer::Now(r) => r,
+        Answer::Wait { op_path, left } => {
+            tokio::time::sleep(left.min(config.wait_deadline)).await;
+            let Ok(mut s) = state.lock() else {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "backendError", "state poisoned");
+            };
+            advance(&mut s, Duration::ZERO);
+            match s.operations.get(&op_path) {
+                Some(op) => reply(StatusCode::OK, &shown(&op.value)),
+                None => not_found(&op_path),
+            }
+        }
+    }
+}
+
+/// The answer to a request, decided under the state's lock.
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    s: &mut State,
+    method: &hyper::Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    config: &Config,
+    base: &str,
+    started: Instant,
+) -> Answer {
+    let method = method.clone();
+    let (path, query) = (path.to_string(), query.to_string());
+    let r = respond_now(s, method, path, query, body, config, base, started);
+    let header = |k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match (header(WAIT_OP), header(WAIT_US).and_then(|us| us.parse().ok())) {
+        (Some(op_path), Some(us)) => Answer::Wait {
+            op_path,
+            left: Duration::from_micros(us),
+        },
+        _ => Answer::Now(r),
+    }
+}
+
+/// The fake's own marks of a wait still to be served (never sent).
+const WAIT_OP: &str = "x-hke-fake-wait-operation";
+const WAIT_US: &str = "x-hke-fake-wait-us";
+
+fn waiting(op_path: &str, left: Duration) -> Reply {
+    let mut r = reply(StatusCode::ACCEPTED, &json!({}));
+    let us = (left.as_micros() as u64 + 1).to_string();
+    for (k, v) in [(WAIT_OP, op_path.to_string()), (WAIT_US, us)] {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
+/// See `respond`; a wait is answered here only when it need not wait.
+#[allow(clippy::too_many_arguments)]
+fn respond_now(
+    s: &mut State,
+    method: hyper::Method,
+    path: String,
+    query: String,
+    body: &[u8],
+    config: &Config,
+    base: &str,
+    started: Instant,
+) -> Reply {
     s.requests += 1;
     let n = s.requests;
     let short = path.strip_prefix("/compute/v1/").unwrap_or(&path).to_string();
-    let named = serde_json::from_slice::<Value>(&body)
+    let named = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["name"].as_str().map(|n| format!(" {n}")))
         .unwrap_or_default();
     let call = format!("{method} {short}{named}");
     s.calls.push(call.clone());
+    let (group, metric) = quota_group(method.as_str(), &short);
+    if let Some(q) = config.rate_quota {
+        let window = (started.elapsed().as_nanos() / q.window.as_nanos().max(1)) as u64;
+        let used = s.quota_used.entry((group, window)).or_default();
+        if *used >= q.calls {
+            s.throttled += 1;
+            s.refused.push(format!("403 rateLimitExceeded {call}"));
+            return rate_quota_error(metric, "rateLimitExceeded");
+        }
+        *used += 1;
+    }
     if config.throttle_every.is_some_and(|e| e > 0 && n % e == 0) {
+        s.throttled += 1;
         s.refused.push(format!("429 rateLimitExceeded {call}"));
         return error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -713,8 +906,9 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
         } else {
             "rateLimitExceeded"
         };
+        s.throttled += 1;
         s.refused.push(format!("403 {reason} {call}"));
-        return rate_quota_error(&method, &path, reason);
+        return rate_quota_error(metric, reason);
     }
     if config.forbidden.iter().any(|f| call.starts_with(f.as_str())) {
         s.refused.push(format!("403 forbidden {call}"));
@@ -728,7 +922,7 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
             "The service is currently unavailable.",
         );
     }
-    advance(&mut s, Duration::ZERO);
+    advance(s, Duration::ZERO);
     let link = |p: &str| format!("{base}/compute/v1/{p}");
     let (project, scope, collection, name, verb) = match parse(&path) {
         None => return error(StatusCode::NOT_FOUND, "notFound", &format!("no such API: {path}")),
@@ -801,6 +995,22 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
             Some(op) => reply(StatusCode::OK, &shown(&op.value)),
             None => not_found(&format!("{coll_path}/{name}")),
         },
+        ("POST", "operations", Some(name), Some("wait")) => {
+            let op_path = format!("{coll_path}/{name}");
+            let Some(op) = s.operations.get(&op_path) else {
+                return not_found(&op_path);
+            };
+            let total = op.value["_total_ms"]
+                .as_u64()
+                .map(Duration::from_millis)
+                .unwrap_or_default();
+            let left = total.saturating_sub(op.started.elapsed());
+            if left.is_zero() {
+                reply(StatusCode::OK, &shown(&op.value))
+            } else {
+                waiting(&op_path, left)
+            }
+        }
         ("GET", "instances", Some(name), Some("serialPort")) => {
             let path = format!("{coll_path}/{name}");
             match s.resources.get(&path) {
@@ -843,7 +1053,7 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
             if !s.resources.contains_key(&path) {
                 return not_found(&path);
             }
-            let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            let Ok(v) = serde_json::from_slice::<Value>(body) else {
                 return error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
             };
             let urls: Vec<String> = v["instances"]
@@ -876,7 +1086,7 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                 full.push(link(&p));
             }
             operation(
-                &mut s,
+                s,
                 config,
                 &project,
                 &scope,
@@ -887,7 +1097,7 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
             )
         }
         ("POST", _, None, None) => {
-            let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
+            let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "parseError",
@@ -950,12 +1160,12 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                     );
                 }
             }
-            if let Err(missing) = complete_insert(&mut s, &collection, &mut v) {
+            if let Err(missing) = complete_insert(s, &collection, &mut v) {
                 return not_found(&missing);
             }
             s.pending.insert(path.clone(), name);
             operation(
-                &mut s,
+                s,
                 config,
                 &project,
                 &scope,
@@ -987,7 +1197,7 @@ async fn handle(req: Request<hyper::body::Incoming>, state: &Mutex<State>, confi
                 );
             }
             operation(
-                &mut s,
+                s,
                 config,
                 &project,
                 &scope,
@@ -1018,6 +1228,12 @@ fn operation(
 ) -> Reply {
     s.ids += 1;
     let name = format!("operation-{}-{kind}", s.ids);
+    let collection = target.rsplit('/').nth(1).unwrap_or_default();
+    let time = config
+        .operation_times
+        .get(collection)
+        .copied()
+        .unwrap_or(config.operation_time);
     let op_path = format!("projects/{project}/{scope}/operations/{name}");
     let mut v = json!({
         "kind": "compute#operation",
@@ -1029,7 +1245,7 @@ fn operation(
         "progress": 0,
         "insertTime": "2026-11-22T12:00:00.000-08:00",
         "selfLink": format!("{base}/compute/v1/{op_path}"),
-        "_total_ms": config.operation_time.as_millis() as u64,
+        "_total_ms": time.as_millis() as u64,
     });
     if let Some(region) = scope.strip_prefix("regions/") {
         v["region"] = json!(format!("{base}/compute/v1/projects/{project}/regions/{region}"));
@@ -1095,5 +1311,24 @@ mod tests {
         assert!(labels_match(&item, "labels.hke-io-cluster = \"c1\""));
         assert!(!labels_match(&item, "labels.hke-io-cluster=c2"));
         assert_eq!(percent_decode("labels.a%3Db+x"), "labels.a=b x");
+        let group = |m: &str, p: &str| quota_group(m, p).0;
+        assert_eq!(group("POST", "projects/p/global/networks"), "mutations");
+        assert_eq!(group("DELETE", "projects/p/zones/z/instances/i"), "mutations");
+        assert_eq!(
+            group("POST", "projects/p/regions/r/targetPools/t/addInstance"),
+            "mutations"
+        );
+        assert_eq!(group("GET", "projects/p/global/networks/n"), "reads");
+        assert_eq!(group("GET", "projects/p/zones/z/instances/i"), "reads");
+        assert_eq!(group("GET", "projects/p/zones/z"), "reads");
+        assert_eq!(group("GET", "projects/p/zones/z/instances/i/serialPort"), "reads");
+        assert_eq!(group("GET", "projects/p/global/images/family/f"), "reads");
+        assert_eq!(group("GET", "projects/p/global/firewalls"), "lists");
+        assert_eq!(group("GET", "projects/p/zones/z/instances"), "lists");
+        assert_eq!(group("GET", "projects/p/aggregated/instances"), "aggregated-lists");
+        assert_eq!(group("GET", "projects/p/zones/z/operations/o"), "operation-reads");
+        assert_eq!(group("GET", "projects/p/global/operations/o"), "operation-reads");
+        assert_eq!(group("POST", "projects/p/zones/z/operations/o/wait"), "operation-waits");
+        assert_eq!(group("POST", "projects/p/global/operations/o/wait"), "operation-waits");
     }
 }

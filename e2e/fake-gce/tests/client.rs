@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use google_cloud_compute_v1::client::{Networks, Subnetworks};
+use google_cloud_compute_v1::client::{GlobalOperations, Networks, Subnetworks};
 use google_cloud_compute_v1::model::{Network, Subnetwork};
 use google_cloud_lro::Poller;
-use hke_fake_gce::{Config, FakeGce};
+use hke_fake_gce::{Config, FakeGce, RateQuota};
 
 const PROJECT: &str = "hke-test";
 const REGION: &str = "us-central1";
@@ -171,4 +171,121 @@ async fn throttled_and_unavailable_answers_carry_their_status() {
     assert!(seen.contains(&Some(429)), "{seen:?}");
     assert!(seen.contains(&Some(404)), "{seen:?}");
     assert!(fake.requests() >= 6);
+}
+
+async fn global_operations(fake: &FakeGce) -> GlobalOperations {
+    GlobalOperations::builder()
+        .with_endpoint(fake.url())
+        .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build())
+        .build()
+        .await
+        .expect("operations client")
+}
+
+#[tokio::test]
+async fn an_operations_wait_answers_when_the_operation_is_done_or_at_its_deadline() {
+    let fake = FakeGce::start(Config {
+        operation_time: Duration::from_millis(600),
+        wait_deadline: Duration::from_millis(400),
+        ..Config::default()
+    })
+    .await
+    .expect("fake");
+    let (networks, _) = clients(&fake).await;
+    let ops = global_operations(&fake).await;
+    let op = networks
+        .insert()
+        .set_project(PROJECT)
+        .set_body(Network::new().set_name("hke-vnet").set_auto_create_subnetworks(false))
+        .send()
+        .await
+        .expect("insert");
+    let name = op.name.clone().expect("operation name");
+    let started = std::time::Instant::now();
+    // The deadline comes first: the operation is still running.
+    let first = ops
+        .wait()
+        .set_project(PROJECT)
+        .set_operation(&name)
+        .send()
+        .await
+        .expect("wait");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(390), "{waited:?}");
+    assert!(
+        !format!("{:?}", first.status).to_lowercase().contains("done"),
+        "{first:?}"
+    );
+    // The second wait returns when it is DONE, not a deadline later.
+    let second = ops
+        .wait()
+        .set_project(PROJECT)
+        .set_operation(&name)
+        .send()
+        .await
+        .expect("wait");
+    assert!(
+        format!("{:?}", second.status).to_lowercase().contains("done"),
+        "{second:?}"
+    );
+    let total = started.elapsed();
+    assert!(
+        total >= Duration::from_millis(550) && total < Duration::from_millis(750),
+        "{total:?}"
+    );
+    let waits = fake.calls().iter().filter(|c| c.ends_with("/wait")).count();
+    assert_eq!(waits, 2, "{:?}", fake.calls());
+    // A wait for an operation that does not exist: 404.
+    let missing = ops.wait().set_project(PROJECT).set_operation("nope").send().await;
+    assert_eq!(missing.expect_err("404").http_status_code(), Some(404));
+}
+
+#[tokio::test]
+async fn calls_over_a_groups_rate_quota_get_403_rate_limit_exceeded_until_the_next_window() {
+    let window = Duration::from_millis(800);
+    let fake = FakeGce::start(Config {
+        operation_time: Duration::ZERO,
+        rate_quota: Some(RateQuota { calls: 4, window }),
+        ..Config::default()
+    })
+    .await
+    .expect("fake");
+    let (networks, _) = clients(&fake).await;
+    // Start just after a window began, so the calls below share one.
+    let into = fake.started().elapsed().as_nanos() % window.as_nanos();
+    tokio::time::sleep(window - Duration::from_nanos(into as u64) + Duration::from_millis(20)).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = networks
+            .get()
+            .set_project(PROJECT)
+            .set_network(format!("n{i}"))
+            .send()
+            .await;
+        statuses.push(r.expect_err("nothing exists").http_status_code());
+    }
+    assert_eq!(
+        statuses,
+        [Some(404); 4].into_iter().chain([Some(403); 2]).collect::<Vec<_>>()
+    );
+    assert_eq!(fake.throttled(), 2);
+    let refused = fake.refused();
+    assert!(
+        refused.iter().all(|r| r.starts_with("403 rateLimitExceeded GET ")),
+        "{refused:?}"
+    );
+    // Mutations are a group of their own: an insert still goes through.
+    let op = networks
+        .insert()
+        .set_project(PROJECT)
+        .set_body(Network::new().set_name("hke-vnet").set_auto_create_subnetworks(false))
+        .send()
+        .await;
+    assert!(op.is_ok(), "{op:?}");
+    // The next window has the group's quota again.
+    tokio::time::sleep(window).await;
+    let r = networks.get().set_project(PROJECT).set_network("hke-vnet").send().await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(fake.busiest_windows().get("reads"), Some(&4));
+    assert_eq!(fake.throttled(), 2);
 }

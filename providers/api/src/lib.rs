@@ -1,6 +1,7 @@
 //! The vocabulary shared by hke and its cloud crates: resource kinds and
 //! specs, the `Provider` trait, classified errors, the tags every resource
-//! carries, and a fake cloud for tests, benchmarks and demos.
+//! carries, the pacer that keeps calls under each cloud's rate limits, and a
+//! fake cloud for tests, benchmarks and demos.
 //!
 //! The tags (Azure, AWS) or labels (GCP) let teardown and the janitor find a
 //! cluster's resources even when the state file is lost.
@@ -9,10 +10,12 @@ use std::collections::BTreeMap;
 
 pub mod error;
 pub mod fake;
+pub mod pace;
 pub mod provider;
 pub mod resource;
 
 pub use error::{Class, LeftBehind, ProviderError};
+pub use pace::{Limit, Pacer};
 pub use provider::Provider;
 pub use resource::{Found, Image, Kind, Login, Os, Outputs, Request, Rule, Spec, Val};
 

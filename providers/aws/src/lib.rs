@@ -18,6 +18,10 @@
 //! | machine        | an instance (RunInstances with a client token and tags)                  |
 //! | machineGroup   | the pool's instances, one RunInstances per zone                          |
 //!
+//! Pacing: every call waits for tokens of EC2's or ELBv2's documented token
+//! buckets before it is sent (`pace.rs`), so a large deploy is not
+//! throttled; throttling that still happens goes through hke's backoff.
+//!
 //! Idempotency: every create first looks for the object by its tags (`Name`
 //! and `hke.io/cluster`; EC2 objects are tagged in the create call itself),
 //! RunInstances carries a client token, and a multi-step create marks its
@@ -40,6 +44,7 @@ use hke_provider_api::{Found, Image, Kind, Os, Outputs, Provider, ProviderError,
 
 pub mod error;
 pub mod net;
+pub mod pace;
 pub mod userdata;
 
 pub use aws_sdk_ec2;
@@ -82,6 +87,12 @@ pub struct AwsConfig {
     /// How long to wait for an instance to run or a load balancer to be
     /// active before reporting a (retryable) timeout.
     pub wait: Duration,
+    /// Pace every call under EC2's and ELBv2's documented token buckets
+    /// (`pace.rs`); off only to show what an unpaced client meets.
+    pub pacing: bool,
+    /// Times the documented buckets' sizes and refills (1.0: as documented;
+    /// an account with raised limits, or a test, may scale them).
+    pub rate_scale: f64,
 }
 
 impl AwsConfig {
@@ -92,6 +103,8 @@ impl AwsConfig {
             endpoint: None,
             poll: Duration::from_millis(500),
             wait: Duration::from_secs(600),
+            pacing: true,
+            rate_scale: 1.0,
         }
     }
 }
@@ -150,7 +163,12 @@ impl Aws {
     /// config and SSO profiles, web identity, container and instance roles).
     /// Retries are left to hke's engine, which honours its own backoff.
     pub async fn connect(mut cfg: AwsConfig) -> Result<Aws, ProviderError> {
-        let http = http_client();
+        let pacer = if cfg.pacing {
+            hke_provider_api::Pacer::new()
+        } else {
+            hke_provider_api::Pacer::off()
+        };
+        let http = pace::Paced::new(http_client(), std::sync::Arc::new(pacer), cfg.rate_scale);
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(r) = &cfg.region {
             loader = loader.region(aws_config::Region::new(r.clone()));

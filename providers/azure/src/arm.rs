@@ -15,7 +15,8 @@ use azure_core::http::{
     Transport, Url,
 };
 use azure_core::time::Duration as SdkDuration;
-use hke_provider_api::{Class, LeftBehind, ProviderError};
+use hke_provider_api::pace::arm as limits;
+use hke_provider_api::{Class, LeftBehind, Limit, Pacer, ProviderError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -34,8 +35,44 @@ const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
 
+/// The bucket (per subscription, principal and operation type) a method's
+/// calls take a token from, its shape, and the header in which ARM says how
+/// many calls of it are left.
+fn bucket_of(method: &Method) -> (&'static str, (f64, f64), &'static str) {
+    match method {
+        Method::Get | Method::Head => (
+            "arm/reads",
+            limits::READS,
+            "x-ms-ratelimit-remaining-subscription-reads",
+        ),
+        Method::Delete => (
+            "arm/deletes",
+            limits::DELETES,
+            "x-ms-ratelimit-remaining-subscription-deletes",
+        ),
+        _ => (
+            "arm/writes",
+            limits::WRITES,
+            "x-ms-ratelimit-remaining-subscription-writes",
+        ),
+    }
+}
+
+/// Whether a request creates or updates a VM (Compute's PutVM bucket).
+fn puts_vm(method: &Method, url: &Url) -> bool {
+    *method == Method::Put
+        && url
+            .path()
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.compute/virtualmachines/")
+}
+
 pub struct Arm {
     pipeline: Pipeline,
+    /// Client-side buckets of ARM's per-principal limits and Compute's
+    /// PutVM limit: every call waits for its token before it is sent, and
+    /// ARM's `x-ms-ratelimit-remaining-subscription-*` headers lower them.
+    pub pacer: Pacer,
     base: Url,
     /// Poll interval when the service does not say (Retry-After wins).
     pub poll: Duration,
@@ -82,6 +119,7 @@ impl Arm {
         );
         Arm {
             pipeline,
+            pacer: Pacer::new(),
             base,
             poll,
             http,
@@ -101,6 +139,13 @@ impl Arm {
     /// Send one request through the pipeline (with its retries).
     pub async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> R<Reply> {
         let what = format!("{} {}", method, url.path());
+        let (key, shape, remaining_header) = bucket_of(&method);
+        let limit = Limit::token_bucket(shape.0, shape.1);
+        if puts_vm(&method, &url) {
+            let vm = Limit::token_bucket(limits::PUT_VM.0, limits::PUT_VM.1);
+            self.pacer.acquire("arm/compute-put-vm", vm, 1).await;
+        }
+        self.pacer.acquire(key, limit, 1).await;
         let mut req = Request::new(url, method);
         req.insert_header("accept", "application/json");
         if let Some(b) = body {
@@ -122,6 +167,12 @@ impl Arm {
             .map_err(|e| transport_error(&what, &e))?;
         let (status, headers, body) = raw.deconstruct();
         let status = u16::from(status);
+        if let Some(left) = headers
+            .get_optional_str(&HeaderName::from_static(remaining_header))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            self.pacer.observe_remaining(key, limit, left);
+        }
         let body: Value = if body.is_empty() {
             Value::Null
         } else {
@@ -527,5 +578,28 @@ fn transport_error(what: &str, e: &azure_core::Error) -> ProviderError {
             code: Some("RequestFailed".into()),
             message: format!("{what}: {text}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+
+    #[test]
+    fn each_method_draws_from_its_arm_bucket_and_vm_puts_from_computes() {
+        assert_eq!(bucket_of(&Method::Get).0, "arm/reads");
+        assert_eq!(bucket_of(&Method::Get).1, (250.0, 25.0));
+        assert_eq!(bucket_of(&Method::Put).1, (200.0, 10.0));
+        assert_eq!(
+            bucket_of(&Method::Delete).2,
+            "x-ms-ratelimit-remaining-subscription-deletes"
+        );
+        let vm = Url::parse("https://management.azure.com/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/m")
+            .expect("url");
+        assert!(puts_vm(&Method::Put, &vm));
+        assert!(!puts_vm(&Method::Get, &vm));
+        let nic = Url::parse("https://management.azure.com/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n")
+            .expect("url");
+        assert!(!puts_vm(&Method::Put, &nic));
     }
 }

@@ -32,13 +32,13 @@
 //! tolerates those same errors; a 403 for a missing permission stays a
 //! permanent error that names the credentials.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use google_cloud_compute_v1::client::{
-    Addresses, Firewalls, ForwardingRules, Images, Instances, Networks, Routes, Subnetworks, TargetPools, Zones,
+    Addresses, Firewalls, ForwardingRules, GlobalOperations, Images, Instances, Networks, RegionOperations, Routes,
+    Subnetworks, TargetPools, ZoneOperations, Zones,
 };
 use google_cloud_compute_v1::model::{
     self as gce, AccessConfig, Address, AttachedDisk, AttachedDiskInitializeParams, Firewall, ForwardingRule, Instance,
@@ -51,9 +51,11 @@ use google_cloud_gax::polling_error_policy::{PollingErrorPolicy, PollingErrorPol
 use google_cloud_gax::polling_state::PollingState;
 use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_gax::retry_result::RetryResult;
-use google_cloud_lro::Poller;
+use hke_provider_api::pace::gce as quota;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
-use hke_provider_api::{Found, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
+use hke_provider_api::{
+    Found, Kind, Limit, Os, Outputs, Pacer, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER,
+};
 
 pub mod error;
 pub mod tags;
@@ -69,10 +71,29 @@ const LABEL_GROUP: &str = "hke-io-group";
 const LABEL_PARTS: &str = "hke-io-parts";
 /// The tag (in descriptions) with the number of rules of a firewall.
 const TAG_PARTS: &str = "hke.io/parts";
+/// The quota groups of Compute Engine's rate quotas that hke's calls fall
+/// in (legacy metrics of cloud.google.com/compute/docs/api-rate-limits),
+/// each paced as its own bucket.
+mod pace {
+    /// Queries: inserts, deletes, `addInstance`/`removeInstance`.
+    pub const MUTATIONS: &str = hke_provider_api::pace::gce::MUTATIONS;
+    /// Read requests: `*.get`.
+    pub const READS: &str = hke_provider_api::pace::gce::READS;
+    /// List requests: `*.list`.
+    pub const LISTS: &str = hke_provider_api::pace::gce::LISTS;
+    /// Heavy-weight read requests (per project): `*.aggregatedList`.
+    pub const AGGREGATED_LISTS: &str = "gce/aggregated-lists";
+    /// Heavy-weight read requests (per region): `zoneOperations.wait`,
+    /// `regionOperations.wait` (`globalOperations.wait` counted here too).
+    pub const OPERATION_WAITS: &str = hke_provider_api::pace::gce::HEAVY_READS;
+}
+
 /// Tries of a read before its error counts.
 const READ_ATTEMPTS: u32 = 8;
-/// Instances created at once for a machine group.
-const GROUP_CONCURRENCY: usize = 10;
+/// Instances inserted at once for a machine group: each insert is followed
+/// through its operation's wait, so this many operations are in flight; the
+/// pacer keeps the inserts under the mutation quota.
+const GROUP_CONCURRENCY: usize = 50;
 
 /// Where and for which cluster.
 #[derive(Debug, Clone)]
@@ -89,10 +110,19 @@ pub struct GcpConfig {
     /// An endpoint override (an emulator, a private endpoint):
     /// `http://127.0.0.1:PORT` serves `/compute/v1/...`.
     pub endpoint: Option<String>,
-    /// The first wait between polls of an operation; it grows to 5 s.
+    /// The first pause between reads of something hke waits for (an
+    /// instance to run, a throttled wait to be retried); it doubles up to
+    /// ten times this, at most 5 s.
     pub poll: Duration,
     /// How long to follow one operation or wait for an instance to run.
     pub wait: Duration,
+    /// The rate quota of each group of methods (calls per window) that hke
+    /// paces itself under: Compute Engine's default of 1,500 a minute.
+    /// Tests and benchmarks scale it down.
+    pub rate_quota: (u32, Duration),
+    /// Pace calls under `rate_quota` (off only to show what an unpaced
+    /// client meets).
+    pub pacing: bool,
 }
 
 impl GcpConfig {
@@ -105,28 +135,35 @@ impl GcpConfig {
             endpoint: None,
             poll: Duration::from_millis(500),
             wait: Duration::from_secs(900),
+            rate_quota: (quota::PER_MINUTE, quota::WINDOW),
+            pacing: true,
         }
     }
 }
 
-/// Keep polling an operation through throttling (429, and the 403
-/// `rateLimitExceeded` of an exceeded rate quota: operation reads have a
-/// quota of their own), 5xx and network errors (the insert was accepted:
-/// giving up would lose track of it).
+/// Whether following an operation rides out this error: throttling (429,
+/// and the 403 `rateLimitExceeded` of an exceeded rate quota: operation
+/// reads and waits have quotas of their own), 5xx and network errors (the
+/// mutation was accepted: giving up would lose track of it).
+fn ride_out(error: &GaxError) -> bool {
+    matches!(error.http_status_code(), Some(429) | Some(500..=599))
+        || error::rate_limited(error)
+        || error.is_io()
+        || error.is_connect()
+        || error.is_timeout()
+        || error
+            .status()
+            .is_some_and(|s| matches!(s.code.name(), "UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"))
+}
+
+/// The same rule as the client's polling error policy (for its own
+/// pollers).
 #[derive(Debug, Clone)]
 struct PollThroughTransientErrors;
 
 impl PollingErrorPolicy for PollThroughTransientErrors {
     fn on_error(&self, _state: &PollingState, error: GaxError) -> RetryResult {
-        let transient = matches!(error.http_status_code(), Some(429) | Some(500..=599))
-            || error::rate_limited(&error)
-            || error.is_io()
-            || error.is_connect()
-            || error.is_timeout()
-            || error
-                .status()
-                .is_some_and(|s| matches!(s.code.name(), "UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"));
-        if transient {
+        if ride_out(&error) {
             RetryResult::Continue(error)
         } else {
             RetryResult::Permanent(error)
@@ -249,9 +286,16 @@ pub struct Gcp {
     instances: Instances,
     images: Images,
     zones: Zones,
+    zone_operations: ZoneOperations,
+    region_operations: RegionOperations,
+    global_operations: GlobalOperations,
+    /// Client-side token buckets, one per quota group, each of `quota`.
+    pacer: Pacer,
+    quota: Limit,
     /// Image family → the image it resolved to (the same image for every
-    /// machine of a deploy).
-    image_cache: Mutex<BTreeMap<String, String>>,
+    /// machine of a deploy). Held across the lookup, so that machines
+    /// created at once look a family up once.
+    image_cache: tokio::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Gcp {
@@ -351,7 +395,12 @@ impl Gcp {
             instances: client!(Instances),
             images: client!(Images),
             zones: client!(Zones),
-            image_cache: Mutex::new(BTreeMap::new()),
+            zone_operations: client!(ZoneOperations),
+            region_operations: client!(RegionOperations),
+            global_operations: client!(GlobalOperations),
+            pacer: if cfg.pacing { Pacer::new() } else { Pacer::off() },
+            quota: quota::limit(cfg.rate_quota.0, cfg.rate_quota.1),
+            image_cache: tokio::sync::Mutex::new(BTreeMap::new()),
             cfg,
         };
         gcp.preflight().await?;
@@ -366,7 +415,7 @@ impl Gcp {
         };
         let what = format!("check zone {zone} of project {}", self.project);
         let r = self
-            .reading(|| async {
+            .reading(pace::READS, || async {
                 self.zones
                     .get()
                     .set_project(&self.project)
@@ -388,7 +437,7 @@ impl Gcp {
     /// A read (get or list page), retried through throttling, 5xx and
     /// network errors: a listing makes many calls, and one refused call
     /// must not fail the whole sweep.
-    async fn reading<T, F, Fut>(&self, mut call: F) -> R<T>
+    async fn reading<T, F, Fut>(&self, group: &str, mut call: F) -> R<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = R<T>>,
@@ -396,6 +445,7 @@ impl Gcp {
         let mut pause = self.cfg.poll;
         let mut attempt = 0;
         loop {
+            self.pace(group).await;
             match call().await {
                 Err(e) if e.is_transient() && attempt < READ_ATTEMPTS => {
                     attempt += 1;
@@ -409,7 +459,7 @@ impl Gcp {
 
     /// Every item of a paged listing; `page(token)` fetches one page as
     /// (items, next page token). Each page is retried like any read.
-    async fn all_pages<T, F, Fut>(&self, what: &str, mut page: F) -> R<Vec<T>>
+    async fn all_pages<T, F, Fut>(&self, what: &str, group: &str, mut page: F) -> R<Vec<T>>
     where
         F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), GaxError>>,
@@ -418,7 +468,7 @@ impl Gcp {
         let mut token = String::new();
         loop {
             let (items, next) = self
-                .reading(|| {
+                .reading(group, || {
                     let fetch = page(token.clone());
                     async move { fetch.await.map_err(|e| from_gax(what, e)) }
                 })
@@ -444,10 +494,134 @@ impl Gcp {
             .ok_or_else(|| ProviderError::permanent("NoZone", "GCP needs a zone: set providerProfile.zone or --zone"))
     }
 
-    /// Follow an operation to DONE; an operation that ended in error is an
-    /// error about `what`.
-    async fn done(what: &str, r: Result<Operation, GaxError>) -> R<()> {
+    /// The longest pause between reads of something hke waits for: 5 s at
+    /// the default first pause of 0.5 s (ten first pauses, so that a scaled
+    /// down poll, as in tests and benchmarks, scales it too).
+    fn max_pause(&self) -> Duration {
+        (self.cfg.poll * 10).min(Duration::from_secs(5))
+    }
+
+    /// Wait for a token of a quota group's bucket (see `hke_provider_api::pace::gce`).
+    async fn pace(&self, group: &str) {
+        self.pacer.acquire(group, self.quota, 1).await;
+    }
+
+    /// Send an insert, delete or other mutation (`send`, not yet started),
+    /// paced as a mutation, and follow its operation to DONE.
+    async fn run<F>(&self, what: &str, send: F) -> R<()>
+    where
+        F: std::future::Future<Output = Result<Operation, GaxError>>,
+    {
+        self.pace(pace::MUTATIONS).await;
+        self.finish(what, send.await).await
+    }
+
+    /// `run` for an insert whose resource's self link is all the caller
+    /// needs: the operation's target link, or `None` when the resource
+    /// existed already (409: the caller reads it).
+    async fn run_linked<F>(&self, what: &str, send: F) -> R<Option<String>>
+    where
+        F: std::future::Future<Output = Result<Operation, GaxError>>,
+    {
+        self.pace(pace::MUTATIONS).await;
+        let op = match send.await.map_err(|e| from_gax(what, e)) {
+            Ok(op) => op,
+            Err(e) if e.class == hke_provider_api::Class::AlreadyExists => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let op = self.follow(what, op).await?;
+        match Self::check(what, &op) {
+            Ok(()) => Ok(op.target_link.filter(|l| !l.is_empty())),
+            Err(e) if e.class == hke_provider_api::Class::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Follow an accepted operation to DONE; an operation that ended in
+    /// error is an error about `what`.
+    async fn finish(&self, what: &str, r: Result<Operation, GaxError>) -> R<()> {
         let op = r.map_err(|e| from_gax(what, e))?;
+        let op = self.follow(what, op).await?;
+        Self::check(what, &op)
+    }
+
+    /// Wait for an operation with its scope's `operations.wait`, which
+    /// answers when the operation is DONE or close to a two-minute deadline
+    /// (and so costs one call where polling `operations.get` costs many);
+    /// called again until DONE. Throttling, 5xx and network errors are
+    /// ridden out (the mutation was accepted: giving up would lose track of
+    /// it), with a growing pause.
+    async fn follow(&self, what: &str, mut op: Operation) -> R<Operation> {
+        let started = Instant::now();
+        let mut pause = self.cfg.poll;
+        loop {
+            if op.status == Some(gce::operation::Status::Done) {
+                return Ok(op);
+            }
+            if started.elapsed() > self.cfg.wait {
+                return Err(ProviderError::transient(
+                    "Timeout",
+                    format!("{what}: the operation is not done after {:?}", self.cfg.wait),
+                    None,
+                ));
+            }
+            let name = op.name.clone().unwrap_or_default();
+            let link = op.self_link.as_deref().and_then(parse_link);
+            let project = link
+                .as_ref()
+                .map(|l| l.project.clone())
+                .unwrap_or_else(|| self.project.clone());
+            let scope = match (&link, &op.zone, &op.region) {
+                (Some(l), _, _) => l.scope.clone(),
+                (None, Some(z), _) => Scope::Zone(last_segment(z).to_string()),
+                (None, None, Some(r)) => Scope::Region(last_segment(r).to_string()),
+                _ => Scope::Global,
+            };
+            self.pace(pace::OPERATION_WAITS).await;
+            let r = match &scope {
+                Scope::Zone(z) => {
+                    self.zone_operations
+                        .wait()
+                        .set_project(&project)
+                        .set_zone(z)
+                        .set_operation(&name)
+                        .send()
+                        .await
+                }
+                Scope::Region(r) => {
+                    self.region_operations
+                        .wait()
+                        .set_project(&project)
+                        .set_region(r)
+                        .set_operation(&name)
+                        .send()
+                        .await
+                }
+                Scope::Global => {
+                    self.global_operations
+                        .wait()
+                        .set_project(&project)
+                        .set_operation(&name)
+                        .send()
+                        .await
+                }
+            };
+            match r {
+                Ok(next) => {
+                    op = next;
+                    pause = self.cfg.poll;
+                }
+                Err(e) if ride_out(&e) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.max_pause());
+                }
+                Err(e) => return Err(from_gax(&format!("{what}: wait for operation {name}"), e)),
+            }
+        }
+    }
+
+    /// A finished operation's error, if it ended in one.
+    fn check(what: &str, op: &Operation) -> R<()> {
         let first = op.error.as_ref().and_then(|e| e.errors.first());
         if first.is_none() && op.http_error_status_code.is_none() {
             return Ok(());
@@ -480,9 +654,11 @@ impl Gcp {
             ));
         };
         let key = format!("{project}/{family}");
-        if let Some(link) = self.image_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(link);
+        let mut cache = self.image_cache.lock().await;
+        if let Some(link) = cache.get(&key) {
+            return Ok(link.clone());
         }
+        self.pace(pace::READS).await;
         let image = self
             .images
             .get_from_family()
@@ -494,15 +670,14 @@ impl Gcp {
         let link = image
             .self_link
             .unwrap_or_else(|| format!("projects/{project}/global/images/family/{family}"));
-        if let Ok(mut c) = self.image_cache.lock() {
-            c.insert(key, link.clone());
-        }
+        cache.insert(key, link.clone());
         Ok(link)
     }
 
     // ---- networks ----
 
     async fn read_network(&self, name: &str) -> R<Option<Outputs>> {
+        self.pace(pace::READS).await;
         match self
             .networks
             .get()
@@ -521,15 +696,10 @@ impl Gcp {
             .set_name(&req.name)
             .set_auto_create_subnetworks(false)
             .set_description(tags::description(&req.tags));
-        let r = self
-            .networks
-            .insert()
-            .set_project(&self.project)
-            .set_body(body)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create network {}", req.name), r).await)?;
+        let r = self.networks.insert().set_project(&self.project).set_body(body).send();
+        if let Some(link) = self.run_linked(&format!("create network {}", req.name), r).await? {
+            return Ok(outputs(&link, &[]));
+        }
         self.read_network(&req.name)
             .await?
             .ok_or_else(|| gone("network", &req.name))
@@ -537,6 +707,7 @@ impl Gcp {
 
     async fn read_subnet(&self, name: &str) -> R<Option<Outputs>> {
         let region = self.region()?;
+        self.pace(pace::READS).await;
         let r = self
             .subnetworks
             .get()
@@ -564,10 +735,10 @@ impl Gcp {
             .set_project(&self.project)
             .set_region(&region)
             .set_body(body)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create subnetwork {}", req.name), r).await)?;
+            .send();
+        if let Some(link) = self.run_linked(&format!("create subnetwork {}", req.name), r).await? {
+            return Ok(outputs(&link, &[]));
+        }
         self.read_subnet(&req.name)
             .await?
             .ok_or_else(|| gone("subnetwork", &req.name))
@@ -578,7 +749,7 @@ impl Gcp {
     /// The cluster's firewall rules (name → rule), by their description.
     async fn firewall_rules(&self, cluster: Option<&str>) -> R<Vec<Firewall>> {
         let all = self
-            .all_pages("list firewall rules", |token| async move {
+            .all_pages("list firewall rules", pace::LISTS, |token| async move {
                 let p = self
                     .firewalls
                     .list()
@@ -620,29 +791,26 @@ impl Gcp {
             .collect();
         let mut marked = req.tags.clone();
         marked.insert(TAG_PARTS.into(), rules.len().to_string());
-        for rule in rules {
-            let name = rule_name(&req.name, &rule.name);
-            if existing.contains(&name) {
-                continue;
-            }
-            let body = Firewall::new()
-                .set_name(&name)
-                .set_network(network)
-                .set_direction(gce::firewall::Direction::Ingress)
-                .set_priority(1000)
-                .set_source_ranges(rule.sources.iter().map(|s| source_range(s)))
-                .set_allowed([allowed(rule)])
-                .set_target_tags([req.name.clone()])
-                .set_description(tags::description(&marked));
-            let r = self
-                .firewalls
-                .insert()
-                .set_project(&self.project)
-                .set_body(body)
-                .poller()
-                .until_done()
-                .await;
-            adopt(Self::done(&format!("create firewall rule {name}"), r).await)?;
+        // The rules are independent: inserted at once, each followed to DONE.
+        let inserts = rules
+            .iter()
+            .map(|rule| (rule_name(&req.name, &rule.name), rule))
+            .filter(|(name, _)| !existing.contains(name))
+            .map(|(name, rule)| {
+                let body = Firewall::new()
+                    .set_name(&name)
+                    .set_network(network)
+                    .set_direction(gce::firewall::Direction::Ingress)
+                    .set_priority(1000)
+                    .set_source_ranges(rule.sources.iter().map(|s| source_range(s)))
+                    .set_allowed([allowed(rule)])
+                    .set_target_tags([req.name.clone()])
+                    .set_description(tags::description(&marked));
+                let r = self.firewalls.insert().set_project(&self.project).set_body(body).send();
+                async move { adopt(self.run(&format!("create firewall rule {name}"), r).await) }
+            });
+        for r in futures_util::future::join_all(inserts).await {
+            r?;
         }
         Ok(outputs(&req.name, &[]))
     }
@@ -669,10 +837,8 @@ impl Gcp {
                 .delete()
                 .set_project(&self.project)
                 .set_firewall(&name)
-                .poller()
-                .until_done()
-                .await;
-            done_if_not_found(Self::done(&format!("delete firewall rule {name}"), r).await)?;
+                .send();
+            done_if_not_found(self.run(&format!("delete firewall rule {name}"), r).await)?;
         }
         Ok(())
     }
@@ -681,6 +847,7 @@ impl Gcp {
 
     async fn read_address(&self, name: &str) -> R<Option<Outputs>> {
         let region = self.region()?;
+        self.pace(pace::READS).await;
         let r = self
             .addresses
             .get()
@@ -711,10 +878,8 @@ impl Gcp {
             .set_project(&self.project)
             .set_region(&region)
             .set_body(body)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create address {}", req.name), r).await)?;
+            .send();
+        adopt(self.run(&format!("create address {}", req.name), r).await)?;
         self.read_address(&req.name)
             .await?
             .ok_or_else(|| gone("address", &req.name))
@@ -722,6 +887,7 @@ impl Gcp {
 
     async fn read_load_balancer(&self, name: &str) -> R<Option<Outputs>> {
         let region = self.region()?;
+        self.pace(pace::READS).await;
         let r = self
             .forwarding_rules
             .get()
@@ -754,21 +920,23 @@ impl Gcp {
             .set_project(&self.project)
             .set_region(&region)
             .set_body(pool)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create target pool {}", req.name), r).await)?;
-        let pool_link = self
-            .target_pools
-            .get()
-            .set_project(&self.project)
-            .set_region(&region)
-            .set_target_pool(&req.name)
-            .send()
-            .await
-            .map_err(|e| from_gax(&format!("read target pool {}", req.name), e))?
-            .self_link
-            .unwrap_or_default();
+            .send();
+        let pool_link = match self.run_linked(&format!("create target pool {}", req.name), r).await? {
+            Some(link) => link,
+            None => {
+                self.pace(pace::READS).await;
+                self.target_pools
+                    .get()
+                    .set_project(&self.project)
+                    .set_region(&region)
+                    .set_target_pool(&req.name)
+                    .send()
+                    .await
+                    .map_err(|e| from_gax(&format!("read target pool {}", req.name), e))?
+                    .self_link
+                    .unwrap_or_default()
+            }
+        };
         let mut rule = ForwardingRule::new()
             .set_name(&req.name)
             .set_ip_protocol(gce::forwarding_rule::IPProtocol::Tcp)
@@ -786,10 +954,8 @@ impl Gcp {
             .set_project(&self.project)
             .set_region(&region)
             .set_body(rule)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create forwarding rule {}", req.name), r).await)?;
+            .send();
+        adopt(self.run(&format!("create forwarding rule {}", req.name), r).await)?;
         self.read_load_balancer(&req.name)
             .await?
             .ok_or_else(|| gone("forwarding rule", &req.name))
@@ -811,6 +977,7 @@ impl Gcp {
                 format!("{load_balancer} is not regional"),
             ));
         };
+        self.pace(pace::READS).await;
         let current = self
             .target_pools
             .get()
@@ -835,10 +1002,8 @@ impl Gcp {
                 .set_region(region)
                 .set_target_pool(&pool.name)
                 .set_body(body)
-                .poller()
-                .until_done()
-                .await;
-            Self::done(
+                .send();
+            self.run(
                 &format!("add {} to target pool {}", last_segment(machine), pool.name),
                 r,
             )
@@ -869,10 +1034,8 @@ impl Gcp {
             .set_region(region)
             .set_target_pool(&l.name)
             .set_body(body)
-            .poller()
-            .until_done()
-            .await;
-        Self::done(
+            .send();
+        self.run(
             &format!("remove {} from target pool {}", last_segment(machine), l.name),
             r,
         )
@@ -882,6 +1045,7 @@ impl Gcp {
     // ---- routes ----
 
     async fn read_route(&self, name: &str) -> R<Option<Outputs>> {
+        self.pace(pace::READS).await;
         match self
             .routes
             .get()
@@ -903,15 +1067,10 @@ impl Gcp {
             .set_next_hop_instance(next_hop)
             .set_priority(1000_u32)
             .set_description(tags::description(&req.tags));
-        let r = self
-            .routes
-            .insert()
-            .set_project(&self.project)
-            .set_body(body)
-            .poller()
-            .until_done()
-            .await;
-        adopt(Self::done(&format!("create route {}", req.name), r).await)?;
+        let r = self.routes.insert().set_project(&self.project).set_body(body).send();
+        if let Some(link) = self.run_linked(&format!("create route {}", req.name), r).await? {
+            return Ok(outputs(&link, &[]));
+        }
         self.read_route(&req.name)
             .await?
             .ok_or_else(|| gone("route", &req.name))
@@ -989,6 +1148,7 @@ impl Gcp {
     }
 
     async fn get_instance(&self, zone: &str, name: &str) -> R<Option<Instance>> {
+        self.pace(pace::READS).await;
         let r = self
             .instances
             .get()
@@ -1003,22 +1163,26 @@ impl Gcp {
         }
     }
 
-    /// Insert an instance (unless it exists) and wait until it runs.
+    /// Insert an instance and follow its operation; an instance of that
+    /// name that exists already (a retried or resumed create) answers 409,
+    /// which adopts it: no read first.
+    async fn insert_instance(&self, zone: &str, body: Instance) -> R<()> {
+        let name = body.name.clone().unwrap_or_default();
+        let r = self
+            .instances
+            .insert()
+            .set_project(&self.project)
+            .set_zone(zone)
+            .set_body(body)
+            .send();
+        adopt(self.run(&format!("create instance {name}"), r).await)
+    }
+
+    /// Insert an instance and wait until it runs.
     async fn run_instance(&self, body: Instance) -> R<Instance> {
         let zone = self.zone()?.to_string();
         let name = body.name.clone().unwrap_or_default();
-        if self.get_instance(&zone, &name).await?.is_none() {
-            let r = self
-                .instances
-                .insert()
-                .set_project(&self.project)
-                .set_zone(&zone)
-                .set_body(body)
-                .poller()
-                .until_done()
-                .await;
-            adopt(Self::done(&format!("create instance {name}"), r).await)?;
-        }
+        self.insert_instance(&zone, body).await?;
         let started = Instant::now();
         let mut pause = self.cfg.poll;
         loop {
@@ -1046,7 +1210,7 @@ impl Gcp {
                 }
                 _ => {
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
+                    pause = (pause * 2).min(self.max_pause());
                 }
             }
         }
@@ -1103,11 +1267,24 @@ impl Gcp {
             return Err(ProviderError::permanent("BadSpec", "not a machine group"));
         };
         let group = hke_provider_api::gcp_label(&req.name);
+        let zone = self.zone()?.to_string();
+        // One listing finds what a resumed create already made, instead of
+        // a read per instance.
+        let existing: BTreeSet<String> = self
+            .group_instances(&req.name)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.name)
+            .collect();
         let mut bodies = Vec::new();
         for i in 0..*count {
+            let name = group_instance_name(name_prefix, i);
+            if existing.contains(&name) {
+                continue;
+            }
             bodies.push(
                 self.instance_body(
-                    &group_instance_name(name_prefix, i),
+                    &name,
                     req,
                     subnet,
                     firewall,
@@ -1123,7 +1300,7 @@ impl Gcp {
             );
         }
         use futures_util::stream::{self, StreamExt};
-        let results: Vec<R<Instance>> = stream::iter(bodies.into_iter().map(|b| self.run_instance(b)))
+        let results: Vec<R<()>> = stream::iter(bodies.into_iter().map(|b| self.insert_instance(&zone, b)))
             .buffer_unordered(GROUP_CONCURRENCY)
             .collect()
             .await;
@@ -1136,12 +1313,57 @@ impl Gcp {
         if let Some(e) = first_error {
             return Err(e);
         }
+        self.wait_group_running(&req.name, *count).await?;
         Ok(outputs(&format!("mg:{}", req.name), &[("count", &count.to_string())]))
+    }
+
+    /// Wait until every instance of a group runs, one listing per round
+    /// instead of a read per instance.
+    async fn wait_group_running(&self, name: &str, count: u32) -> R<()> {
+        let started = Instant::now();
+        let mut pause = self.cfg.poll;
+        loop {
+            let found = self.group_instances(name).await?;
+            if let Some(i) = found.iter().find(|i| {
+                matches!(
+                    i.status,
+                    Some(gce::instance::Status::Terminated) | Some(gce::instance::Status::Stopped)
+                )
+            }) {
+                return Err(ProviderError::permanent(
+                    "InstanceStopped",
+                    format!(
+                        "instance {} stopped before it ran: {}",
+                        i.name.clone().unwrap_or_default(),
+                        i.status_message.clone().unwrap_or_default()
+                    ),
+                ));
+            }
+            let running = found
+                .iter()
+                .filter(|i| i.status == Some(gce::instance::Status::Running))
+                .count();
+            if running >= count as usize {
+                return Ok(());
+            }
+            if started.elapsed() > self.cfg.wait {
+                return Err(ProviderError::transient(
+                    "Timeout",
+                    format!(
+                        "{running} of the {count} instances of {name} run after {:?}",
+                        self.cfg.wait
+                    ),
+                    None,
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.max_pause());
+        }
     }
 
     /// Every instance of the cluster (or of every cluster), in any zone.
     async fn all_instances(&self, filter: &str) -> R<Vec<Instance>> {
-        self.all_pages("list instances", |token| async move {
+        self.all_pages("list instances", pace::AGGREGATED_LISTS, |token| async move {
             let p = self
                 .instances
                 .aggregated_list()
@@ -1182,10 +1404,8 @@ impl Gcp {
             .set_project(&link.project)
             .set_zone(zone)
             .set_instance(&link.name)
-            .poller()
-            .until_done()
-            .await;
-        Self::done(&format!("delete instance {}", link.name), r).await
+            .send();
+        self.run(&format!("delete instance {}", link.name), r).await
     }
 
     async fn delete_group(&self, name: &str) -> R<()> {
@@ -1213,6 +1433,7 @@ impl Gcp {
         let Scope::Zone(zone) = &link.scope else {
             return Ok(String::new());
         };
+        self.pace(pace::READS).await;
         let out = self
             .instances
             .get_serial_port_output()
@@ -1239,6 +1460,9 @@ impl Gcp {
             Scope::Region(r) => r.clone(),
             _ => String::new(),
         };
+        if !matches!(l.collection.as_str(), "instances" | "firewalls") {
+            self.pace(pace::MUTATIONS).await;
+        }
         let r = match (l.collection.as_str(), &l.scope) {
             ("instances", _) => return self.delete_instance_link(&l).await,
             ("networks", _) => {
@@ -1246,8 +1470,7 @@ impl Gcp {
                     .delete()
                     .set_project(&l.project)
                     .set_network(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             ("routes", _) => {
@@ -1255,8 +1478,7 @@ impl Gcp {
                     .delete()
                     .set_project(&l.project)
                     .set_route(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             ("firewalls", _) => return self.delete_firewall(id).await,
@@ -1266,8 +1488,7 @@ impl Gcp {
                     .set_project(&l.project)
                     .set_region(&region)
                     .set_subnetwork(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             ("addresses", Scope::Region(_)) => {
@@ -1276,8 +1497,7 @@ impl Gcp {
                     .set_project(&l.project)
                     .set_region(&region)
                     .set_address(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             ("forwardingRules", Scope::Region(_)) => {
@@ -1286,8 +1506,7 @@ impl Gcp {
                     .set_project(&l.project)
                     .set_region(&region)
                     .set_forwarding_rule(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             ("targetPools", Scope::Region(_)) => {
@@ -1296,8 +1515,7 @@ impl Gcp {
                     .set_project(&l.project)
                     .set_region(&region)
                     .set_target_pool(&l.name)
-                    .poller()
-                    .until_done()
+                    .send()
                     .await
             }
             _ => {
@@ -1307,7 +1525,7 @@ impl Gcp {
                 ))
             }
         };
-        Self::done(&what, r).await
+        self.finish(&what, r).await
     }
 
     /// Every resource hke tagged, of one cluster or of all.
@@ -1331,7 +1549,7 @@ impl Gcp {
             push(Kind::Machine, i.name, i.self_link, tags::from_labels(&i.labels));
         }
         let addresses = self
-            .all_pages("list addresses", |token| async move {
+            .all_pages("list addresses", pace::AGGREGATED_LISTS, |token| async move {
                 let p = self
                     .addresses
                     .aggregated_list()
@@ -1350,7 +1568,7 @@ impl Gcp {
             push(Kind::PublicAddress, a.name, a.self_link, tags::from_labels(&a.labels));
         }
         let rules = self
-            .all_pages("list forwarding rules", |token| async move {
+            .all_pages("list forwarding rules", pace::AGGREGATED_LISTS, |token| async move {
                 let p = self
                     .forwarding_rules
                     .aggregated_list()
@@ -1371,7 +1589,7 @@ impl Gcp {
         // Resources without labels: by their description.
         let described = |d: Option<&str>| owned(d, cluster).then(|| tags::from_description(d));
         let pools = self
-            .all_pages("list target pools", |token| async move {
+            .all_pages("list target pools", pace::AGGREGATED_LISTS, |token| async move {
                 let p = self
                     .target_pools
                     .aggregated_list()
@@ -1391,7 +1609,7 @@ impl Gcp {
             }
         }
         let subnets = self
-            .all_pages("list subnetworks", |token| async move {
+            .all_pages("list subnetworks", pace::AGGREGATED_LISTS, |token| async move {
                 let p = self
                     .subnetworks
                     .aggregated_list()
@@ -1415,7 +1633,7 @@ impl Gcp {
             push(Kind::Firewall, f.name, f.self_link, t);
         }
         let routes = self
-            .all_pages("list routes", |token| async move {
+            .all_pages("list routes", pace::LISTS, |token| async move {
                 let p = self
                     .routes
                     .list()
@@ -1432,7 +1650,7 @@ impl Gcp {
             }
         }
         let networks = self
-            .all_pages("list networks", |token| async move {
+            .all_pages("list networks", pace::LISTS, |token| async move {
                 let p = self
                     .networks
                     .list()
