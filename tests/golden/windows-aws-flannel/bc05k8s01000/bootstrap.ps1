@@ -47,7 +47,7 @@ $KubeletArgs = @(
     '--cert-dir=C:\var\lib\kubelet\pki'
     '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
     '--hostname-override=bc05k8s01000'
-    '--node-labels=agentpool=windowspool1,hke.io/pool=windowspool1,node.kubernetes.io/windows-build=10.0.20348'
+    '--node-labels=agentpool=windowspool1,hke.io/pool=windowspool1'
     '--cluster-dns=10.0.0.10'
     '--cluster-domain=cluster.local'
     '--event-qps=0'

@@ -122,5 +122,54 @@ for attempt in $(seq 1 60); do
   sleep 10
 done
 [ "${ok}" = 1 ] || { log "kubeadm join did not succeed"; exit 1; }
+# The bootstrap token in every node's boot file is kubeadm's: it expires 24 h
+# after `kubeadm init` and the token cleaner then deletes it, so a Windows
+# node that joins late or a scale-set instance added later could not join.
+# Every control-plane node pushes its expiry 24 h ahead each hour (the
+# `expiration` key of the bootstrap-token-<id> Secret, k8s.io/cluster-bootstrap
+# token/api), and recreates the token if it is gone; `hke` rotates the token
+# itself only by a new boot file.
+log "keeping the bootstrap token alive"
+cat > /usr/local/sbin/hke-bootstrap-token <<'TOKEN'
+#!/usr/bin/env bash
+set -euo pipefail
+export KUBECONFIG=/etc/kubernetes/admin.conf
+token=$(sed -n 's/^[ -]*token: *"\{0,1\}\([a-z0-9]\{6\}\.[a-z0-9]\{16\}\)"\{0,1\} *$/\1/p' /etc/hke/kubeadm.yaml | head -n 1)
+[ -n "${token}" ] || { echo "hke: no bootstrap token in /etc/hke/kubeadm.yaml" >&2; exit 1; }
+id=${token%%.*}
+expires=$(date -u -d '+24 hours' +%Y-%m-%dT%H:%M:%SZ)
+if kubectl -n kube-system get secret "bootstrap-token-${id}" > /dev/null 2>&1; then
+  kubectl -n kube-system patch secret "bootstrap-token-${id}" --type merge \
+    -p "{\"stringData\":{\"expiration\":\"${expires}\"}}" > /dev/null
+else
+  kubeadm token create "${token}" --kubeconfig "${KUBECONFIG}" --ttl 24h0m0s --usages signing,authentication \
+    --groups system:bootstrappers:kubeadm:default-node-token > /dev/null
+fi
+echo "$(date -Is) hke: bootstrap token ${id} valid until ${expires}"
+TOKEN
+chmod 0700 /usr/local/sbin/hke-bootstrap-token
+cat > /etc/systemd/system/hke-bootstrap-token.service <<'UNIT'
+[Unit]
+Description=hke: keep the nodes' bootstrap token valid
+After=kubelet.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/hke-bootstrap-token
+UNIT
+cat > /etc/systemd/system/hke-bootstrap-token.timer <<'UNIT'
+[Unit]
+Description=hke: keep the nodes' bootstrap token valid, hourly
+
+[Timer]
+OnActiveSec=10min
+OnUnitActiveSec=1h
+RandomizedDelaySec=5min
+
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now hke-bootstrap-token.timer
 log "node bootstrap complete"
 /usr/local/sbin/hke-diagnostics || true
