@@ -382,15 +382,14 @@ fn two_windows_versions_get_their_own_build_pause_and_runtime_class() {
     assert_eq!(ps_literal(&s2022, "$PausePlatform"), "windows(10.0.20348)/amd64");
     let args_2019 = ps_array(&s2019, "$KubeletArgs");
     let args_2022 = ps_array(&s2022, "$KubeletArgs");
+    // The build label is the kubelet's own, from the OS it runs on
+    // (kubelet_node_status_windows.go): hke's --node-labels leave it alone,
+    // so a wrong table entry cannot lie to the RuntimeClasses.
     let label = |args: &[String], want: &str| args.iter().any(|a| a.starts_with("--node-labels=") && a.contains(want));
-    assert!(
-        label(&args_2019, "node.kubernetes.io/windows-build=10.0.17763"),
-        "{args_2019:?}"
-    );
-    assert!(
-        label(&args_2022, "node.kubernetes.io/windows-build=10.0.20348"),
-        "{args_2022:?}"
-    );
+    assert!(label(&args_2019, "hke.io/pool=win2019"), "{args_2019:?}");
+    assert!(label(&args_2022, "hke.io/pool=win2022"), "{args_2022:?}");
+    assert!(!label(&args_2019, "windows-build"), "{args_2019:?}");
+    assert!(!label(&args_2022, "windows-build"), "{args_2022:?}");
     assert!(args_2019.contains(&"--register-with-taints=os=windows:NoSchedule".to_string()));
     assert!(!args_2022.iter().any(|a| a.starts_with("--register-with-taints")));
     let rc = files
