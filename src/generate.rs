@@ -1,7 +1,9 @@
 //! `generate`: load → defaults → validate → PKI → output tree. Everything but
 //! the final `Tree::commit` is pure, so tests drive `prepare` directly.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore};
 use time::OffsetDateTime;
@@ -14,6 +16,7 @@ use crate::model::load::{self, SetArg};
 use crate::model::vlabs::ApiModel;
 use crate::output::{Mode, Tree};
 use crate::pki::{self, Pki};
+use crate::render::{self, NodeRef, RenderError, Renderer};
 use crate::validate;
 
 /// A model that passed every stage, ready to be written.
@@ -82,16 +85,19 @@ pub fn endpoint_host(c: &Cluster) -> String {
     u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u).to_string()
 }
 
-/// Everything each machine (or machine group) of a plan gets, typed, with
-/// the directory its boot file is written under (`<node>` for individual
-/// machines, `<pool>` for machine groups).
-pub fn node_specs(
-    c: &Cluster,
-    pki: &Pki,
-    plan: &crate::plan::Plan,
-) -> Result<Vec<(String, crate::render::NodeSpec)>, crate::render::RenderError> {
-    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
-    let host = endpoint_host(c);
+/// A machine (or machine group) of a plan that gets a boot file.
+struct Machine<'c> {
+    /// Its resource name, which the renderer knows it by.
+    name: String,
+    /// The directory its boot file is written under: `<node>` for
+    /// individual machines, `<pool>` for machine groups.
+    dir: String,
+    node: NodeRef<'c>,
+}
+
+/// The machines of a plan, in plan order.
+fn machines<'c>(c: &'c Cluster, plan: &crate::plan::Plan) -> Result<Vec<Machine<'c>>, RenderError> {
+    let index = render::node_index(c);
     let mut out = Vec::new();
     for res in plan.resources.values() {
         let dir = match &res.spec {
@@ -104,23 +110,45 @@ pub fn node_specs(
                 .unwrap_or_else(|| res.name.clone()),
             _ => continue,
         };
-        out.push((dir, r.node_spec(&res.name, &host)?));
+        let node = index
+            .get(&res.name)
+            .cloned()
+            .ok_or_else(|| RenderError::UnknownNode(res.name.clone()))?;
+        out.push(Machine {
+            name: res.name.clone(),
+            dir,
+            node,
+        });
     }
     Ok(out)
 }
 
-/// Every boot file: `bootstrap/<node>/<file>` for individual machines,
-/// `bootstrap/<pool>/<file>` for machine groups, and the cluster manifests.
-pub fn boot_files(
+/// Everything each machine (or machine group) of a plan gets, typed, with
+/// the directory its boot file is written under (`<node>` for individual
+/// machines, `<pool>` for machine groups).
+pub fn node_specs(
     c: &Cluster,
     pki: &Pki,
     plan: &crate::plan::Plan,
-) -> Result<Vec<(String, String)>, crate::render::RenderError> {
+) -> Result<Vec<(String, render::NodeSpec)>, RenderError> {
+    let r = Renderer::new(c, pki, &plan.pod_cidrs)?;
+    let host = endpoint_host(c);
+    machines(c, plan)?
+        .into_iter()
+        .map(|m| Ok((m.dir, r.node_spec_of(&m.name, m.node, &host)?)))
+        .collect()
+}
+
+/// Every boot file: `bootstrap/<node>/<file>` for individual machines,
+/// `bootstrap/<pool>/<file>` for machine groups, and the cluster manifests.
+pub fn boot_files(c: &Cluster, pki: &Pki, plan: &crate::plan::Plan) -> Result<Vec<(String, String)>, RenderError> {
+    let r = Renderer::new(c, pki, &plan.pod_cidrs)?;
+    let host = endpoint_host(c);
     let mut out = Vec::new();
-    for (dir, spec) in node_specs(c, pki, plan)? {
-        out.push((format!("bootstrap/{dir}/{}", spec.boot.file_name), spec.boot.content));
+    for m in machines(c, plan)? {
+        let boot = r.boot_file(&m.name, m.node, &host)?;
+        out.push((format!("bootstrap/{}/{}", m.dir, boot.file_name), boot.content));
     }
-    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
     for (file, content) in r.manifests()? {
         out.push((format!("bootstrap/manifests/{file}"), content));
     }
@@ -133,19 +161,25 @@ pub fn arm_template(
     c: &Cluster,
     pki: &Pki,
     plan: &crate::plan::Plan,
-) -> Result<hke_provider_azure::template::Template, crate::render::RenderError> {
+) -> Result<hke_provider_azure::template::Template, RenderError> {
+    arm_template_with(&Renderer::new(c, pki, &plan.pod_cidrs)?, c, plan)
+}
+
+#[cfg(feature = "azure")]
+fn arm_template_with(
+    r: &Renderer,
+    c: &Cluster,
+    plan: &crate::plan::Plan,
+) -> Result<hke_provider_azure::template::Template, RenderError> {
     use hke_provider_azure::template;
-    let r = crate::render::Renderer::new(c, pki, &plan.pod_cidrs)?;
     let host = endpoint_host(c);
     let mut bootstrap = std::collections::BTreeMap::new();
+    for m in machines(c, plan)? {
+        let boot = r.boot_file(&m.name, m.node, &host)?;
+        bootstrap.insert(m.name, boot.content);
+    }
     let mut resources = Vec::new();
     for (id, res) in &plan.resources {
-        if matches!(
-            res.spec,
-            hke_provider_api::Spec::Machine { .. } | hke_provider_api::Spec::MachineGroup { .. }
-        ) {
-            bootstrap.insert(res.name.clone(), r.node(&res.name, &host)?.content);
-        }
         resources.push(template::Planned {
             logical_id: id.clone(),
             name: res.name.clone(),
@@ -167,25 +201,52 @@ pub fn arm_template(
         linux,
         windows: crate::bootstrap::login(c, &hke_provider_api::Os::Windows),
     })
-    .map_err(crate::render::RenderError::Other)
+    .map_err(RenderError::Other)
 }
 
-/// The files `generate` writes.
-pub fn tree(p: &Prepared) -> Result<Tree, crate::render::RenderError> {
+/// The files `generate` writes. Boot files and the plan are rendered as the
+/// tree is written (several at a time, each dropped once written), so a
+/// thousand-node cluster is never all in memory; a node that cannot be
+/// rendered fails the commit and leaves no directory.
+pub fn tree(p: &Prepared) -> Result<Tree<'_>, RenderError> {
+    // Compile the templates while the plan is made.
+    let templates = std::thread::Builder::new().spawn(render::compile_templates);
     let mut t = Tree::default();
     let c = &p.cluster;
-    t.add("apimodel.json", pretty(&p.model), Mode::Secret);
-    t.add("cluster.json", pretty(&p.cluster), Mode::Public);
-    match crate::plan::plan(c) {
+    t.add_lazy("apimodel.json", Mode::Secret, || Ok(pretty(&p.model)));
+    t.add_lazy("cluster.json", Mode::Public, || Ok(pretty(&p.cluster)));
+    let plan = crate::plan::plan(c);
+    if let Ok(t) = templates {
+        let _ = t.join();
+    }
+    match plan {
         Ok(plan) => {
-            t.add("plan.json", pretty(&plan), Mode::Public);
-            for (path, content) in boot_files(c, &p.pki, &plan)? {
+            let machines = machines(c, &plan)?;
+            let r = Arc::new(Renderer::with_pod_cidrs(c, &p.pki, Cow::Owned(plan.pod_cidrs.clone()))?);
+            #[cfg(feature = "azure")]
+            let arm = if c.provider.cloud == crate::model::types::Cloud::Azure {
+                Some(arm_template_with(&r, c, &plan)?)
+            } else {
+                None
+            };
+            let plan = Arc::new(plan);
+            t.add_lazy("plan.json", Mode::Public, move || Ok(pretty(&*plan)));
+            let host: Arc<str> = endpoint_host(c).into();
+            for m in machines {
+                let path = format!("bootstrap/{}/{}", m.dir, render::boot_file_name(m.node.os()));
+                let (r, host) = (Arc::clone(&r), Arc::clone(&host));
                 // Boot files carry the bootstrap token and, on masters, CA keys.
-                t.add(path, content, Mode::Secret);
+                t.add_lazy(path, Mode::Secret, move || {
+                    r.boot_file(&m.name, m.node.clone(), &host)
+                        .map(|boot| boot.content.into_bytes())
+                        .map_err(|e| e.to_string())
+                });
+            }
+            for (file, content) in r.manifests()? {
+                t.add(format!("bootstrap/manifests/{file}"), content, Mode::Secret);
             }
             #[cfg(feature = "azure")]
-            if c.provider.cloud == crate::model::types::Cloud::Azure {
-                let arm = arm_template(c, &p.pki, &plan)?;
+            if let Some(arm) = arm {
                 t.add("azuredeploy.json", pretty(&arm.template), Mode::Public);
                 // The parameters hold the admin password and every bootstrap.
                 t.add("azuredeploy.parameters.json", pretty(&arm.parameters), Mode::Secret);

@@ -5,9 +5,11 @@
 //! existing directory is only replaced with `--force`. Files holding secrets
 //! are created with mode 0600 and the directory itself is 0700.
 //!
-//! [`write_atomic`] is hke's one writer of a file: every file it writes,
-//! staged or rewritten in place later (the kubeconfig once the endpoint is
-//! known, the plan, the state snapshot), goes through it with its mode.
+//! This module is hke's one writer of files: a [`Tree`] stages its files
+//! (each created with its mode and fsynced, several at a time, lazily
+//! rendered ones rendered on the way), and every file rewritten in place
+//! later (the kubeconfig once the endpoint is known, the plan, the state
+//! snapshot) goes through [`write_atomic`] with its mode.
 
 use std::fs;
 use std::io::Write;
@@ -56,12 +58,6 @@ impl Mode {
 /// new file's own, so a file that existed with a wider mode is replaced by
 /// one with `mode`; a failed write leaves no temporary file.
 pub fn write_atomic(path: &Path, content: &[u8], mode: Mode) -> Result<(), OutputError> {
-    write_file(path, content, mode, true)
-}
-
-/// [`write_atomic`]; `sync_dir` false leaves the directory's fsync to the
-/// caller (a staged tree is made durable by its own rename).
-fn write_file(path: &Path, content: &[u8], mode: Mode, sync_dir: bool) -> Result<(), OutputError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -88,30 +84,90 @@ fn write_file(path: &Path, content: &[u8], mode: Mode, sync_dir: bool) -> Result
     tmp.write_all(content).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    if sync_dir {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     Ok(())
 }
 
-/// Files to write, relative to the output directory.
-#[derive(Debug, Default)]
-pub struct Tree {
-    files: Vec<(PathBuf, Vec<u8>, Mode)>,
+/// A file of a [`Tree`] staged without a temporary name of its own: the
+/// staging directory is the unit that is renamed into place, so nobody sees
+/// it before it is complete. Created with the mode (set exactly, whatever
+/// the umask), written and fsynced.
+fn write_staged(path: &Path, content: &[u8], mode: Mode) -> Result<(), OutputError> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(mode.bits());
+    }
+    let mut f = o.open(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask may have narrowed the create mode: set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode.bits()))
+            .map_err(io(path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    f.write_all(content).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    Ok(())
 }
 
-impl Tree {
+/// What a file of a [`Tree`] holds: its bytes, or how to make them.
+enum Content<'a> {
+    Bytes(Vec<u8>),
+    /// Rendered when the tree is written (in parallel with the other files,
+    /// and dropped once written), so a large tree is never all in memory.
+    Lazy(Box<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync + 'a>),
+}
+
+/// Files to write, relative to the output directory.
+#[derive(Default)]
+pub struct Tree<'a> {
+    files: Vec<(PathBuf, Content<'a>, Mode)>,
+}
+
+impl std::fmt::Debug for Tree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.files.iter().map(|(p, _, m)| (p, m)))
+            .finish()
+    }
+}
+
+/// Threads writing a tree: rendering is CPU-bound and each file's fsync
+/// waits on the disk, so a few more threads than cores keep both busy (and
+/// let the device take several fsyncs at once).
+const WRITERS_PER_CORE: usize = 4;
+const MAX_WRITERS: usize = 16;
+
+impl<'a> Tree<'a> {
     pub fn add(&mut self, rel: impl Into<PathBuf>, content: impl Into<Vec<u8>>, mode: Mode) {
-        self.files.push((rel.into(), content.into(), mode));
+        self.files.push((rel.into(), Content::Bytes(content.into()), mode));
+    }
+
+    /// A file whose content `render` makes when the tree is written. An
+    /// error fails the commit (naming the file) and leaves nothing behind.
+    pub fn add_lazy(
+        &mut self,
+        rel: impl Into<PathBuf>,
+        mode: Mode,
+        render: impl Fn() -> Result<Vec<u8>, String> + Send + Sync + 'a,
+    ) {
+        self.files.push((rel.into(), Content::Lazy(Box::new(render)), mode));
     }
 
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|(p, _, _)| p.as_path())
     }
 
-    /// Write the tree to `dir` atomically.
+    /// Write the tree to `dir` atomically: every file is staged (created
+    /// with its mode, written and fsynced, several at a time) in a hidden
+    /// sibling directory, which is then renamed into place.
     pub fn commit(&self, dir: &Path, force: bool) -> Result<(), OutputError> {
         if dir.exists() && !force {
             return Err(OutputError::Exists(dir.to_path_buf()));
@@ -130,20 +186,17 @@ impl Tree {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700)).map_err(io(staging.path()))?;
         }
-        let mut seen = std::collections::BTreeSet::new();
-        for (rel, content, mode) in &self.files {
-            let path = staging.path().join(rel);
+        let mut seen = std::collections::HashSet::with_capacity(self.files.len());
+        for (rel, _, _) in &self.files {
             if !seen.insert(rel) {
+                let path = staging.path().join(rel);
                 return Err(io(&path)(std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "the tree names this file twice",
                 )));
             }
-            if let Some(d) = path.parent() {
-                fs::create_dir_all(d).map_err(io(d))?;
-            }
-            write_file(&path, content, *mode, false)?;
         }
+        self.stage(staging.path())?;
         // Replace: move the old directory aside, move the new one in, then
         // delete the old one. A crash in between leaves either directory
         // complete.
@@ -170,6 +223,59 @@ impl Tree {
             fs::remove_dir_all(&o).map_err(io(&o))?;
         }
         Ok(())
+    }
+
+    /// Write every file under `root`, rendering lazy ones on the way, on a
+    /// few threads; the first error stops them all.
+    fn stage(&self, root: &Path) -> Result<(), OutputError> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let write_one = |(rel, content, mode): &(PathBuf, Content<'a>, Mode)| -> Result<(), OutputError> {
+            let path = root.join(rel);
+            if let Some(d) = path.parent() {
+                fs::create_dir_all(d).map_err(io(d))?;
+            }
+            match content {
+                Content::Bytes(b) => write_staged(&path, b, *mode),
+                Content::Lazy(render) => {
+                    let bytes = render().map_err(|e| io(&path)(std::io::Error::other(e)))?;
+                    write_staged(&path, &bytes, *mode)
+                }
+            }
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let writers = (cores * WRITERS_PER_CORE).min(MAX_WRITERS).min(self.files.len());
+        if writers <= 1 {
+            return self.files.iter().try_for_each(write_one);
+        }
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let first_error: std::sync::Mutex<Option<OutputError>> = std::sync::Mutex::new(None);
+        let work = || {
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = self.files.get(i) else { break };
+                if let Err(e) = write_one(file) {
+                    failed.store(true, Ordering::Relaxed);
+                    if let Ok(mut slot) = first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            // This thread is one of the writers; a thread the system will
+            // not start leaves its share to the others.
+            for _ in 1..writers {
+                if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                    break;
+                }
+            }
+            work();
+        });
+        match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -253,6 +359,76 @@ mod tests {
         let missing = tmp.path().join("no/such/dir/file");
         let e = write_atomic(&missing, b"x", Mode::Secret).expect_err("no directory");
         assert!(e.to_string().contains("no/such/dir/file"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lazy_files_are_rendered_as_the_tree_is_written_with_their_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("out");
+        let rendered = std::sync::atomic::AtomicUsize::new(0);
+        let mut t = Tree::default();
+        t.add("plain.txt", "plain", Mode::Public);
+        for i in 0..300 {
+            let rendered = &rendered;
+            let mode = if i % 2 == 0 { Mode::Secret } else { Mode::Public };
+            t.add_lazy(format!("nodes/n{i}/boot.txt"), mode, move || {
+                rendered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(format!("node {i}\n").into_bytes())
+            });
+        }
+        assert_eq!(
+            rendered.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "nothing is rendered before commit"
+        );
+        assert_eq!(t.paths().count(), 301);
+        t.commit(&dir, false).expect("write");
+        assert_eq!(
+            rendered.load(std::sync::atomic::Ordering::Relaxed),
+            300,
+            "each lazy file rendered once"
+        );
+        assert_eq!(fs::read_to_string(dir.join("plain.txt")).expect("plain"), "plain");
+        for i in 0..300 {
+            let path = dir.join(format!("nodes/n{i}/boot.txt"));
+            assert_eq!(fs::read_to_string(&path).expect("boot"), format!("node {i}\n"));
+            let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, if i % 2 == 0 { 0o600 } else { 0o644 }, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_rendered_fails_the_commit_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("out");
+        let mut t = Tree::default();
+        for i in 0..100 {
+            t.add_lazy(format!("n{i}/boot.txt"), Mode::Secret, move || {
+                if i == 57 {
+                    Err("template windows/node: no such key".to_string())
+                } else {
+                    Ok(b"ok".to_vec())
+                }
+            });
+        }
+        let e = t.commit(&dir, false).expect_err("a file fails");
+        assert!(e.to_string().contains("n57/boot.txt"), "{e}");
+        assert!(e.to_string().contains("no such key"), "{e}");
+        assert!(!dir.exists());
+        assert_eq!(fs::read_dir(tmp.path()).expect("ls").count(), 0, "staging removed");
+        // An existing directory survives a failed replacement.
+        let mut ok = Tree::default();
+        ok.add("a.txt", "old", Mode::Public);
+        ok.commit(&dir, false).expect("write");
+        assert!(t.commit(&dir, true).is_err());
+        assert_eq!(fs::read_to_string(dir.join("a.txt")).expect("old"), "old");
+        assert_eq!(
+            fs::read_dir(tmp.path()).expect("ls").count(),
+            1,
+            "only the old directory"
+        );
     }
 
     #[test]

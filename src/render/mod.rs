@@ -12,8 +12,10 @@ pub mod cni;
 pub mod containerd;
 pub mod escape;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
 use serde::Serialize;
@@ -64,14 +66,18 @@ fn helper(name: &'static str, f: fn(&str) -> String) -> impl handlebars::HelperD
             .param(0)
             .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(name, 0))?
             .value();
+        let other;
         let text = match v {
-            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::String(s) => s.as_str(),
             serde_json::Value::Null => {
                 return Err(RenderErrorReason::Other(format!("{name}: the value is null")).into());
             }
-            other => other.to_string(),
+            v => {
+                other = v.to_string();
+                other.as_str()
+            }
         };
-        out.write(&f(&text))?;
+        out.write(&f(text))?;
         Ok(())
     }
 }
@@ -168,8 +174,8 @@ pub enum FileKind {
     Manifest,
 }
 
-/// One file a node writes (base64 in cloud-init and in the Windows script:
-/// no escaping issues).
+/// One file a node writes (base64 in cloud-init, a PowerShell literal in
+/// the Windows script: no escaping issues).
 #[derive(Debug, Clone, Serialize)]
 pub struct WriteFile {
     pub path: String,
@@ -177,22 +183,18 @@ pub struct WriteFile {
     #[serde(skip)]
     pub kind: FileKind,
     pub content: String,
-    /// The content in base64, for templates.
-    pub content_b64: String,
     /// Readable by its owner only (Windows: SYSTEM and Administrators).
     pub secret: bool,
 }
 
 impl WriteFile {
     pub fn new(path: impl Into<String>, permissions: &str, kind: FileKind, content: impl Into<String>) -> WriteFile {
-        let content = content.into();
         WriteFile {
             path: path.into(),
             permissions: permissions.into(),
             kind,
-            content_b64: escape::b64(&content),
             secret: permissions == "0600",
-            content,
+            content: content.into(),
         }
     }
 }
@@ -441,12 +443,47 @@ pub fn find_node<'a>(c: &'a Cluster, name: &str) -> Option<NodeRef<'a>> {
     None
 }
 
+/// Every name [`find_node`] knows, each mapped to what it finds: one
+/// lookup per node instead of a walk of the cluster.
+pub fn node_index(c: &Cluster) -> std::collections::HashMap<String, NodeRef<'_>> {
+    let names = c.masters.names.len() + c.pools.iter().map(|p| p.node_names.len() + 2).sum::<usize>();
+    let mut index = std::collections::HashMap::with_capacity(names);
+    for (i, n) in c.masters.names.iter().enumerate() {
+        index.entry(n.clone()).or_insert(NodeRef::Master(i));
+    }
+    for p in &c.pools {
+        for (i, n) in p.node_names.iter().enumerate() {
+            index.entry(n.clone()).or_insert(NodeRef::Worker(p, Some(i)));
+        }
+        for n in [crate::plan::group_name(c, &p.name), p.name.clone()] {
+            index.entry(n).or_insert(NodeRef::Worker(p, None));
+        }
+    }
+    index
+}
+
+impl NodeRef<'_> {
+    /// The OS the node (or the machine group's instances) runs.
+    pub fn os(&self) -> OsType {
+        match self {
+            NodeRef::Master(_) => OsType::Linux,
+            NodeRef::Worker(p, _) => p.os,
+        }
+    }
+}
+
 /// A rendered boot file and the name it is written under.
 #[derive(Debug, Clone)]
 pub struct BootFile {
     /// `cloud-init.yaml` or `bootstrap.ps1`.
     pub file_name: &'static str,
     pub content: String,
+}
+
+/// Compile the templates now (once per process; a renderer made later
+/// finds them compiled).
+pub fn compile_templates() {
+    let _ = shared_registry();
 }
 
 /// The compiled templates, built once per process.
@@ -458,12 +495,84 @@ fn shared_registry() -> Result<&'static Handlebars<'static>, RenderError> {
     }
 }
 
+/// The boot file name of a node of an OS.
+pub fn boot_file_name(os: OsType) -> &'static str {
+    match os {
+        OsType::Linux => "cloud-init.yaml",
+        OsType::Windows => "bootstrap.ps1",
+    }
+}
+
+/// What every node of a cluster shares, computed once per [`Renderer`]
+/// (a large cluster renders a thousand boot files from one).
+struct Shared {
+    /// The API server certificate's names, as kubeadm's certSANs.
+    sans: Vec<String>,
+    /// Linux: containerd's configuration and the plugin's files.
+    linux_files: Vec<WriteFile>,
+    /// Linux control plane: the CA keys and the service-account key pair.
+    master_pki: Vec<WriteFile>,
+    /// Windows: containerd's configuration.
+    windows_containerd: WriteFile,
+    /// Windows: the CNI configuration list and its file name.
+    windows_cni: Option<(WriteFile, &'static str)>,
+    /// Windows, flannel: net-conf.json.
+    windows_flannel: Option<WriteFile>,
+}
+
+/// The names a pool's boot file is rendered with to be instantiated per
+/// node (see [`Renderer::boot_file`]): of different lengths, from the
+/// characters of node names, and unlike anything else in a boot file.
+const NAME_PROBES: [&str; 2] = ["zqhke-probe-1", "zqx-other-node-probe-22"];
+
+/// A name every escaping helper but `b64` writes as it is (node names are
+/// lowercase letters, digits and hyphens).
+fn verbatim_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `text` with every `probe` replaced by `name`. The probe's first byte is
+/// found with `str::find` (memchr), which keeps this fast in debug builds.
+fn instantiate(text: &str, probe: &str, name: &str) -> String {
+    let first = probe.as_bytes()[0] as char;
+    let mut out = String::with_capacity(text.len() + 8 * name.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(first) {
+        if rest[i..].starts_with(probe) {
+            out.push_str(&rest[..i]);
+            out.push_str(name);
+            rest = &rest[i + probe.len()..];
+        } else {
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A pool's boot texts rendered with [`NAME_PROBES`]`[0]`.
+enum PoolBoot {
+    Linux { kubeadm: String, script: String },
+    Windows { script: String },
+}
+
 pub struct Renderer<'a> {
     h: &'static Handlebars<'static>,
     c: &'a Cluster,
     pki: &'a Pki,
-    pod_cidrs: &'a BTreeMap<String, String>,
+    pod_cidrs: Cow<'a, BTreeMap<String, String>>,
+    shared: OnceLock<Shared>,
+    /// Windows: kube-proxy's kubeconfig for the first endpoint asked for.
+    kube_proxy: OnceLock<(String, WriteFile)>,
+    /// Pools' boot texts by pool and endpoint, see [`Renderer::boot_file`].
+    pools: PoolBoots,
 }
+
+type PoolBoots = Mutex<HashMap<(String, String), Arc<OnceLock<Option<PoolBoot>>>>>;
 
 impl<'a> Renderer<'a> {
     pub fn new(
@@ -471,12 +580,137 @@ impl<'a> Renderer<'a> {
         pki: &'a Pki,
         pod_cidrs: &'a BTreeMap<String, String>,
     ) -> Result<Renderer<'a>, RenderError> {
+        Self::with_pod_cidrs(c, pki, Cow::Borrowed(pod_cidrs))
+    }
+
+    /// [`Renderer::new`] owning the pod CIDRs (a renderer that outlives the
+    /// plan they come from).
+    pub fn with_pod_cidrs(
+        c: &'a Cluster,
+        pki: &'a Pki,
+        pod_cidrs: Cow<'a, BTreeMap<String, String>>,
+    ) -> Result<Renderer<'a>, RenderError> {
         Ok(Renderer {
             h: shared_registry()?,
             c,
             pki,
             pod_cidrs,
+            shared: OnceLock::new(),
+            kube_proxy: OnceLock::new(),
+            pools: Mutex::default(),
         })
+    }
+
+    fn shared(&self) -> &Shared {
+        self.shared.get_or_init(|| {
+            let c = self.c;
+            let pki = self.pki;
+            let sans = crate::pki::apiserver_sans(c)
+                .iter()
+                .map(|s| match s {
+                    rcgen::SanType::DnsName(d) => d.as_str().to_string(),
+                    rcgen::SanType::IpAddress(ip) => ip.to_string(),
+                    _ => String::new(),
+                })
+                .filter(|s| !s.is_empty() && !s.starts_with('*'))
+                .collect();
+            let mut linux_files = vec![WriteFile::new(
+                containerd::LINUX_PATH,
+                "0644",
+                FileKind::ContainerdConfig,
+                containerd::linux_config(&pause_image()),
+            )];
+            linux_files.extend(addons::linux_node_files(c));
+            let secret = |path: &str, content: &str| {
+                WriteFile::new(
+                    format!("/etc/kubernetes/pki/{path}"),
+                    "0600",
+                    FileKind::PrivateKey,
+                    content,
+                )
+            };
+            let public = |path: &str, content: &str| {
+                WriteFile::new(
+                    format!("/etc/kubernetes/pki/{path}"),
+                    "0644",
+                    FileKind::Certificate,
+                    content,
+                )
+            };
+            let master_pki = vec![
+                public("ca.crt", &pki.ca.cert),
+                secret("ca.key", pki.ca.key.expose()),
+                public("front-proxy-ca.crt", &pki.front_proxy_ca.cert),
+                secret("front-proxy-ca.key", pki.front_proxy_ca.key.expose()),
+                public("etcd/ca.crt", &pki.etcd_ca.cert),
+                secret("etcd/ca.key", pki.etcd_ca.key.expose()),
+                public("sa.pub", &pki.service_account_public),
+                secret("sa.key", pki.service_account_private.expose()),
+            ];
+            let pause = c
+                .windows
+                .as_ref()
+                .and_then(|w| w.pause_image.clone())
+                .unwrap_or_else(pause_image);
+            let windows_containerd = WriteFile::new(
+                containerd::WINDOWS_PATH,
+                "0644",
+                FileKind::ContainerdConfig,
+                containerd::windows_config(&pause),
+            );
+            let windows_cni = cni::windows_config(c).map(|f| {
+                (
+                    WriteFile::new(
+                        format!(r"{}\{}", containerd::WINDOWS_CNI_CONF, f.file_name),
+                        "0644",
+                        FileKind::Cni,
+                        serde_json::to_string_pretty(&f.config).unwrap_or_default(),
+                    ),
+                    f.file_name,
+                )
+            });
+            let windows_flannel = (c.network.plugin == NetworkPlugin::Flannel).then(|| {
+                WriteFile::new(
+                    WINDOWS_FLANNEL_NET_CONF,
+                    "0644",
+                    FileKind::FlannelNetConf,
+                    addons::flannel_net_conf(c),
+                )
+            });
+            Shared {
+                sans,
+                linux_files,
+                master_pki,
+                windows_containerd,
+                windows_cni,
+                windows_flannel,
+            }
+        })
+    }
+
+    /// kube-proxy's kubeconfig on Windows nodes reaching the API server at
+    /// `endpoint`.
+    fn kube_proxy_kubeconfig(&self, endpoint: &str) -> WriteFile {
+        let make = || {
+            let c = self.c;
+            WriteFile::new(
+                WINDOWS_KUBE_PROXY_KUBECONFIG,
+                "0600",
+                FileKind::Kubeconfig,
+                serde_json::to_string(&crate::kubeconfig::kube_proxy(
+                    c,
+                    self.pki,
+                    &format!("https://{endpoint}:{}", c.endpoint.port),
+                ))
+                .unwrap_or_default(),
+            )
+        };
+        let (cached_for, file) = self.kube_proxy.get_or_init(|| (endpoint.to_string(), make()));
+        if cached_for == endpoint {
+            file.clone()
+        } else {
+            make()
+        }
     }
 
     /// The manifests the first master applies, by file name (applied in
@@ -509,15 +743,7 @@ impl<'a> Renderer<'a> {
         endpoint: &str,
     ) -> KubeadmCtx {
         let c = self.c;
-        let mut sans: Vec<String> = crate::pki::apiserver_sans(c)
-            .iter()
-            .map(|s| match s {
-                rcgen::SanType::DnsName(d) => d.as_str().to_string(),
-                rcgen::SanType::IpAddress(ip) => ip.to_string(),
-                _ => String::new(),
-            })
-            .filter(|s| !s.is_empty() && !s.starts_with('*'))
-            .collect();
+        let mut sans: Vec<String> = self.shared().sans.clone();
         if !sans.iter().any(|s| s == endpoint) {
             sans.push(endpoint.to_string());
         }
@@ -599,8 +825,15 @@ impl<'a> Renderer<'a> {
 
     /// Everything a node (or a machine group's instances) gets, typed.
     pub fn node_spec(&self, name: &str, endpoint: &str) -> Result<NodeSpec, RenderError> {
+        let node = find_node(self.c, name).ok_or_else(|| RenderError::UnknownNode(name.into()))?;
+        self.node_spec_of(name, node, endpoint)
+    }
+
+    /// [`Renderer::node_spec`] of a node already found (by [`find_node`] or
+    /// [`node_index`]).
+    pub fn node_spec_of(&self, name: &str, node: NodeRef<'_>, endpoint: &str) -> Result<NodeSpec, RenderError> {
         let c = self.c;
-        match find_node(c, name).ok_or_else(|| RenderError::UnknownNode(name.into()))? {
+        match node {
             NodeRef::Master(i) => self.linux(name, c.masters.ips.get(i).copied(), true, i == 0, None, endpoint),
             // A machine group's instances name themselves after their host.
             NodeRef::Worker(p, None) if p.os == OsType::Linux => self.linux("", None, false, false, Some(p), endpoint),
@@ -619,8 +852,34 @@ impl<'a> Renderer<'a> {
         pool: Option<&Pool>,
         endpoint: &str,
     ) -> Result<NodeSpec, RenderError> {
+        let (kubeadm, script, kubelet_args) = self.linux_texts(name, ip, master, first, pool, endpoint)?;
+        let (files, content) = self.cloud_init(name, kubeadm, script, master, first)?;
+        Ok(NodeSpec {
+            name: name.into(),
+            os: OsType::Linux,
+            files,
+            kubelet_args,
+            kube_proxy_args: Vec::new(),
+            platforms: Vec::new(),
+            boot: BootFile {
+                file_name: boot_file_name(OsType::Linux),
+                content,
+            },
+        })
+    }
+
+    /// A Linux node's kubeadm configuration, bootstrap script and kubelet
+    /// flags.
+    fn linux_texts(
+        &self,
+        name: &str,
+        ip: Option<Ipv4Addr>,
+        master: bool,
+        first: bool,
+        pool: Option<&Pool>,
+        endpoint: &str,
+    ) -> Result<(String, String, Vec<String>), RenderError> {
         let c = self.c;
-        let pki = self.pki;
         let ctx = self.kubeadm(name, ip, master, pool, endpoint);
         let kubelet_args: Vec<String> = ctx
             .kubelet_args
@@ -673,42 +932,28 @@ impl<'a> Renderer<'a> {
             },
         };
         let script = render(self.h, "linux/bootstrap", &boot)?;
+        Ok((kubeadm, script, kubelet_args))
+    }
+
+    /// A Linux node's files and its cloud-init document.
+    fn cloud_init(
+        &self,
+        name: &str,
+        kubeadm: String,
+        script: String,
+        master: bool,
+        first: bool,
+    ) -> Result<(Vec<WriteFile>, String), RenderError> {
+        let c = self.c;
+        let shared = self.shared();
         let mut files = vec![
             WriteFile::new("/etc/hke/kubeadm.yaml", "0600", FileKind::KubeadmConfig, kubeadm),
-            WriteFile::new(
-                containerd::LINUX_PATH,
-                "0644",
-                FileKind::ContainerdConfig,
-                containerd::linux_config(&pause_image()),
-            ),
+            shared.linux_files[0].clone(),
             WriteFile::new("/etc/hke/bootstrap.sh", "0700", FileKind::Script, script),
         ];
-        files.extend(addons::linux_node_files(c));
+        files.extend(shared.linux_files[1..].iter().cloned());
         if master {
-            let secret = |path: &str, content: &str| {
-                WriteFile::new(
-                    format!("/etc/kubernetes/pki/{path}"),
-                    "0600",
-                    FileKind::PrivateKey,
-                    content,
-                )
-            };
-            let public = |path: &str, content: &str| {
-                WriteFile::new(
-                    format!("/etc/kubernetes/pki/{path}"),
-                    "0644",
-                    FileKind::Certificate,
-                    content,
-                )
-            };
-            files.push(public("ca.crt", &pki.ca.cert));
-            files.push(secret("ca.key", pki.ca.key.expose()));
-            files.push(public("front-proxy-ca.crt", &pki.front_proxy_ca.cert));
-            files.push(secret("front-proxy-ca.key", pki.front_proxy_ca.key.expose()));
-            files.push(public("etcd/ca.crt", &pki.etcd_ca.cert));
-            files.push(secret("etcd/ca.key", pki.etcd_ca.key.expose()));
-            files.push(public("sa.pub", &pki.service_account_public));
-            files.push(secret("sa.key", pki.service_account_private.expose()));
+            files.extend(shared.master_pki.iter().cloned());
         }
         if first {
             for (file, content) in self.manifests()? {
@@ -720,28 +965,89 @@ impl<'a> Renderer<'a> {
                 ));
             }
         }
-        let content = render(
-            self.h,
-            "linux/cloud-init",
-            &CloudInitCtx {
-                node_name: name.into(),
-                admin_username: c.linux.admin_username.clone(),
-                ssh_keys: c.linux.ssh_public_keys.clone(),
-                files: files.clone(),
-            },
-        )?;
-        Ok(NodeSpec {
-            name: name.into(),
-            os: OsType::Linux,
+        let ctx = CloudInitCtx {
+            node_name: name.into(),
+            admin_username: c.linux.admin_username.clone(),
+            ssh_keys: c.linux.ssh_public_keys.clone(),
             files,
-            kubelet_args,
-            kube_proxy_args: Vec::new(),
-            platforms: Vec::new(),
-            boot: BootFile {
-                file_name: "cloud-init.yaml",
-                content,
-            },
-        })
+        };
+        let content = render(self.h, "linux/cloud-init", &ctx)?;
+        Ok((ctx.files, content))
+    }
+
+    /// The boot file of a node found by [`find_node`] or [`node_index`]:
+    /// the same bytes as [`Renderer::node_spec_of`]'s, made faster for the
+    /// workers of a pool. Their boot files differ only by the node's name,
+    /// so the pool's are rendered once with a probe name and instantiated
+    /// per node by replacing it (Linux: the kubeadm configuration and the
+    /// script, before cloud-init encodes them).
+    ///
+    /// Instantiating is used only where it is provably the same as
+    /// rendering: the pool renders identically under a second probe of
+    /// another length (every use of the name is verbatim: no branch, length
+    /// or encoding depends on it), and the node's name, like the probes,
+    /// is one that every escaping helper but `b64` leaves as it is.
+    pub fn boot_file(&self, name: &str, node: NodeRef<'_>, endpoint: &str) -> Result<BootFile, RenderError> {
+        let slot = match node {
+            NodeRef::Worker(p, Some(_)) if verbatim_name(name) => Some(self.pool_boot(p, endpoint)),
+            _ => None,
+        };
+        match slot.as_deref().and_then(|s| s.get()).and_then(Option::as_ref) {
+            Some(PoolBoot::Linux { kubeadm, script }) => {
+                let kubeadm = instantiate(kubeadm, NAME_PROBES[0], name);
+                let script = instantiate(script, NAME_PROBES[0], name);
+                let (_, content) = self.cloud_init(name, kubeadm, script, false, false)?;
+                Ok(BootFile {
+                    file_name: boot_file_name(OsType::Linux),
+                    content,
+                })
+            }
+            Some(PoolBoot::Windows { script }) => Ok(BootFile {
+                file_name: boot_file_name(OsType::Windows),
+                content: instantiate(script, NAME_PROBES[0], name),
+            }),
+            None => Ok(self.node_spec_of(name, node, endpoint)?.boot),
+        }
+    }
+
+    /// A pool's name-independent boot texts for `endpoint`, rendered and
+    /// checked once (`None`: they depend on the name other than verbatim,
+    /// or do not render; each node is then rendered in full).
+    fn pool_boot(&self, p: &Pool, endpoint: &str) -> Arc<OnceLock<Option<PoolBoot>>> {
+        let slot = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(pools.entry((p.name.clone(), endpoint.to_string())).or_default())
+        };
+        slot.get_or_init(|| {
+            let texts = |probe: &str| -> Option<PoolBoot> {
+                Some(match p.os {
+                    OsType::Linux => {
+                        let (kubeadm, script, _) =
+                            self.linux_texts(probe, None, false, false, Some(p), endpoint).ok()?;
+                        PoolBoot::Linux { kubeadm, script }
+                    }
+                    OsType::Windows => PoolBoot::Windows {
+                        script: self.windows(probe, p, endpoint).ok()?.boot.content,
+                    },
+                })
+            };
+            let [a, b] = NAME_PROBES;
+            let (one, other) = (texts(a)?, texts(b)?);
+            let same = |x: &str, y: &str| instantiate(x, a, b) == y;
+            let verbatim = match (&one, &other) {
+                (
+                    PoolBoot::Linux { kubeadm, script },
+                    PoolBoot::Linux {
+                        kubeadm: kubeadm_b,
+                        script: script_b,
+                    },
+                ) => same(kubeadm, kubeadm_b) && same(script, script_b),
+                (PoolBoot::Windows { script }, PoolBoot::Windows { script: script_b }) => same(script, script_b),
+                _ => false,
+            };
+            verbatim.then_some(one)
+        });
+        slot
     }
 
     fn windows(&self, name: &str, p: &Pool, endpoint: &str) -> Result<NodeSpec, RenderError> {
@@ -813,42 +1119,13 @@ impl<'a> Renderer<'a> {
         let pause = win.and_then(|w| w.pause_image.clone()).unwrap_or_else(pause_image);
         let build = t.windows(w).build.clone();
         let pause_platform = format!("windows({build})/amd64");
-        let mut files = vec![
-            WriteFile::new(
-                containerd::WINDOWS_PATH,
-                "0644",
-                FileKind::ContainerdConfig,
-                containerd::windows_config(&pause),
-            ),
-            WriteFile::new(
-                WINDOWS_KUBE_PROXY_KUBECONFIG,
-                "0600",
-                FileKind::Kubeconfig,
-                serde_json::to_string(&crate::kubeconfig::kube_proxy(
-                    c,
-                    self.pki,
-                    &format!("https://{endpoint}:{}", c.endpoint.port),
-                ))
-                .unwrap_or_default(),
-            ),
-        ];
-        let cni_file = cni::windows_config(c);
-        if let Some(f) = &cni_file {
-            files.push(WriteFile::new(
-                format!(r"{}\{}", containerd::WINDOWS_CNI_CONF, f.file_name),
-                "0644",
-                FileKind::Cni,
-                serde_json::to_string_pretty(&f.config).unwrap_or_default(),
-            ));
-        }
-        if plugin == NetworkPlugin::Flannel {
-            files.push(WriteFile::new(
-                WINDOWS_FLANNEL_NET_CONF,
-                "0644",
-                FileKind::FlannelNetConf,
-                addons::flannel_net_conf(c),
-            ));
-        }
+        let shared = self.shared();
+        let mut files = vec![shared.windows_containerd.clone(), self.kube_proxy_kubeconfig(endpoint)];
+        let cni_file_name = shared.windows_cni.as_ref().map(|(f, name)| {
+            files.push(f.clone());
+            *name
+        });
+        files.extend(shared.windows_flannel.iter().cloned());
         let ctx = WindowsCtx {
             node_name: name.into(),
             pool: p.name.clone(),
@@ -866,15 +1143,15 @@ impl<'a> Renderer<'a> {
             network_plugin: plugin.to_string(),
             overlay: plugin.is_overlay(),
             hns_network_name: network.into(),
-            kubelet_args: kubelet.clone(),
-            kube_proxy_args: kube_proxy.clone(),
+            kubelet_args: kubelet,
+            kube_proxy_args: kube_proxy,
             flanneld_args: flanneld,
             endpoint: endpoint.into(),
             port: c.endpoint.port,
             token: c.bootstrap_token.expose().to_string(),
             ca_hash: self.pki.discovery_hash.clone(),
             cni_plugins_url: cni::windows_plugins_url(plugin),
-            cni_file_name: cni_file.as_ref().map(|f| f.file_name).unwrap_or_default().into(),
+            cni_file_name: cni_file_name.unwrap_or_default().into(),
             flannel_cni_url: if plugin == NetworkPlugin::Flannel {
                 t.addons.flannel_cni_windows.clone()
             } else {
@@ -888,19 +1165,160 @@ impl<'a> Renderer<'a> {
             ssh_enabled: win.is_some_and(|w| w.ssh_enabled),
             ssh_keys: c.linux.ssh_public_keys.clone(),
             hyperv: p.hyperv,
-            files: files.clone(),
+            files,
         };
+        let content = render(self.h, "windows/node", &ctx)?;
         Ok(NodeSpec {
             name: name.into(),
             os: OsType::Windows,
-            files,
-            kubelet_args: kubelet,
-            kube_proxy_args: kube_proxy,
+            files: ctx.files,
+            kubelet_args: ctx.kubelet_args,
+            kube_proxy_args: ctx.kube_proxy_args,
             platforms: vec![pause_platform],
             boot: BootFile {
-                file_name: "bootstrap.ps1",
-                content: render(self.h, "windows/node", &ctx)?,
+                file_name: boot_file_name(OsType::Windows),
+                content,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{endpoint_host, prepare, Prepared};
+
+    /// An example with a network plugin and three workers per pool, with a
+    /// fixed seed and clock.
+    fn prepared(example: &str, plugin: &str) -> Prepared {
+        use rand::SeedableRng;
+        let sets: Vec<_> = [
+            format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}"),
+            "properties.agentPoolProfiles[0].count=3".into(),
+            "properties.agentPoolProfiles[1].count=3".into(),
+        ]
+        .iter()
+        .map(|s| s.parse().expect("set"))
+        .collect();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000);
+        prepare(example, &sets, &mut rng, now).expect("valid")
+    }
+
+    fn variants() -> Vec<(String, Prepared)> {
+        let mut out = Vec::new();
+        for (name, text, plugins) in [
+            (
+                "windows.json",
+                include_str!("../../examples/windows.json"),
+                &["azure", "kubenet", "flannel"][..],
+            ),
+            (
+                "windows-aws.json",
+                include_str!("../../examples/windows-aws.json"),
+                &["kubenet", "flannel"][..],
+            ),
+            (
+                "windows-gcp.json",
+                include_str!("../../examples/windows-gcp.json"),
+                &["kubenet", "flannel"][..],
+            ),
+        ] {
+            for plugin in plugins {
+                out.push((format!("{name}/{plugin}"), prepared(text, plugin)));
+            }
+        }
+        out
+    }
+
+    /// Every name a cluster answers to: masters, nodes, machine groups, pools.
+    fn names(c: &Cluster) -> Vec<String> {
+        let mut out = c.masters.names.clone();
+        for p in &c.pools {
+            out.extend(p.node_names.iter().cloned());
+            out.push(crate::plan::group_name(c, &p.name));
+            out.push(p.name.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn boot_files_instantiated_per_pool_are_the_rendered_ones() {
+        let (mut linux, mut windows) = (0, 0);
+        for (variant, p) in variants() {
+            let c = &p.cluster;
+            let plan = crate::plan::plan(c).expect("plan");
+            let r = Renderer::new(c, &p.pki, &plan.pod_cidrs).expect("renderer");
+            for endpoint in [endpoint_host(c), "10.1.2.3".to_string()] {
+                for name in names(c) {
+                    let node = find_node(c, &name).expect("a node");
+                    let fast = r.boot_file(&name, node.clone(), &endpoint).expect("boot file");
+                    let full = r.node_spec_of(&name, node, &endpoint).expect("node spec").boot;
+                    assert_eq!(fast.file_name, full.file_name, "{variant} {name}");
+                    assert!(
+                        fast.content == full.content,
+                        "{variant} {name} at {endpoint}: boot files differ"
+                    );
+                }
+            }
+            // The pools' workers were instantiated, not rendered one by one.
+            let pools = r.pools.lock().expect("lock");
+            for ((pool, _), slot) in pools.iter() {
+                let instantiated = slot.get().is_some_and(Option::is_some);
+                assert!(instantiated, "{variant}: pool {pool} is rendered node by node");
+                match c.pools.iter().find(|p| &p.name == pool).map(|p| p.os) {
+                    Some(OsType::Linux) => linux += 1,
+                    Some(OsType::Windows) => windows += 1,
+                    None => {}
+                }
+            }
+        }
+        assert!(
+            linux > 0 && windows > 0,
+            "no pool of individual machines: linux {linux}, windows {windows}"
+        );
+    }
+
+    #[test]
+    fn a_name_used_other_than_verbatim_is_not_instantiated() {
+        let [a, b] = NAME_PROBES;
+        let encoded = |name: &str| format!("name: {name}\ndata: {}\n", escape::b64(&format!("node {name}")));
+        assert_ne!(instantiate(&encoded(a), a, b), encoded(b));
+        let verbatim = |name: &str| format!("$NodeName = {}\n# {}\n", escape::ps(name), escape::yaml(name));
+        assert_eq!(instantiate(&verbatim(a), a, b), verbatim(b));
+        assert!(verbatim_name("aa91k8s01000") && verbatim_name("k8s-linuxpool1-12345678-0"));
+        assert!(!verbatim_name("") && !verbatim_name("Node") && !verbatim_name("a'b") && !verbatim_name("a.b"));
+    }
+
+    #[test]
+    fn instantiate_replaces_every_probe_and_nothing_else() {
+        let p = NAME_PROBES[0];
+        assert_eq!(instantiate("", p, "n1"), "");
+        assert_eq!(
+            instantiate("no probe, zq and z here", p, "n1"),
+            "no probe, zq and z here"
+        );
+        assert_eq!(
+            instantiate(&format!("{p}-{p} z{p}zq {p}"), p, "node-7"),
+            "node-7-node-7 znode-7zq node-7"
+        );
+        assert_eq!(instantiate(&format!("zqhke-probe{p}"), p, "x"), "zqhke-probex");
+        assert_eq!(instantiate(&format!("€ {p} ü"), p, "x"), "€ x ü");
+    }
+
+    #[test]
+    fn the_node_index_finds_what_find_node_finds() {
+        for (variant, p) in variants() {
+            let c = &p.cluster;
+            let index = node_index(c);
+            for name in names(c) {
+                assert_eq!(
+                    format!("{:?}", index.get(&name)),
+                    format!("{:?}", find_node(c, &name).as_ref()),
+                    "{variant} {name}"
+                );
+            }
+            assert!(!index.contains_key("no-such-node"));
+        }
     }
 }
