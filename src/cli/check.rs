@@ -10,12 +10,8 @@ use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster's name (its dnsPrefix).
-    #[arg(long, value_name = "NAME")]
-    pub cluster: String,
-    /// The cluster's output directory (default: _output/<name>).
-    #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
-    pub output_directory: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: super::ClusterDirArgs,
     /// The kubeconfig to use (default: the cluster's, in its directory).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -63,7 +59,7 @@ pub fn skips(api_only: bool, skip: &[String]) -> (BTreeSet<String>, String) {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let (dir, p) = super::cluster_dir(&a.cluster, a.output_directory.as_deref(), format)?;
+    let (dir, p) = a.dir.load(format)?;
     let kubeconfig = a
         .kubeconfig
         .clone()
@@ -97,10 +93,10 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     if let Some(path) = &a.junit {
         let xml = crate::ci::junit_suite(
             "hke check",
-            &format!("hke check {}", a.cluster),
+            &format!("hke check {}", a.dir.cluster),
             "hke.check",
             &started,
-            &[("cluster", a.cluster.as_str())],
+            &[("cluster", a.dir.cluster.as_str())],
             &report.phases(),
         );
         std::fs::write(path, xml.as_bytes())
@@ -110,7 +106,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         Format::Json => ui::stdout(&serde_json::to_string_pretty(&report).unwrap_or_default()),
         Format::Text => ui::say(&format!(
             "check {}: {} passed, {} failed, {} skipped",
-            a.cluster, report.passed, report.failed, report.skipped
+            a.dir.cluster, report.passed, report.failed, report.skipped
         )),
     }
     if report.ok() {
@@ -118,7 +114,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     } else {
         Err(Failure::Exit(
             1,
-            format!("check {}: {} step(s) failed", a.cluster, report.failed),
+            format!("check {}: {} step(s) failed", a.dir.cluster, report.failed),
         ))
     }
 }

@@ -7,12 +7,8 @@ use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster's name (its dnsPrefix).
-    #[arg(long, value_name = "NAME")]
-    pub cluster: String,
-    /// The cluster's output directory (default: _output/<name>).
-    #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
-    pub output_directory: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: super::ClusterDirArgs,
     /// Where to write the logs: <DIR>/<node>/console.log and one file per
     /// log section the node printed.
     #[arg(long, value_name = "DIR")]
@@ -23,12 +19,12 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let env = &a.where_.overlay(env);
-    let (dir, p) = super::cluster_dir(&a.cluster, a.output_directory.as_deref(), format)?;
+    let (dir, p) = a.dir.load(format)?;
     let state = crate::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
     let rt = runtime()?;
     let collected = rt.block_on(async {
         let target = Target {
-            cluster: a.cluster.clone(),
+            cluster: a.dir.cluster.clone(),
             region: a
                 .where_
                 .region

@@ -221,26 +221,35 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// Report a rejected model in the chosen format.
-/// A deployed cluster's directory (`-o DIR`, default `_output/<name>`) and
-/// the cluster prepared from the model it holds.
-pub fn cluster_dir(
-    cluster: &str,
-    output_directory: Option<&std::path::Path>,
-    format: Format,
-) -> Result<(PathBuf, crate::generate::Prepared), Failure> {
-    let dir = output_directory
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("_output").join(cluster));
-    let model = dir.join("apimodel.json");
-    let text = std::fs::read_to_string(&model).map_err(|e| {
-        Failure::Usage(format!(
-            "cannot read {}: {e}; pass -o with the cluster's directory",
-            model.display()
-        ))
-    })?;
-    let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-        .map_err(|r| report_rejected(r, format))?;
-    Ok((dir, p))
+/// A deployed cluster, by name and directory (`logs`, `check`).
+#[derive(Debug, clap::Args)]
+pub struct ClusterDirArgs {
+    /// The cluster's name (its dnsPrefix).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: String,
+    /// The cluster's output directory (default: _output/<name>).
+    #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
+    pub output_directory: Option<PathBuf>,
+}
+
+impl ClusterDirArgs {
+    /// The directory, and the cluster prepared from the model it holds.
+    pub fn load(&self, format: Format) -> Result<(PathBuf, crate::generate::Prepared), Failure> {
+        let dir = self
+            .output_directory
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("_output").join(&self.cluster));
+        let model = dir.join("apimodel.json");
+        let text = std::fs::read_to_string(&model).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot read {}: {e}; pass -o with the cluster's directory",
+                model.display()
+            ))
+        })?;
+        let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
+            .map_err(|r| report_rejected(r, format))?;
+        Ok((dir, p))
+    }
 }
 
 pub fn report_rejected(r: Rejected, format: Format) -> Failure {
