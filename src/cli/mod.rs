@@ -227,7 +227,7 @@ pub struct ClusterDirArgs {
     /// The cluster's name (its dnsPrefix).
     #[arg(long, value_name = "NAME")]
     pub cluster: String,
-    /// The cluster's output directory (default: _output/<name>).
+    /// The cluster's output directory (default: _output/NAME).
     #[arg(short = 'o', long = "output-directory", value_name = "DIR")]
     pub output_directory: Option<PathBuf>,
 }
