@@ -416,9 +416,12 @@ fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
     // Machines: exactly one instance per planned machine, as planned.
     let machines = resources_of(&plan, "machine");
     assert_eq!(inv.instances.len(), machines.len(), "{}", inv.summary());
-    let endpoint = state_outputs(dir, "loadBalancer/apiserver")["dnsName"]
+    let lb_out = state_outputs(dir, "loadBalancer/apiserver");
+    let endpoint = lb_out["dnsName"].as_str().expect("endpoint").to_string();
+    // Machines get the name that resolves inside the VPC.
+    let internal = lb_out["internalDnsName"]
         .as_str()
-        .expect("endpoint")
+        .expect("internal endpoint")
         .to_string();
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     for (_, m) in &machines {
@@ -470,7 +473,7 @@ fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
                 "--node",
                 name,
                 "--endpoint",
-                &endpoint,
+                &internal,
             ],
         );
         assert!(rendered.status.success(), "{}", text(&rendered.stderr));
@@ -492,60 +495,64 @@ fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
         .map(|(_, m)| ids[m["name"].as_str().expect("name")].clone())
         .collect();
     if nlb {
-        assert_eq!(inv.load_balancers.len(), 1, "{}", inv.summary());
+        // An internet-facing load balancer for clients, an internal one for
+        // the machines.
+        assert_eq!(inv.load_balancers.len(), 2, "{}", inv.summary());
         assert!(inv.addresses.is_empty(), "no Elastic IP with a load balancer");
-        let lb =
-            s.rt.block_on(
-                s.elb
-                    .describe_load_balancers()
-                    .load_balancer_arns(&inv.load_balancers[0])
-                    .send(),
-            )
-            .expect("lb");
-        let lb = &lb.load_balancers()[0];
-        assert_eq!(lb.r#type(), Some(&elbv2::types::LoadBalancerTypeEnum::Network));
-        assert_eq!(lb.scheme(), Some(&elbv2::types::LoadBalancerSchemeEnum::InternetFacing));
-        assert_eq!(lb.dns_name(), Some(endpoint.as_str()));
-        let listeners =
-            s.rt.block_on(
-                s.elb
-                    .describe_listeners()
-                    .load_balancer_arn(&inv.load_balancers[0])
-                    .send(),
-            )
-            .expect("listeners");
-        assert_eq!(listeners.listeners().len(), 1);
-        let l = &listeners.listeners()[0];
-        assert_eq!(l.port(), Some(6443));
-        assert_eq!(l.protocol(), Some(&elbv2::types::ProtocolEnum::Tcp));
-        let tg = l.default_actions()[0].target_group_arn().expect("forwards");
-        assert_eq!(inv.target_groups, vec![tg.to_string()]);
-        let health =
-            s.rt.block_on(s.elb.describe_target_health().target_group_arn(tg).send())
-                .expect("targets");
-        let targets: BTreeSet<String> = health
-            .target_health_descriptions()
+        let master_ips: BTreeSet<String> = inv
+            .instances
             .iter()
-            .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+            .filter(|i| masters.contains(i.instance_id().unwrap_or_default()))
+            .filter_map(|i| i.private_ip_address().map(str::to_string))
             .collect();
-        assert_eq!(targets, masters);
-        // Cross-zone load balancing on: NLBs have it off by default (ELBv2
-        // docs, network/target-group-cross-zone.html), and each zone's node
-        // would reach only that zone's master.
-        let attrs =
-            s.rt.block_on(
-                s.elb
-                    .describe_load_balancer_attributes()
-                    .load_balancer_arn(&inv.load_balancers[0])
-                    .send(),
-            )
-            .expect("attributes");
-        let cross = attrs
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some("load_balancing.cross_zone.enabled"))
-            .and_then(|a| a.value());
-        assert_eq!(cross, Some("true"), "{attrs:?}");
+        let mut groups = Vec::new();
+        for arn in &inv.load_balancers {
+            let lb =
+                s.rt.block_on(s.elb.describe_load_balancers().load_balancer_arns(arn).send())
+                    .expect("lb");
+            let lb = &lb.load_balancers()[0];
+            assert_eq!(lb.r#type(), Some(&elbv2::types::LoadBalancerTypeEnum::Network));
+            let internal_lb = lb.scheme() == Some(&elbv2::types::LoadBalancerSchemeEnum::Internal);
+            let want_dns = if internal_lb { &internal } else { &endpoint };
+            assert_eq!(lb.dns_name(), Some(want_dns.as_str()), "{lb:?}");
+            let listeners =
+                s.rt.block_on(s.elb.describe_listeners().load_balancer_arn(arn).send())
+                    .expect("listeners");
+            assert_eq!(listeners.listeners().len(), 1);
+            let l = &listeners.listeners()[0];
+            assert_eq!(l.port(), Some(6443));
+            assert_eq!(l.protocol(), Some(&elbv2::types::ProtocolEnum::Tcp));
+            let tg = l.default_actions()[0].target_group_arn().expect("forwards");
+            groups.push(tg.to_string());
+            let health =
+                s.rt.block_on(s.elb.describe_target_health().target_group_arn(tg).send())
+                    .expect("targets");
+            let targets: BTreeSet<String> = health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+                .collect();
+            // The internal group's targets are the masters' addresses: IP
+            // targets keep no client address, so a master routed to itself
+            // does not hairpin (ELBv2 docs, load-balancer-troubleshooting.html#loopback-timeout).
+            assert_eq!(&targets, if internal_lb { &master_ips } else { &masters }, "{tg}");
+            // Cross-zone load balancing on: NLBs have it off by default
+            // (ELBv2 docs, network/target-group-cross-zone.html), and each
+            // zone's node would reach only that zone's master.
+            let attrs =
+                s.rt.block_on(s.elb.describe_load_balancer_attributes().load_balancer_arn(arn).send())
+                    .expect("attributes");
+            let cross = attrs
+                .attributes()
+                .iter()
+                .find(|a| a.key() == Some("load_balancing.cross_zone.enabled"))
+                .and_then(|a| a.value());
+            assert_eq!(cross, Some("true"), "{attrs:?}");
+        }
+        groups.sort();
+        let mut have = inv.target_groups.clone();
+        have.sort();
+        assert_eq!(have, groups);
         // One master per availability zone.
         let zones: BTreeSet<&str> = inv
             .instances
@@ -558,7 +565,12 @@ fn check_cluster(moto: &Moto, s: &Sdk, dir: &Path, nlb: bool, kubenet: bool) {
         assert!(inv.load_balancers.is_empty());
         assert_eq!(inv.addresses.len(), 1);
         let a = &inv.addresses[0];
-        assert_eq!(a.public_ip(), Some(endpoint.as_str()));
+        assert_eq!(lb_out["address"].as_str(), a.public_ip());
+        // The Elastic IP's public DNS name: the address outside the VPC, the
+        // master's private address inside (EC2 `PublicIpDnsNameOptions`).
+        let ip = a.public_ip().expect("ip");
+        assert_eq!(endpoint, hke_provider_aws::public_dns_name(ip, REGION));
+        assert_eq!(internal, endpoint);
         assert_eq!(
             a.instance_id().map(str::to_string),
             masters.iter().next().cloned(),
@@ -1085,7 +1097,8 @@ fn teardown_waits_for_the_load_balancers_interfaces_before_subnets_and_gateway()
     let dir = tempfile::tempdir().expect("tmp");
     deploy(&moto, dir.path(), &["--set", "properties.masterProfile.count=3"]);
     let inv = inventory(&s);
-    assert_eq!(inv.load_balancers.len(), 1, "{}", inv.summary());
+    // The internet-facing load balancer and the machines' internal one.
+    assert_eq!(inv.load_balancers.len(), 2, "{}", inv.summary());
     let arn = inv.load_balancers[0].clone();
     // `…:loadbalancer/net/<name>/<id>` on AWS (moto writes `app/` for every
     // type): the interfaces' description is `ELB net/<name>/<id>`.
@@ -1217,4 +1230,154 @@ fn kubenet_over_the_route_table_quota_is_refused_before_any_call() {
     let fits = ["--set", "properties.agentPoolProfiles[0].count=46"];
     let out = moto.hke(dir.path(), &[&["validate", "-m", model][..], &sets, &fits].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// An IPv4 CIDR contains an address.
+fn cidr_contains(cidr: &str, ip: &str) -> bool {
+    let (Some((net, prefix)), Ok(ip)) = (cidr.split_once('/'), ip.parse::<std::net::Ipv4Addr>()) else {
+        return false;
+    };
+    let (Ok(net), Ok(prefix)) = (net.parse::<std::net::Ipv4Addr>(), prefix.parse::<u32>()) else {
+        return false;
+    };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+/// The source address a master's security group sees on a machine's
+/// packet to `endpoint`, by what AWS documents of each path.
+fn source_seen_by_master(s: &Sdk, inv: &Inventory, machine: &ec2::types::Instance, endpoint: &str) -> String {
+    let private = machine.private_ip_address().expect("private address").to_string();
+    let public = machine.public_ip_address().unwrap_or("0.0.0.0").to_string();
+    // An EC2 public DNS name: "requests from within the VPC resolve to the
+    // private primary IPv4 address" (EC2 `PublicIpDnsNameOptions`).
+    if endpoint.starts_with("ec2-") && endpoint.contains(".compute") {
+        return private;
+    }
+    // A public address of the cluster: the packet leaves through the internet
+    // gateway, which gives it the machine's public address.
+    if endpoint.parse::<std::net::Ipv4Addr>().is_ok() {
+        return public;
+    }
+    let lbs = s.rt.block_on(s.elb.describe_load_balancers().send()).expect("lbs");
+    let lb = lbs
+        .load_balancers()
+        .iter()
+        .find(|l| l.dns_name() == Some(endpoint))
+        .unwrap_or_else(|| panic!("no load balancer is {endpoint}"));
+    let internal = lb.scheme() == Some(&elbv2::types::LoadBalancerSchemeEnum::Internal);
+    let tgs =
+        s.rt.block_on(
+            s.elb
+                .describe_target_groups()
+                .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+                .send(),
+        )
+        .expect("target groups");
+    let ip_targets = tgs
+        .target_groups()
+        .iter()
+        .all(|t| t.target_type() == Some(&elbv2::types::TargetTypeEnum::Ip));
+    // "The DNS name of an internet-facing load balancer is publicly
+    // resolvable to the public IP addresses of the nodes" (ELBv2
+    // CreateLoadBalancer `Scheme`): reached through the internet gateway, from
+    // the machine's public address. An internal one resolves to private
+    // addresses: the machine's private address.
+    let client = if internal { private } else { public };
+    if ip_targets {
+        // Client IP preservation is off for IP targets of TCP groups: "the
+        // source IP address is the private IP address of the Network Load
+        // Balancer", an address of its subnets (ELBv2 docs,
+        // network/edit-target-group-attributes.html).
+        let subnet = inv
+            .subnets
+            .iter()
+            .find(|sn| lb.availability_zones().iter().any(|z| z.subnet_id() == sn.subnet_id()))
+            .expect("a subnet of the load balancer");
+        let net = subnet.cidr_block().expect("cidr").split('/').next().expect("net");
+        let base: std::net::Ipv4Addr = net.parse().expect("ip");
+        return std::net::Ipv4Addr::from(u32::from(base) + 10).to_string();
+    }
+    // Instance targets keep the client's address.
+    client
+}
+
+#[test]
+fn restricted_api_source_ranges_still_let_every_machine_reach_the_api_server() {
+    // Clients from one range only; the machines' own public addresses are
+    // not in it. The machines must reach the API server by an address the
+    // security group admits: privately, from the node range.
+    let moto = Moto::start();
+    let s = sdk(&moto);
+    for masters in ["3", "1"] {
+        moto.reset();
+        let dir = tempfile::tempdir().expect("tmp");
+        let count = format!("properties.masterProfile.count={masters}");
+        deploy(
+            &moto,
+            dir.path(),
+            &[
+                "--set",
+                &count,
+                "--set",
+                "properties.masterProfile.HTTPSourceAddressPrefix=198.51.100.0/24",
+            ],
+        );
+        let inv = inventory(&s);
+        let sg = &inv.security_groups[0];
+        let admits = |source: &str| {
+            sg.ip_permissions().iter().any(|p| {
+                let port = p.ip_protocol() == Some("-1")
+                    || (p.ip_protocol() == Some("tcp")
+                        && p.from_port().unwrap_or(0) <= 6443
+                        && p.to_port().unwrap_or(0) >= 6443);
+                port && p
+                    .ip_ranges()
+                    .iter()
+                    .any(|r| cidr_contains(r.cidr_ip().unwrap_or_default(), source))
+            })
+        };
+        // Outsiders are refused: the restriction holds.
+        assert!(!admits("203.0.113.7"), "{masters} masters: the API port is open to all");
+        let plan = plan(&moto, dir.path());
+        let lb = state_outputs(dir.path(), "loadBalancer/apiserver");
+        for (_, m) in resources_of(&plan, "machine") {
+            let name = m["name"].as_str().expect("name");
+            let found = inv.instance(name);
+            let i = found[0];
+            // The endpoint the machine was given is in its user data.
+            let ud =
+                s.rt.block_on(
+                    s.ec2
+                        .describe_instance_attribute()
+                        .instance_id(i.instance_id().expect("id"))
+                        .attribute(ec2::types::InstanceAttributeName::UserData)
+                        .send(),
+                )
+                .expect("user data");
+            let sent = hke_provider_aws::userdata::decode(ud.user_data().and_then(|v| v.value()).expect("value"))
+                .expect("decodable");
+            // The endpoint the machine was given: the one its user data is
+            // the rendering of.
+            let endpoint = ["internalDnsName", "dnsName", "address"]
+                .iter()
+                .filter_map(|k| lb[*k].as_str())
+                .find(|e| {
+                    let rendered = moto.hke(
+                        dir.path(),
+                        &["render", "-m", "out/apimodel.json", "--node", name, "--endpoint", e],
+                    );
+                    rendered.status.success() && text(&rendered.stdout).trim_end() == sent.trim_end()
+                })
+                .unwrap_or_else(|| panic!("{name}: its user data names no endpoint of {lb}"))
+                .to_string();
+            let source = source_seen_by_master(&s, &inv, i, &endpoint);
+            assert!(
+                admits(&source),
+                "{masters} masters: {name} reaches the API server at {endpoint} from {source}, which the \
+                 security group refuses"
+            );
+        }
+        teardown(&moto, dir.path(), &["-o", "out", "--cluster", CLUSTER]);
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use hke_fake_arm::{Config, FakeArm, PutMatch, Retryable};
+use hke_fake_arm::{Config, FakeArm, PutMatch, RateLimits, Retryable};
 use serde_json::Value;
 
 use crate::harness::{deploy_args, kill_after, path, root, summary, text, Served};
@@ -961,6 +961,242 @@ fn each_vm_size_gets_the_image_generation_it_boots() {
         .collect(),
         "{seen:?}"
     );
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
+
+/// ARM requests of a deploy by class, as ARM's buckets count them: writes
+/// (PUT, POST, DELETE), operation polls (GETs of `Azure-AsyncOperation`
+/// and `Location` URLs), other reads (GETs and lists), and 429 answers.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Counts {
+    mutating: usize,
+    reads: usize,
+    polls: usize,
+    throttled: usize,
+}
+
+impl Counts {
+    fn of(calls: &[hke_fake_arm::Call]) -> Counts {
+        let mut c = Counts::default();
+        for call in calls {
+            if call.path.ends_with("/oauth2/v2.0/token") || call.path.starts_with("/blobs/") || call.status == 401 {
+                continue;
+            }
+            if call.status == 429 {
+                c.throttled += 1;
+            }
+            match call.method.as_str() {
+                "GET" if call.path.contains("/providers/microsoft.fake/operations/") => c.polls += 1,
+                "GET" | "HEAD" => c.reads += 1,
+                _ => c.mutating += 1,
+            }
+        }
+        c
+    }
+
+    fn per(&self, vms: usize) -> String {
+        let f = |n: usize| n as f64 / vms as f64;
+        format!(
+            "{:.1} requests per VM: {:.1} mutating, {:.1} reads, {:.1} polls ({} / {} / {} for {vms} VMs; {} throttled)",
+            f(self.mutating + self.reads + self.polls),
+            f(self.mutating),
+            f(self.reads),
+            f(self.polls),
+            self.mutating,
+            self.reads,
+            self.polls,
+            self.throttled
+        )
+    }
+}
+
+/// The figures, for `--nocapture`.
+#[allow(clippy::print_stderr)]
+fn report(what: &str, per: &str) {
+    eprintln!("azure deploy, {what}: {per}");
+}
+
+/// Deploy `extra` with 2 s operations (ARM asking for a poll a second) and
+/// count the requests per VM.
+fn measure(extra: &[&str], vms: usize) -> Counts {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_secs(2),
+        poll_after: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(&arm, dir.path(), extra);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    assert_eq!(arm.of("microsoft.compute/virtualmachines").len(), vms);
+    Counts::of(&arm.fake().calls())
+}
+
+/// Requests per VM of a 10-node deploy (3 masters, 4 Linux, 3 Windows VMs).
+#[test]
+fn a_ten_node_deploy_costs_few_requests_per_vm() {
+    let c = measure(&["--set", "properties.agentPoolProfiles[0].count=4"], 10);
+    let per = c.per(10);
+    report("10 nodes", &per);
+    assert_eq!(c.throttled, 0, "{per}");
+    // Measured before (every create read first, every operation read
+    // again after it ended, a route table and next hop read per route):
+    // 17.6 per VM (3.5 mutating, 7.3 reads, 6.8 polls); after, 10.4 (3.5,
+    // 1.9, 5.0).
+    assert!(c.reads <= 10 * 3, "{per}");
+    assert!(c.mutating + c.reads + c.polls <= 10 * 13, "{per}");
+}
+
+/// The same for a 200-node kubenet deploy (a VM and a route per node);
+/// minutes long: `cargo test --test e2e azure::two_hundred -- --ignored`.
+#[test]
+#[ignore]
+fn two_hundred_node_kubenet_deploy_requests_per_vm() {
+    let mut extra = KUBENET.to_vec();
+    extra.extend([
+        "--set",
+        "properties.orchestratorProfile.kubernetesConfig.clusterSubnet=10.128.0.0/14",
+        "--set",
+        "properties.agentPoolProfiles[0].count=100",
+        "--set",
+        "properties.agentPoolProfiles[1].count=97",
+    ]);
+    let c = measure(&extra, 200);
+    let per = c.per(200);
+    report("200 nodes, kubenet", &per);
+    assert_eq!(c.throttled, 0, "{per}");
+    // Before: 20.8 per VM (3.6 mutating, 10.1 reads, 7.1 polls); after,
+    // 10.8 (3.6, 0.3, 7.0).
+    assert!(c.reads <= 200, "{per}");
+}
+
+/// Run `args` with extra environment; the deploy's summary.
+fn run_with(arm: &Arm, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut c = arm.command(dir, args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("hke runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    summary(&text(&out.stdout))
+}
+
+/// ARM's per-principal buckets (reads 250 + 25/s, writes 200 + 10/s,
+/// deletes 200 + 10/s; here a tenth of each): a paced deploy and teardown
+/// meet no 429; the same deploy with `HKE_PACING=off` is throttled and
+/// rides it out.
+#[test]
+fn a_deploy_paces_itself_under_arms_buckets_and_is_never_throttled() {
+    const SCALE: f64 = 0.1;
+    let limited = || {
+        Arm::start(Config {
+            rate_limits: Some(RateLimits::arm().scaled(SCALE)),
+            ..Config::default()
+        })
+    };
+    let scale = SCALE.to_string();
+    let args = deploy_args(MODEL, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let arm = limited();
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = run_with(&arm, dir.path(), &args, &[("HKE_AZURE_RATE_SCALE", &scale)]);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    check_cluster(&arm, dir.path(), 3, false);
+    let counts = Counts::of(&arm.fake().calls());
+    assert_eq!(arm.fake().throttled(), 0, "{counts:?}");
+    // The buckets set the pace: more calls than the scaled bursts.
+    assert!(counts.reads + counts.polls > 25 && counts.mutating > 20, "{counts:?}");
+    let t = run_with(
+        &arm,
+        dir.path(),
+        &[
+            "--output",
+            "json",
+            "teardown",
+            "--yes",
+            "-o",
+            "out",
+            "--cluster",
+            CLUSTER,
+        ],
+        &[("HKE_AZURE_RATE_SCALE", &scale)],
+    );
+    assert_eq!(t["summary"]["failed"], 0, "{t}");
+    assert!(arm.fake().resources().is_empty());
+    let calls = arm.fake().calls();
+    let refused: Vec<String> = calls
+        .iter()
+        .filter(|c| c.status == 429)
+        .map(|c| format!("{:?} {} {}", c.at.duration_since(calls[0].at), c.method, c.path))
+        .collect();
+    assert_eq!(arm.fake().throttled(), 0, "{refused:#?}");
+
+    // Unpaced, the same deploy meets ARM's 429s (and rides them out).
+    let arm = limited();
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = run_with(&arm, dir.path(), &args, &[("HKE_PACING", "off")]);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let unpaced = arm.fake().throttled();
+    report("unpaced, ARM's buckets at a tenth", &format!("{unpaced} answers 429"));
+    // (A client that ignores HKE_PACING but follows ARM's remaining-calls
+    // headers meets one or two; an unpaced one dozens.)
+    assert!(unpaced >= 10, "an unpaced deploy was throttled only {unpaced} times");
+    let calls = arm.fake().calls();
+    let refused: Vec<&hke_fake_arm::Call> = calls.iter().filter(|c| c.status == 429).collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|c| c.retry_after.is_some_and(|w| w >= Duration::from_secs(1))),
+        "a 429 without Retry-After"
+    );
+}
+
+/// Every node leaves through the load balancer's outbound rule: a
+/// 1,000-node cluster (a scale set of 995) gets 1,024 SNAT ports per node
+/// from 16 frontend addresses, where ARM's default allocation would give
+/// 32 from one; the fake refuses a rule whose ports exceed its frontends'.
+#[test]
+fn a_thousand_nodes_get_their_snat_ports_from_enough_outbound_addresses() {
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(20),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = deploy(
+        &arm,
+        dir.path(),
+        &["--set", "properties.agentPoolProfiles[1].count=995"],
+    );
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let lb = format!(
+        "{}/providers/microsoft.network/loadbalancers/{CLUSTER}-apiserver",
+        arm.rg()
+    );
+    let snat = arm.fake().snat(&lb);
+    assert_eq!(snat.len(), 1, "{snat:?}");
+    let rule = &snat[0];
+    assert_eq!(rule.instances, 1_000, "{rule:?}");
+    assert!(rule.per_instance >= 1_024, "{rule:?}");
+    assert_eq!(rule.frontends, 16, "{rule:?}");
+    // The extra addresses are the plan's, so teardown and state know them.
+    let pips = arm.of("microsoft.network/publicipaddresses");
+    let outbound: Vec<&String> = pips.keys().filter(|k| k.contains("-apiserver-outbound-")).collect();
+    assert_eq!(outbound.len(), 15, "{:?}", pips.keys());
+    let plan = plan(&arm, dir.path());
+    let planned = plan["resources"]
+        .as_object()
+        .expect("resources")
+        .keys()
+        .filter(|k| k.starts_with("publicAddress/outbound-"))
+        .count();
+    assert_eq!(planned, 15);
     teardown(&arm, dir.path());
     assert!(arm.fake().resources().is_empty());
 }

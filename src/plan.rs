@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use hke_provider_api::{Image, Kind, Os, Rule, Spec, Val};
+use hke_provider_api::{snat, Image, Kind, Os, Rule, Spec, Val};
 use serde::Serialize;
 
 use crate::cluster::Cluster;
@@ -54,6 +54,8 @@ pub const SUBNET: &str = "subnet/nodes";
 pub const FIREWALL: &str = "firewall/nodes";
 pub const ADDRESS: &str = "publicAddress/apiserver";
 pub const LB: &str = "loadBalancer/apiserver";
+/// Logical id prefix of the load balancer's extra outbound addresses (Azure).
+pub const OUTBOUND_ADDRESS: &str = "publicAddress/outbound-";
 
 /// Pools of at least this many nodes become one machine group (VMSS, ASG,
 /// MIG), unless the network plugin needs a route per node (kubenet).
@@ -252,10 +254,33 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             ),
         );
     }
+    // Azure: every node leaves through the load balancer's outbound rule,
+    // which hke gives `snat::PORTS_PER_NODE` ports per node; the API
+    // server's address is its first frontend, and these are the others
+    // (the load balancer depends on them, below).
+    let lb_name = format!("{name}-apiserver");
+    let mut outbound: Vec<String> = Vec::new();
+    if c.provider.cloud == crate::model::types::Cloud::Azure {
+        let backend = c.node_count();
+        for k in 1..snat::frontend_ips(backend) {
+            let id = format!("{OUTBOUND_ADDRESS}{k}");
+            r.insert(
+                id.clone(),
+                (
+                    snat::outbound_address_name(&lb_name, k),
+                    Spec::PublicAddress {
+                        group: Val::id_of(GROUP),
+                        dns_label: None,
+                    },
+                ),
+            );
+            outbound.push(id);
+        }
+    }
     r.insert(
         LB.into(),
         (
-            format!("{name}-apiserver"),
+            lb_name,
             Spec::LoadBalancer {
                 address: (!nlb).then(|| Val::id_of(ADDRESS)),
                 subnet: Val::id_of(SUBNET),
@@ -268,9 +293,14 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     let bootstrap_inputs = || {
         let mut m = BTreeMap::new();
         // The API server as nodes reach it: the load balancer's DNS name
-        // (Azure, AWS), or its address (GCP forwarding rules have none).
+        // (Azure), or its address (GCP forwarding rules have none). AWS:
+        // a name that resolves inside the VPC (the AWS provider's
+        // `OUT_INTERNAL_DNS_NAME`), since a node's packet to the public
+        // one leaves through the internet gateway with the node's public
+        // address, which `apiServerSourceRanges` may refuse.
         let output = match c.provider.cloud {
             crate::model::types::Cloud::Gcp => hke_provider_api::resource::OUT_ADDRESS,
+            crate::model::types::Cloud::Aws => "internalDnsName",
             _ => hke_provider_api::resource::OUT_DNS_NAME,
         };
         m.insert(crate::bootstrap::INPUT_ENDPOINT.to_string(), Val::output(LB, output));
@@ -427,7 +457,14 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     let resources: BTreeMap<String, Planned> = r
         .into_iter()
         .map(|(id, (name, spec))| {
-            let depends_on = spec.dependencies();
+            let mut depends_on = spec.dependencies();
+            if id == LB {
+                // The outbound rule's extra frontends: the provider finds
+                // them by name (`snat::outbound_address_prefix`).
+                depends_on.extend(outbound.iter().cloned());
+                depends_on.sort();
+                depends_on.dedup();
+            }
             (id, Planned { name, spec, depends_on })
         })
         .collect();
@@ -612,6 +649,18 @@ mod tests {
             &p.resources[GROUP].spec,
             Spec::Group { ssh_public_key: Some(k), .. } if k.starts_with("ssh-")
         ));
+        // Machines reach the API server by a name that resolves inside the
+        // VPC, not by the public one (apiServerSourceRanges may refuse it).
+        for r in p.resources.values() {
+            if let Spec::Machine { bootstrap_inputs, .. } = &r.spec {
+                assert_eq!(
+                    bootstrap_inputs[crate::bootstrap::INPUT_ENDPOINT],
+                    Val::output(LB, "internalDnsName"),
+                    "{}",
+                    r.name
+                );
+            }
+        }
         // One master: an Elastic IP serves as the endpoint.
         let p = plan(&cluster(&["properties.masterProfile.count=1"])).expect("plan");
         assert!(matches!(
@@ -688,6 +737,48 @@ mod tests {
             "kubenet routes need individual machines"
         );
         assert_eq!(pk.summary()[&Kind::Machine], 30);
+    }
+
+    #[test]
+    fn azure_outbound_frontends_give_every_node_its_snat_ports() {
+        let outbound = |p: &Plan| -> Vec<String> {
+            p.resources
+                .keys()
+                .filter(|k| k.starts_with(OUTBOUND_ADDRESS))
+                .cloned()
+                .collect()
+        };
+        // 8 nodes: the API server's address is enough.
+        let p = plan(&cluster(&[])).expect("plan");
+        assert!(outbound(&p).is_empty());
+        // 3 masters + 2 + 995 = 1,000 nodes × 1,024 ports: 16 addresses.
+        let c = cluster(&["properties.agentPoolProfiles[1].count=995"]);
+        assert_eq!(c.node_count(), 1_000);
+        let p = plan(&c).expect("plan");
+        let extra = outbound(&p);
+        assert_eq!(extra.len(), 15);
+        for id in &extra {
+            assert!(p.resources[LB].depends_on.contains(id), "{id}");
+            let r = &p.resources[id];
+            assert!(
+                r.name.starts_with(&format!("{}-apiserver-outbound-", p.cluster)),
+                "{}",
+                r.name
+            );
+            assert!(matches!(r.spec, Spec::PublicAddress { dns_label: None, .. }));
+        }
+        // Every machine comes after the load balancer, hence after its frontends.
+        let order = p.topological_order().expect("acyclic");
+        let pos = |id: &str| order.iter().position(|x| x == id).expect("present");
+        assert!(extra.iter().all(|id| pos(id) < pos(LB)));
+        // Other clouds have no outbound rule to size.
+        let g = cluster(&[
+            "properties.providerProfile.name=aws",
+            "location=us-east-1",
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=flannel",
+            "properties.agentPoolProfiles[1].count=995",
+        ]);
+        assert!(outbound(&plan(&g).expect("plan")).is_empty());
     }
 
     #[test]

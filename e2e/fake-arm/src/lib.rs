@@ -28,7 +28,17 @@
 //!   load balancer pool with NICs, an availability set with VMs), and any
 //!   write while an operation is running on the same resource
 //!   (`AnotherOperationInProgress`);
-//! - 429 with `Retry-After` on every Nth request (`Config::throttle_every`);
+//! - 429 with `Retry-After` on every Nth request (`Config::throttle_every`),
+//!   or ARM's per-principal token buckets (`Config::rate_limits`:
+//!   `RateLimits::arm()`, reads 250 + 25/s, writes and deletes 200 + 10/s)
+//!   with `x-ms-ratelimit-remaining-subscription-reads/-writes/-deletes` on
+//!   every answer;
+//! - load balancer outbound rules held to their frontends' SNAT ports on the
+//!   load balancer's PUT and on every NIC or scale set PUT that joins the
+//!   pool (400 `SpecifiedAllocatedOutboundPortsForOutboundRule...`), and the
+//!   default port allocation table when `allocatedOutboundPorts` is 0
+//!   (`snat()`);
+//! - operation times per resource type (`Config::operation_times`);
 //! - computed properties: public IP address and FQDN
 //!   (`<label>.<location>.cloudapp.azure.com`), NIC private addresses from
 //!   the subnet, ids of load balancer parts, OS disks;
@@ -61,6 +71,9 @@ pub struct Config {
     pub subscription: String,
     /// From PUT/DELETE to the operation's end.
     pub operation_time: Duration,
+    /// Per resource type (lower case, `microsoft.compute/virtualmachines`),
+    /// instead of `operation_time`.
+    pub operation_times: Vec<(String, Duration)>,
     /// `retry-after-ms` given with each operation status (how soon to poll).
     pub poll_after: Duration,
     /// Refuse every Nth ARM request with 429.
@@ -80,6 +93,109 @@ pub struct Config {
     /// resources' tags. ARM documents the tags missing for a tag name *and*
     /// value filter only; `false` drops them for any tag filter.
     pub tags_in_tag_name_lists: bool,
+    /// ARM's per-principal token buckets (`RateLimits::arm()`), off when
+    /// `None`: a request over its bucket is answered 429 with Retry-After.
+    pub rate_limits: Option<RateLimits>,
+}
+
+/// A token bucket: holds `capacity`, gains `refill` tokens every `interval`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketShape {
+    pub capacity: f64,
+    pub refill: f64,
+    pub interval: Duration,
+}
+
+/// The buckets ARM keeps per subscription, principal and operation type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    pub reads: BucketShape,
+    pub writes: BucketShape,
+    pub deletes: BucketShape,
+}
+
+impl RateLimits {
+    /// As documented: "the token bucket algorithm ... per subscription,
+    /// principal and operation type": reads a bucket of 250 refilled 25 a
+    /// second, writes 200 and 10, deletes 200 and 10
+    /// (learn.microsoft.com/azure/azure-resource-manager/management/
+    /// request-limits-and-throttling, "Subscription and tenant limits").
+    pub fn arm() -> RateLimits {
+        let shape = |capacity, refill| BucketShape {
+            capacity,
+            refill,
+            interval: Duration::from_secs(1),
+        };
+        RateLimits {
+            reads: shape(250.0, 25.0),
+            writes: shape(200.0, 10.0),
+            deletes: shape(200.0, 10.0),
+        }
+    }
+
+    /// `factor` times each bucket's size and refill (a subscription with
+    /// raised limits; tests that meet them sooner).
+    pub fn scaled(self, factor: f64) -> RateLimits {
+        let f = |b: BucketShape| BucketShape {
+            capacity: (b.capacity * factor).max(1.0),
+            refill: b.refill * factor,
+            ..b
+        };
+        RateLimits {
+            reads: f(self.reads),
+            writes: f(self.writes),
+            deletes: f(self.deletes),
+        }
+    }
+
+    /// The same limits on a clock `factor` times faster (refills every
+    /// `interval / factor`), for benchmarks that scale time down.
+    pub fn faster(self, factor: f64) -> RateLimits {
+        let f = |b: BucketShape| BucketShape {
+            interval: b.interval.div_f64(factor.max(1e-6)),
+            ..b
+        };
+        RateLimits {
+            reads: f(self.reads),
+            writes: f(self.writes),
+            deletes: f(self.deletes),
+        }
+    }
+}
+
+/// The bucket (and its remaining-calls header) a request draws from:
+/// "x-ms-ratelimit-remaining-subscription-reads / -writes / -deletes"
+/// (request-limits-and-throttling, "Remaining requests").
+fn bucket_of(method: &hyper::Method) -> (&'static str, &'static str) {
+    match *method {
+        hyper::Method::GET | hyper::Method::HEAD => ("reads", "x-ms-ratelimit-remaining-subscription-reads"),
+        hyper::Method::DELETE => ("deletes", "x-ms-ratelimit-remaining-subscription-deletes"),
+        _ => ("writes", "x-ms-ratelimit-remaining-subscription-writes"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    /// The last refill step.
+    at: Instant,
+}
+
+/// Take a token of `shape` from `b` at `now`: the tokens left, or how long
+/// until the next refill step.
+fn take(b: &mut Bucket, shape: &BucketShape, now: Instant) -> Result<f64, Duration> {
+    let interval = shape.interval.max(Duration::from_micros(1));
+    let steps = (now.saturating_duration_since(b.at).as_secs_f64() / interval.as_secs_f64()).floor();
+    if steps >= 1.0 {
+        b.tokens = (b.tokens + steps * shape.refill).min(shape.capacity);
+        b.at += interval.mul_f64(steps);
+    }
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        Ok(b.tokens)
+    } else {
+        Err((b.at + interval).saturating_duration_since(now))
+    }
 }
 
 /// Which PUT an injected operation failure hits.
@@ -131,6 +247,7 @@ impl Default for Config {
         Config {
             subscription: "00000000-0000-0000-0000-000000000001".into(),
             operation_time: Duration::from_millis(300),
+            operation_times: Vec::new(),
             poll_after: Duration::from_millis(100),
             throttle_every: None,
             throttle_retry_after_secs: 1,
@@ -139,6 +256,7 @@ impl Default for Config {
             async_header: true,
             retryable: Vec::new(),
             tags_in_tag_name_lists: true,
+            rate_limits: None,
         }
     }
 }
@@ -275,6 +393,10 @@ struct State {
     retried: Vec<usize>,
     /// Paths (lower case) whose PUT operation an injected failure ended.
     injected: Vec<String>,
+    /// ARM's token buckets by operation type (`Config::rate_limits`).
+    buckets: BTreeMap<&'static str, Bucket>,
+    /// Requests answered 429 by a bucket or `throttle_every`.
+    throttled: u64,
 }
 
 /// A running fake. Stops when dropped.
@@ -387,6 +509,23 @@ impl FakeArm {
     /// order.
     pub fn injected(&self) -> Vec<String> {
         self.state.lock().map(|s| s.injected.clone()).unwrap_or_default()
+    }
+
+    /// The outbound rules of load balancer `lb_id` (any case): what each
+    /// backend instance gets, from `allocatedOutboundPorts` or the default
+    /// table.
+    pub fn snat(&self, lb_id: &str) -> Vec<Snat> {
+        let Ok(s) = self.state.lock() else { return Vec::new() };
+        let id = lb_id.to_ascii_lowercase();
+        let Some(lb) = s.resources.get(&id) else {
+            return Vec::new();
+        };
+        snat_of(lb, &id, &|pool: &str| pool_instances(&s, pool, ""))
+    }
+
+    /// Requests answered 429 (by `Config::rate_limits` or `throttle_every`).
+    pub fn throttled(&self) -> u64 {
+        self.state.lock().map(|st| st.throttled).unwrap_or(0)
     }
 
     pub fn requests(&self) -> u64 {
@@ -763,10 +902,7 @@ fn check_body(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (Sta
                     .filter(|(k, r)| {
                         k.as_str() != id
                             && k.contains("/providers/microsoft.compute/virtualmachines/")
-                            && str_at(r, "/properties/availabilitySet/id")
-                                .map(str::to_ascii_lowercase)
-                                .as_deref()
-                                == Some(set.as_str())
+                            && str_at(r, "/properties/availabilitySet/id").is_some_and(|a| a.eq_ignore_ascii_case(&set))
                     })
                     .count();
                 if members >= AVAILABILITY_SET_MAX {
@@ -817,6 +953,221 @@ fn check_body(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (Sta
         _ => {}
     }
     Ok(())
+}
+
+/// Ephemeral ports one frontend public IP gives outbound rules
+/// (learn.microsoft.com/azure/load-balancer/load-balancer-outbound-connections:
+/// "Azure gives 64,000 for use as ephemeral ports").
+pub const SNAT_PORTS_PER_IP: u64 = 64_000;
+
+/// SNAT ports per backend instance when an outbound rule leaves
+/// `allocatedOutboundPorts` at 0: the default port allocation table by
+/// backend pool size (learn.microsoft.com/azure/load-balancer/
+/// load-balancer-outbound-connections, "Default port allocation table";
+/// more frontend IPs do not multiply it, MicrosoftDocs/azure-docs#41830).
+/// The table ends at 1,000 instances; beyond, the last row is kept.
+pub fn default_snat_ports(instances: u64) -> u64 {
+    match instances {
+        0..=50 => 1024,
+        51..=100 => 512,
+        101..=200 => 256,
+        201..=400 => 128,
+        401..=800 => 64,
+        _ => 32,
+    }
+}
+
+/// Backend instances (IP configurations) in the pool `pool` (lower-case
+/// id): NICs' IP configurations and each scale set's per instance, not
+/// counting the resource `except` (the one being PUT).
+fn pool_instances(s: &State, pool: &str, except: &str) -> u64 {
+    let in_pool = |cfg: &Value| {
+        cfg.pointer("/properties/loadBalancerBackendAddressPools")
+            .and_then(|a| a.as_array())
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(pool)))
+            })
+    };
+    s.resources
+        .iter()
+        .filter(|(k, _)| {
+            k.as_str() != except
+                && (k.contains("/microsoft.network/networkinterfaces/")
+                    || k.contains("/microsoft.compute/virtualmachinescalesets/"))
+        })
+        .map(|(_, r)| body_instances(r, &in_pool))
+        .sum()
+}
+
+/// The IP configurations of a NIC or scale set body that `in_pool` picks.
+fn body_instances(r: &Value, in_pool: &impl Fn(&Value) -> bool) -> u64 {
+    let count = |cfgs: Option<&Value>| {
+        cfgs.and_then(|a| a.as_array())
+            .map(|a| a.iter().filter(|c| in_pool(c)).count() as u64)
+            .unwrap_or(0)
+    };
+    let ty = r["type"].as_str().unwrap_or_default().to_ascii_lowercase();
+    if ty == "microsoft.network/networkinterfaces" {
+        count(r.pointer("/properties/ipConfigurations"))
+    } else if ty == "microsoft.compute/virtualmachinescalesets" {
+        let capacity = r.pointer("/sku/capacity").and_then(|c| c.as_u64()).unwrap_or(0);
+        let per = r
+            .pointer("/properties/virtualMachineProfile/networkProfile/networkInterfaceConfigurations")
+            .and_then(|a| a.as_array())
+            .map(|nics| {
+                nics.iter()
+                    .map(|n| count(n.pointer("/properties/ipConfigurations")))
+                    .sum::<u64>()
+            })
+            .unwrap_or(0);
+        capacity * per
+    } else {
+        0
+    }
+}
+
+/// One outbound rule's SNAT arithmetic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snat {
+    /// The rule's id.
+    pub rule: String,
+    /// `allocatedOutboundPorts` (0: the default table).
+    pub allocated: u64,
+    pub frontends: u64,
+    pub instances: u64,
+    /// What each backend instance gets.
+    pub per_instance: u64,
+}
+
+/// Every outbound rule of load balancer `lb` (its body) with the backend
+/// instance count `instances(pool)` gives its pool.
+fn snat_of(lb: &Value, lb_id: &str, instances: &impl Fn(&str) -> u64) -> Vec<Snat> {
+    lb.pointer("/properties/outboundRules")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or_default();
+            let allocated = r
+                .pointer("/properties/allocatedOutboundPorts")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            let frontends = r
+                .pointer("/properties/frontendIPConfigurations")
+                .and_then(|a| a.as_array())
+                .map(|a| a.len() as u64)
+                .unwrap_or(0);
+            let pool = str_at(r, "/properties/backendAddressPool/id")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let n = instances(&pool);
+            Snat {
+                rule: format!("{lb_id}/outboundRules/{name}"),
+                allocated,
+                frontends,
+                instances: n,
+                per_instance: if allocated == 0 {
+                    default_snat_ports(n)
+                } else {
+                    allocated
+                },
+            }
+        })
+        .collect()
+}
+
+/// ARM's check of an outbound rule's port allocation, on the load
+/// balancer's PUT and on every NIC or scale set PUT that changes its pool.
+/// The codes are those of learn.microsoft.com/azure/load-balancer/
+/// load-balancer-common-deployment-errors (added by MicrosoftDocs/
+/// azure-docs#124508); the wording of the capacity one is ARM's own, as
+/// users report it ("Specified Allocated Outbound Ports 1024 for Outbound
+/// Rule ... exceeds total number of available ports 624. Reduce allocated
+/// ports or increase number of IP addresses for outbound rule."). The rule:
+/// "Number of frontend IPs * 64K / Number of backend instances"
+/// (learn.microsoft.com/azure/load-balancer/outbound-rules, Scale) and
+/// allocatedOutboundPorts a multiple of 8, at most 64,000 per instance.
+fn check_snat(rules: &[Snat]) -> Result<(), (StatusCode, &'static str, String)> {
+    for r in rules.iter().filter(|r| r.allocated > 0) {
+        if r.allocated % 8 != 0 {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "SpecifiedAllocatedOutboundPortsForOutboundRuleIsNotAMultipleOfEight",
+                format!(
+                    "Specified Allocated Outbound Ports {} for Outbound Rule {} is not a multiple of 8.",
+                    r.allocated, r.rule
+                ),
+            ));
+        }
+        if r.allocated > SNAT_PORTS_PER_IP {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "SpecifiedAllocatedOutboundPortsForOutboundRuleExceedsTotalNumberOfAllowedPortsPerRule",
+                format!(
+                    "Specified Allocated Outbound Ports {} for Outbound Rule {} exceeds the {SNAT_PORTS_PER_IP} ports \
+                     allowed per instance.",
+                    r.allocated, r.rule
+                ),
+            ));
+        }
+        if r.instances > 0 && r.allocated * r.instances > r.frontends * SNAT_PORTS_PER_IP {
+            let available = (r.frontends * SNAT_PORTS_PER_IP / r.instances) / 8 * 8;
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "SpecifiedAllocatedOutboundPortsForOutboundRuleExceedsTotalNumberOfAvailablePorts",
+                format!(
+                    "Specified Allocated Outbound Ports {} for Outbound Rule {} exceeds total number of available \
+                     ports {available}. Reduce allocated ports or increase number of IP addresses for outbound rule.",
+                    r.allocated, r.rule
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The SNAT check of a PUT of `body` at `id` (lower case): a load balancer
+/// with its rules, or a NIC or scale set joining pools.
+fn snat_put(s: &State, rtype: &str, id: &str, body: &Value) -> Result<(), (StatusCode, &'static str, String)> {
+    match rtype {
+        "microsoft.network/loadbalancers" => {
+            let rules = snat_of(body, id, &|pool: &str| pool_instances(s, pool, id));
+            check_snat(&rules)
+        }
+        "microsoft.network/networkinterfaces" | "microsoft.compute/virtualmachinescalesets" => {
+            let mut body = body.clone();
+            body["type"] = json!(rtype);
+            let mut refs = Vec::new();
+            references(&body["properties"], &mut refs);
+            let mut lbs: Vec<String> = refs
+                .iter()
+                .filter_map(|r| {
+                    let r = r.to_ascii_lowercase();
+                    r.split_once("/backendaddresspools/").map(|(lb, _)| lb.to_string())
+                })
+                .collect();
+            lbs.sort();
+            lbs.dedup();
+            for lb_id in lbs {
+                let Some(lb) = s.resources.get(&lb_id) else { continue };
+                let rules = snat_of(lb, &lb_id, &|pool: &str| {
+                    let in_pool = |cfg: &Value| {
+                        cfg.pointer("/properties/loadBalancerBackendAddressPools")
+                            .and_then(|a| a.as_array())
+                            .is_some_and(|a| {
+                                a.iter()
+                                    .any(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(pool)))
+                            })
+                    };
+                    pool_instances(s, pool, id) + body_instances(&body, &in_pool)
+                });
+                check_snat(&rules)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Virtual machines in one availability set (Azure VM limits).
@@ -917,15 +1268,33 @@ fn filter_matches(filter: &str, tags: &Value) -> bool {
 
 /// The view of a resource a GET returns: no secrets, as ARM.
 fn shown(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(os) = v.pointer_mut("/properties/osProfile").and_then(|o| o.as_object_mut()) {
-        os.remove("adminPassword");
-        os.remove("customData");
+    // Copied without the secrets (never cloned: custom data is large).
+    let without = |o: &serde_json::Map<String, Value>, skip: &[&str]| -> serde_json::Map<String, Value> {
+        o.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .map(|(k, x)| (k.clone(), x.clone()))
+            .collect()
+    };
+    let Some(top) = v.as_object() else { return v.clone() };
+    let mut out = without(top, &["properties"]);
+    if let Some(p) = top.get("properties") {
+        let shown_props = match p.as_object() {
+            Some(po) => {
+                let mut props = without(po, &["protectedSettings", "osProfile"]);
+                if let Some(os) = po.get("osProfile") {
+                    let os = match os.as_object() {
+                        Some(oo) => Value::Object(without(oo, &["adminPassword", "customData"])),
+                        None => os.clone(),
+                    };
+                    props.insert("osProfile".into(), os);
+                }
+                Value::Object(props)
+            }
+            None => p.clone(),
+        };
+        out.insert("properties".into(), shown_props);
     }
-    if let Some(p) = v.pointer_mut("/properties").and_then(|o| o.as_object_mut()) {
-        p.remove("protectedSettings");
-    }
-    v
+    Value::Object(out)
 }
 
 fn query(uri: &hyper::Uri) -> BTreeMap<String, String> {
@@ -1060,9 +1429,62 @@ fn respond(
                 "the request is being throttled",
             );
             header(&mut r, "retry-after", &config.throttle_retry_after_secs.to_string());
+            s.throttled += 1;
             return r;
         }
     }
+    // ARM's buckets: "When you reach the limit, you receive the HTTP status
+    // code 429 Too many requests" with "a Retry-After value in the header"
+    // (request-limits-and-throttling, "Error code"); every answer says how
+    // many requests of its type are left.
+    let mut remaining = None;
+    if let Some(limits) = &config.rate_limits {
+        let (kind, header_name) = bucket_of(method);
+        let shape = match kind {
+            "reads" => limits.reads,
+            "deletes" => limits.deletes,
+            _ => limits.writes,
+        };
+        let now = Instant::now();
+        let b = s.buckets.entry(kind).or_insert(Bucket {
+            tokens: shape.capacity,
+            at: now,
+        });
+        match take(b, &shape, now) {
+            Ok(left) => remaining = Some((header_name, left.floor() as u64)),
+            Err(wait) => {
+                s.throttled += 1;
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    &format!("The request is being throttled: the subscription's {kind} limit is reached."),
+                );
+                // Whole seconds, at least one.
+                header(&mut r, "retry-after", &wait.as_secs_f64().ceil().max(1.0).to_string());
+                header(&mut r, header_name, "0");
+                return r;
+            }
+        }
+    }
+    let mut r = respond_arm(s, config, base, method, path, lower, q, body);
+    if let Some((name, left)) = remaining {
+        header(&mut r, name, &left.to_string());
+    }
+    r
+}
+
+/// An authenticated ARM request that its bucket let through.
+#[allow(clippy::too_many_arguments)]
+fn respond_arm(
+    s: &mut State,
+    config: &Config,
+    base: &str,
+    method: &hyper::Method,
+    path: &str,
+    lower: &str,
+    q: &BTreeMap<String, String>,
+    body: &Bytes,
+) -> Reply {
     advance(s, false);
     let sub = format!("/subscriptions/{}", config.subscription.to_ascii_lowercase());
     if !lower.starts_with(&sub) && lower.starts_with("/subscriptions/") {
@@ -1203,12 +1625,19 @@ fn list(
     let by_tag = filter.to_ascii_lowercase().contains("tagname");
     let by_value = filter.to_ascii_lowercase().contains("tagvalue");
     let untagged = lower.ends_with("/resources") && by_tag && (by_value || !config.tags_in_tag_name_lists);
-    let all: Vec<Value> = s
+    let all: Vec<&Value> = s
         .resources
         .iter()
         .filter(|(k, v)| keep(k, v))
         .filter(|(_, v)| filter.is_empty() || filter_matches(&filter, &v["tags"]))
-        .map(|(_, v)| {
+        .map(|(_, v)| v)
+        .collect();
+    let skip: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = all
+        .iter()
+        .skip(skip)
+        .take(config.page_size.max(1))
+        .map(|v| {
             let mut v = shown(v);
             if untagged {
                 if let Some(o) = v.as_object_mut() {
@@ -1218,8 +1647,6 @@ fn list(
             v
         })
         .collect();
-    let skip: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
-    let page: Vec<Value> = all.iter().skip(skip).take(config.page_size.max(1)).cloned().collect();
     let mut v = json!({ "value": page });
     if skip + config.page_size.max(1) < all.len() {
         let mut next = format!(
@@ -1243,10 +1670,17 @@ fn busy(s: &State, lower: &str) -> bool {
 fn new_operation(s: &mut State, config: &Config, target: &str, delete: bool, failed: Option<Value>) -> String {
     s.ids += 1;
     let id = format!("op-{:06}", s.ids);
+    let rtype = parts(target).map(|(_, t, _)| t).unwrap_or_default();
+    let time = config
+        .operation_times
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(&rtype))
+        .map(|(_, d)| *d)
+        .unwrap_or(config.operation_time);
     s.operations.insert(
         id.clone(),
         Operation {
-            due: Instant::now() + config.operation_time,
+            due: Instant::now() + time,
             target: target.to_string(),
             delete,
             failed,
@@ -1335,6 +1769,9 @@ fn put(
             );
         }
     }
+    if let Err((status, code, message)) = snat_put(s, rtype, lower, &v) {
+        return error(status, code, &message);
+    }
     // Computed properties.
     v["id"] = json!(path);
     v["name"] = json!(name);
@@ -1385,7 +1822,7 @@ fn put(
                     .get(&subnet)
                     .and_then(|sn| str_at(sn, "/properties/addressPrefix").map(String::from))
                     .unwrap_or_default();
-                let taken: Vec<String> = s
+                let taken: std::collections::HashSet<String> = s
                     .resources
                     .iter()
                     .filter(|(k, _)| k.as_str() != lower)

@@ -30,6 +30,16 @@
 //!   be deleted (instances can, as on GCE);
 //! - target pools' `addInstance`/`removeInstance`, applied when their
 //!   operation is DONE; instances' `serialPort` output;
+//! - health checks (`regions/{r}/healthChecks`, `global/healthChecks`, legacy
+//!   `global/httpHealthChecks`), regional backend services, unmanaged
+//!   instance groups (`addInstances`/`removeInstances`/`listInstances`, 400
+//!   `memberAlreadyExists` for an instance already in the group) and Cloud
+//!   Routers with NAT: a backend service, target pool or router naming a
+//!   health check, group or address that does not exist is 404 `notFound`,
+//!   and what they name cannot be deleted while they do (400
+//!   `resourceInUseByAnotherResource`); a backend service needs a health
+//!   check, a health check its protocol's settings, and a target pool takes
+//!   legacy HTTP health checks only;
 //! - `zones/{z}` for preflight checks;
 //! - `operations/{name}/wait` (zonal, regional, global), which answers when
 //!   the operation is DONE or at a deadline (two minutes on GCE);
@@ -178,7 +188,8 @@ impl Default for Config {
 enum Effect {
     Insert(String, Value),
     Delete(String),
-    /// Add (true) or remove instance URLs of a target pool.
+    /// Add (true) or remove instance URLs of a target pool or instance
+    /// group (in its field of members).
     Members(String, Vec<String>, bool),
 }
 
@@ -294,6 +305,24 @@ impl FakeGce {
                     .collect()
             }
             Err(_) => BTreeMap::new(),
+        }
+    }
+
+    /// The instances (paths) of an instance group, by the group's path: what
+    /// `listInstances` answers.
+    pub fn group_members(&self, path: &str) -> Vec<String> {
+        match self.state.lock() {
+            Ok(mut s) => {
+                advance(&mut s, Duration::MAX);
+                s.resources
+                    .get(path)
+                    .and_then(|g| g["_instances"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(reference)
+                    .collect()
+            }
+            Err(_) => Vec::new(),
         }
     }
 
@@ -438,8 +467,15 @@ fn advance(s: &mut State, horizon: Duration) {
                 s.resources.remove(&path);
             }
             Effect::Members(path, urls, add) => {
+                // A target pool shows its members; an instance group lists
+                // them with `listInstances` and shows their number.
+                let field = if path.contains("/instanceGroups/") {
+                    "_instances"
+                } else {
+                    "instances"
+                };
                 if let Some(pool) = s.resources.get_mut(&path) {
-                    let mut members: Vec<Value> = pool["instances"].as_array().cloned().unwrap_or_default();
+                    let mut members: Vec<Value> = pool[field].as_array().cloned().unwrap_or_default();
                     for url in urls {
                         let present = members.iter().any(|m| m.as_str() == Some(url.as_str()));
                         if add && !present {
@@ -448,7 +484,10 @@ fn advance(s: &mut State, horizon: Duration) {
                             members.retain(|m| m.as_str() != Some(url.as_str()));
                         }
                     }
-                    pool["instances"] = json!(members);
+                    if field == "_instances" {
+                        pool["size"] = json!(members.len());
+                    }
+                    pool[field] = json!(members);
                 }
             }
         }
@@ -540,6 +579,15 @@ fn reference(v: &Value) -> Option<String> {
 fn insert_references(collection: &str, body: &Value) -> Vec<String> {
     let mut refs = blocking_references(collection, body);
     match collection {
+        // A target pool's health checks: GCE answers a reference to a
+        // missing resource with 404 `notFound`, "The resource
+        // 'projects/…/healthChecks/…' was not found" (the message seen in
+        // kubernetes/kops#17692).
+        "targetPools" => {
+            for hc in body["healthChecks"].as_array().cloned().unwrap_or_default() {
+                refs.extend(reference(&hc));
+            }
+        }
         "routes" => refs.extend(reference(&body["nextHopInstance"])),
         "instances" => {
             for disk in body["disks"].as_array().cloned().unwrap_or_default() {
@@ -565,11 +613,71 @@ fn blocking_references(collection: &str, body: &Value) -> Vec<String> {
         }
         "forwardingRules" => {
             refs.extend(reference(&body["target"]));
+            refs.extend(reference(&body["backendService"]));
             refs.extend(reference(&body["_address"]));
+        }
+        // A backend service keeps its health checks and backend groups in
+        // use; a router its network and its NAT's addresses.
+        "backendServices" => {
+            for hc in body["healthChecks"].as_array().cloned().unwrap_or_default() {
+                refs.extend(reference(&hc));
+            }
+            for b in body["backends"].as_array().cloned().unwrap_or_default() {
+                refs.extend(reference(&b["group"]));
+            }
+        }
+        "routers" => {
+            refs.extend(reference(&body["network"]));
+            for nat in body["nats"].as_array().cloned().unwrap_or_default() {
+                for ip in nat["natIps"].as_array().cloned().unwrap_or_default() {
+                    refs.extend(reference(&ip));
+                }
+            }
+        }
+        "instanceGroups" => {
+            refs.extend(reference(&body["network"]));
+            refs.extend(reference(&body["subnetwork"]));
         }
         _ => {}
     }
     refs
+}
+
+/// A body GCE refuses as invalid (400 `invalid`), beyond missing
+/// properties: its message.
+fn invalid_body(collection: &str, body: &Value) -> Option<String> {
+    match collection {
+        // "healthChecks[]: The URL of the HttpHealthCheck resource … Only
+        // legacy HttpHealthChecks are supported" (compute/docs/reference/rest/v1/targetPools).
+        "targetPools" => body["healthChecks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|hc| hc.as_str())
+            .find(|hc| !hc.contains("/global/httpHealthChecks/"))
+            .map(|hc| {
+                format!("Invalid value for field 'resource.healthChecks[0]': '{hc}'. Only legacy HttpHealthChecks are supported.")
+            }),
+        // A health check of a type carries that type's settings
+        // (compute/docs/reference/rest/v1/regionHealthChecks: `type` and
+        // `httpsHealthCheck`, `tcpHealthCheck`…).
+        "healthChecks" => {
+            let kind = body["type"].as_str().unwrap_or_default();
+            let block = match kind {
+                "TCP" => "tcpHealthCheck",
+                "SSL" => "sslHealthCheck",
+                "HTTP" => "httpHealthCheck",
+                "HTTPS" => "httpsHealthCheck",
+                "HTTP2" => "http2HealthCheck",
+                "GRPC" => "grpcHealthCheck",
+                _ => return Some(format!("Invalid value for field 'resource.type': '{kind}'.")),
+            };
+            body[block]
+                .is_null()
+                .then(|| format!("Invalid value for field 'resource.{block}': ''. {kind} healthCheck missing."))
+        }
+        _ => None,
+    }
 }
 
 /// The properties GCE requires, per collection: the first one missing.
@@ -579,7 +687,9 @@ fn missing_property(collection: &str, body: &Value) -> Option<&'static str> {
         "subnetworks" => &[("network", &body["network"]), ("ipCidrRange", &body["ipCidrRange"])],
         "firewalls" => &[("network", &body["network"])],
         "routes" => &[("network", &body["network"]), ("destRange", &body["destRange"])],
-        "forwardingRules" => &[("target", &body["target"])],
+        "backendServices" => &[("healthChecks", &body["healthChecks"])],
+        "healthChecks" => &[("type", &body["type"])],
+        "routers" => &[("network", &body["network"])],
         "instances" => &[
             ("machineType", &body["machineType"]),
             ("disks", &body["disks"]),
@@ -592,6 +702,8 @@ fn missing_property(collection: &str, body: &Value) -> Option<&'static str> {
     }
     match collection {
         "firewalls" if !has(&body["allowed"]) && !has(&body["denied"]) => Some("allowed"),
+        // A forwarding rule sends to a target (pool) or a backend service.
+        "forwardingRules" if !has(&body["target"]) && !has(&body["backendService"]) => Some("target"),
         "routes"
             if ["nextHopInstance", "nextHopIp", "nextHopGateway", "nextHopNetwork"]
                 .iter()
@@ -767,6 +879,10 @@ fn complete_insert(s: &mut State, collection: &str, v: &mut Value) -> Result<(),
             }
         }
         "targetPools" if v["instances"].is_null() => v["instances"] = json!([]),
+        "instanceGroups" => {
+            v["size"] = json!(0);
+            v["_instances"] = json!([]);
+        }
         _ => {}
     }
     Ok(())
@@ -1048,6 +1164,84 @@ fn respond_now(
                 &json!({"kind": format!("{}List", kind_of(&collection)), "id": coll_path, "items": items, "selfLink": link(&coll_path)}),
             )
         }
+        ("POST", "instanceGroups", Some(group), Some("listInstances")) => {
+            let path = format!("{coll_path}/{group}");
+            match s.resources.get(&path) {
+                Some(g) => {
+                    let items: Vec<Value> = g["_instances"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|url| json!({"instance": url}))
+                        .collect();
+                    reply(
+                        StatusCode::OK,
+                        &json!({"kind": "compute#instanceGroupsListInstances", "id": path, "items": items}),
+                    )
+                }
+                None => not_found(&path),
+            }
+        }
+        ("POST", "instanceGroups", Some(group), Some(verb @ ("addInstances" | "removeInstances"))) => {
+            let path = format!("{coll_path}/{group}");
+            let Some(current) = s.resources.get(&path) else {
+                return not_found(&path);
+            };
+            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+                return error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+            };
+            let urls: Vec<String> = v["instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i["instance"].as_str().map(str::to_string))
+                .collect();
+            let add = verb == "addInstances";
+            let members: Vec<String> = current["_instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(reference)
+                .collect();
+            let mut full = Vec::new();
+            for url in &urls {
+                let Some(p) = reference(&json!(url)) else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        &format!("Invalid value for field 'instances': '{url}'"),
+                    );
+                };
+                if add && !s.resources.contains_key(&p) {
+                    return not_found(&p);
+                }
+                // "Resource '…/instances/x' is already a member of
+                // '…/instanceGroups/y'." with reason memberAlreadyExists
+                // (the 400 in ansible-collections/google.cloud#349;
+                // kubernetes/ingress-gce#2587 ignores it).
+                if add && members.contains(&p) {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "memberAlreadyExists",
+                        &format!("Resource '{p}' is already a member of '{path}'."),
+                    );
+                }
+                full.push(link(&p));
+            }
+            operation(
+                s,
+                config,
+                &project,
+                &scope,
+                verb,
+                &path,
+                Some(Effect::Members(path.clone(), full, add)),
+                base,
+            )
+        }
         ("POST", "targetPools", Some(pool), Some(verb @ ("addInstance" | "removeInstance"))) => {
             let path = format!("{coll_path}/{pool}");
             if !s.resources.contains_key(&path) {
@@ -1122,6 +1316,9 @@ fn respond_now(
                 );
             }
             if let Some(message) = metadata_error(&v) {
+                return error(StatusCode::BAD_REQUEST, "invalid", &message);
+            }
+            if let Some(message) = invalid_body(&collection, &v) {
                 return error(StatusCode::BAD_REQUEST, "invalid", &message);
             }
             let path = format!("{coll_path}/{name}");

@@ -289,3 +289,151 @@ async fn calls_over_a_groups_rate_quota_get_403_rate_limit_exceeded_until_the_ne
     assert_eq!(fake.busiest_windows().get("reads"), Some(&4));
     assert_eq!(fake.throttled(), 2);
 }
+
+#[tokio::test]
+async fn backend_services_and_target_pools_need_health_checks_that_exist() {
+    use google_cloud_compute_v1::client::{RegionBackendServices, RegionHealthChecks, TargetPools};
+    use google_cloud_compute_v1::model::{self as gce, BackendService, HTTPSHealthCheck, HealthCheck, TargetPool};
+    let fake = FakeGce::start(Config {
+        operation_time: Duration::from_millis(50),
+        ..Config::default()
+    })
+    .await
+    .expect("fake");
+    let creds = || google_cloud_auth::credentials::anonymous::Builder::new().build();
+    let checks = RegionHealthChecks::builder()
+        .with_endpoint(fake.url())
+        .with_credentials(creds())
+        .build()
+        .await
+        .expect("client");
+    let services = RegionBackendServices::builder()
+        .with_endpoint(fake.url())
+        .with_credentials(creds())
+        .build()
+        .await
+        .expect("client");
+    let pools = TargetPools::builder()
+        .with_endpoint(fake.url())
+        .with_credentials(creds())
+        .build()
+        .await
+        .expect("client");
+    let check_link = format!(
+        "{}/compute/v1/projects/{PROJECT}/regions/{REGION}/healthChecks/api",
+        fake.url()
+    );
+    let service = BackendService::new()
+        .set_name("api")
+        .set_load_balancing_scheme(gce::backend_service::LoadBalancingScheme::External)
+        .set_protocol(gce::backend_service::Protocol::Tcp)
+        .set_health_checks([check_link.clone()]);
+    // The health check does not exist yet: 404 notFound, naming it.
+    let missing = services
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(service.clone())
+        .send()
+        .await
+        .expect_err("no health check");
+    assert_eq!(missing.http_status_code(), Some(404));
+    assert!(
+        format!("{missing:?}").contains(&format!(
+            "The resource 'projects/{PROJECT}/regions/{REGION}/healthChecks/api' was not found"
+        )),
+        "{missing:?}"
+    );
+    // Without any health check: required.
+    let none = services
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(service.clone().set_health_checks(Vec::<String>::new()))
+        .send()
+        .await
+        .expect_err("required");
+    assert_eq!(none.http_status_code(), Some(400));
+    // An HTTPS check without its settings is invalid.
+    let bare = checks
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(
+            HealthCheck::new()
+                .set_name("api")
+                .set_type(gce::health_check::Type::Https),
+        )
+        .send()
+        .await
+        .expect_err("no https settings");
+    assert_eq!(bare.http_status_code(), Some(400));
+    checks
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(
+            HealthCheck::new()
+                .set_name("api")
+                .set_type(gce::health_check::Type::Https)
+                .set_https_health_check(HTTPSHealthCheck::new().set_port(6443).set_request_path("/readyz")),
+        )
+        .poller()
+        .until_done()
+        .await
+        .expect("health check");
+    services
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(service)
+        .poller()
+        .until_done()
+        .await
+        .expect("backend service");
+    // In use by the backend service: the check stays.
+    let in_use = checks
+        .delete()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_health_check("api")
+        .send()
+        .await
+        .expect_err("in use");
+    assert_eq!(in_use.http_status_code(), Some(400));
+    assert!(
+        format!("{in_use:?}").contains("resourceInUseByAnotherResource"),
+        "{in_use:?}"
+    );
+    // A target pool takes legacy HTTP health checks only.
+    let pool = pools
+        .insert()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_body(TargetPool::new().set_name("api").set_health_checks([check_link]))
+        .send()
+        .await
+        .expect_err("not a legacy check");
+    assert_eq!(pool.http_status_code(), Some(400));
+    assert!(format!("{pool:?}").contains("Only legacy HttpHealthChecks"), "{pool:?}");
+    // Backend service first, then the check: nothing left.
+    services
+        .delete()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_backend_service("api")
+        .poller()
+        .until_done()
+        .await
+        .expect("service deleted");
+    checks
+        .delete()
+        .set_project(PROJECT)
+        .set_region(REGION)
+        .set_health_check("api")
+        .poller()
+        .until_done()
+        .await
+        .expect("check deleted");
+    assert!(fake.resources().is_empty(), "{:?}", fake.resources().keys());
+}

@@ -13,6 +13,7 @@ pub mod fake;
 pub mod pace;
 pub mod provider;
 pub mod resource;
+pub mod snat;
 
 pub use error::{Class, LeftBehind, ProviderError};
 pub use pace::{Limit, Pacer};

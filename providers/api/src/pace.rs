@@ -191,6 +191,27 @@ impl Pacer {
         }
     }
 
+    /// As `observe_remaining`, for a cloud whose bucket refills in steps of
+    /// `step` tokens (ARM: once a second): the client's bucket, which
+    /// refills continuously, starts `step` below what is left (into debt
+    /// if need be), so that it cannot spend a step the cloud has not yet
+    /// added.
+    pub fn observe_remaining_stepped(&self, key: &str, limit: Limit, remaining: u64, step: f64) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        if let Ok(mut buckets) = self.buckets.lock() {
+            let bucket = buckets.entry(key.to_string()).or_insert_with(|| Bucket {
+                limit,
+                tokens: limit.capacity,
+                at: now,
+            });
+            bucket.take(0.0, now);
+            bucket.tokens = bucket.tokens.min(remaining as f64 - step.max(0.0));
+        }
+    }
+
     /// (calls that waited, total time waited).
     pub fn waited(&self) -> (u64, Duration) {
         (

@@ -11,16 +11,24 @@
 //! |                | region's zone q mod 3 (validation puts several masters one per zone)     |
 //! | firewall       | security group with one ingress permission per rule and source           |
 //! | publicAddress  | Elastic IP (one-master clusters)                                         |
-//! | loadBalancer   | network load balancer (cross-zone on) + TCP target group + listener;     |
-//! |                | or the Elastic IP                                                        |
-//! | lbMember       | target registration; or the Elastic IP's association                     |
+//! | loadBalancer   | two network load balancers (cross-zone on), each with a TCP target group |
+//! |                | and listener: internet-facing (instance targets) for clients, internal   |
+//! |                | (IP targets) for the machines; or the Elastic IP, by its public DNS name |
+//! | lbMember       | target registrations in both groups; or the Elastic IP's association     |
 //! | route          | route to a node's pod range in the cluster's route table (kubenet)       |
 //! | machine        | an instance (RunInstances with a client token and tags)                  |
 //! | machineGroup   | the pool's instances, one RunInstances per zone                          |
 //!
+//! Machines reach the API server privately (`OUT_INTERNAL_DNS_NAME`): a
+//! packet to a public address of the cluster would come from the machine's
+//! public address, which a restricted `apiServerSourceRanges` refuses.
+//!
 //! Pacing: every call waits for tokens of EC2's or ELBv2's documented token
 //! buckets before it is sent (`pace.rs`), so a large deploy is not
 //! throttled; throttling that still happens goes through hke's backoff.
+//! Instances are described together (`batch.rs`): the lookups of a deploy
+//! or resume share one listing of the cluster's instances, and waits share
+//! one DescribeInstances per round.
 //!
 //! Idempotency: every create first looks for the object by its tags (`Name`
 //! and `hke.io/cluster`; EC2 objects are tagged in the create call itself),
@@ -42,6 +50,7 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::{Found, Image, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
 
+pub mod batch;
 pub mod error;
 pub mod net;
 pub mod pace;
@@ -66,6 +75,13 @@ pub const TAG_LB: &str = "hke.io/lb";
 /// The load balancer attribute of cross-zone load balancing (ELBv2
 /// `LoadBalancerAttribute` keys).
 pub const CROSS_ZONE: &str = "load_balancing.cross_zone.enabled";
+/// The load balancer output naming the API server as machines reach it: a
+/// name that resolves to private addresses inside the VPC. A machine's
+/// packet to a public address of the cluster leaves through the internet
+/// gateway with the machine's public address as its source, which the
+/// `apiserver` rule refuses when `apiServerSourceRanges` is restricted;
+/// private traffic comes from the node range, which the `nodes` rule admits.
+pub const OUT_INTERNAL_DNS_NAME: &str = "internalDnsName";
 /// The description of the network interfaces a network load balancer keeps
 /// in each of its subnets: `ELB net/<name>/<id>`, the end of its ARN. AWS
 /// removes them some time after the load balancer is deleted; until then the
@@ -93,6 +109,11 @@ pub struct AwsConfig {
     /// Times the documented buckets' sizes and refills (1.0: as documented;
     /// an account with raised limits, or a test, may scale them).
     pub rate_scale: f64,
+    /// Describe instances together: one DescribeInstances (a filter of many
+    /// ids or names, paginated) answers every create, read and wait that
+    /// asked while the previous one was out (`batch.rs`); off only to show
+    /// what one call per instance costs.
+    pub batch: bool,
 }
 
 impl AwsConfig {
@@ -105,6 +126,7 @@ impl AwsConfig {
             wait: Duration::from_secs(600),
             pacing: true,
             rate_scale: 1.0,
+            batch: true,
         }
     }
 }
@@ -135,6 +157,19 @@ pub struct Aws {
     subnets: Mutex<HashMap<String, Vec<SubnetPart>>>,
     /// VPC id → the cluster's route table in it.
     route_tables: Mutex<HashMap<String, String>>,
+    /// The pacer every call waits on (off with mocked clients).
+    pacer: std::sync::Arc<hke_provider_api::Pacer>,
+    /// What went out through the paced client.
+    stats: std::sync::Arc<Mutex<pace::CallStats>>,
+    /// Lookups of instances by id (waits), at most one call per two polls.
+    by_id: batch::Coalescer,
+    /// Lookups of live instances by `Name` (creates, reads), one call as
+    /// soon as the previous is back.
+    by_name: batch::Coalescer,
+    /// The cluster's live instances by `Name`, listed once (`listed`).
+    listing: tokio::sync::OnceCell<HashMap<String, Vec<Instance>>>,
+    /// Names whose instances this provider launched or terminated.
+    touched: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -150,6 +185,33 @@ fn filter(name: &str, values: &[&str]) -> Filter {
         .name(name)
         .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
         .build()
+}
+
+fn filter_of(name: &str, values: Vec<String>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values)).build()
+}
+
+/// Every instance a filtered DescribeInstances finds, page by page (a
+/// filtered or paginated call draws on EC2's larger bucket of non-mutating
+/// actions; see `hke_provider_api::pace::ec2`).
+async fn describe_all(ec2: &aws_sdk_ec2::Client, filters: Vec<Filter>) -> R<Vec<Instance>> {
+    let pages = ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        // DescribeInstances: "MaxResults … You can specify a value between
+        // 5 and 1000" (EC2 API reference).
+        .max_results(1000)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| from_sdk("describe instances", false, e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|p| p.reservations())
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect())
 }
 
 fn tag_of<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -168,7 +230,9 @@ impl Aws {
         } else {
             hke_provider_api::Pacer::off()
         };
-        let http = pace::Paced::new(http_client(), std::sync::Arc::new(pacer), cfg.rate_scale);
+        let pacer = std::sync::Arc::new(pacer);
+        let http = pace::Paced::new(http_client(), pacer.clone(), cfg.rate_scale);
+        let stats = http.stats_handle();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(r) = &cfg.region {
             loader = loader.region(aws_config::Region::new(r.clone()));
@@ -195,7 +259,9 @@ impl Aws {
                 ))
             }
         }
-        let aws = Aws::with_clients(cfg, aws_sdk_ec2::Client::new(&sdk), elbv2::Client::new(&sdk));
+        let mut aws = Aws::with_clients(cfg, aws_sdk_ec2::Client::new(&sdk), elbv2::Client::new(&sdk));
+        aws.pacer = pacer;
+        aws.stats = stats;
         aws.preflight().await?;
         Ok(aws)
     }
@@ -231,13 +297,29 @@ impl Aws {
     /// A provider over given clients (tests use mocked ones).
     pub fn with_clients(cfg: AwsConfig, ec2: aws_sdk_ec2::Client, elb: elbv2::Client) -> Aws {
         Aws {
+            by_id: batch::Coalescer::new(cfg.poll * 2),
+            by_name: batch::Coalescer::new(Duration::ZERO),
+            listing: tokio::sync::OnceCell::new(),
+            touched: Mutex::default(),
             cfg,
             ec2,
             elb,
             amis: tokio::sync::Mutex::new(HashMap::new()),
             subnets: Mutex::new(HashMap::new()),
             route_tables: Mutex::new(HashMap::new()),
+            pacer: std::sync::Arc::new(hke_provider_api::Pacer::off()),
+            stats: std::sync::Arc::default(),
         }
+    }
+
+    /// Calls sent so far, by action and bucket (a connected provider's).
+    pub fn call_stats(&self) -> pace::CallStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// (calls the pacer held back, total time held).
+    pub fn paced(&self) -> (u64, Duration) {
+        self.pacer.waited()
     }
 
     fn cluster_filter(&self) -> Filter {
@@ -1042,8 +1124,6 @@ impl Aws {
                 .await?
                 .ok_or_else(|| ProviderError::not_found(format!("Elastic IP {allocation}")));
         }
-        let lb_name = elb_name(&req.name);
-        let tg_name = elb_name(&format!("{}-tg", req.name));
         let parts = self.subnet_parts(subnets).await?;
         // A network load balancer takes one subnet per zone.
         let mut zones = BTreeSet::new();
@@ -1066,17 +1146,68 @@ impl Aws {
                     .build()
             })
             .collect();
-        let lb = match self.describe_lb(&lb_name).await? {
+        let mut made = Vec::new();
+        for internal in [false, true] {
+            let (lb_name, tg_name) = nlb_names(&req.name, internal);
+            let nlb = Nlb {
+                lb_name: &lb_name,
+                tg_name: &tg_name,
+                internal,
+                subnets: &lb_subnets,
+                vpc: &vpc,
+                port,
+                tags: &elb_tags,
+            };
+            made.push((lb_name.clone(), self.ensure_nlb(&nlb).await?));
+        }
+        let mut outs = Vec::new();
+        for (lb_name, tg_arn) in &made {
+            outs.push(
+                self.wait_for(&format!("load balancer {lb_name}"), || async {
+                    Ok(self
+                        .describe_lb(lb_name)
+                        .await?
+                        .filter(|lb| lb.state().and_then(|s| s.code()).map(|c| c.as_str()) == Some("active"))
+                        .map(|lb| lb_outputs(&lb, tg_arn)))
+                })
+                .await?,
+            );
+        }
+        Ok(nlb_pair_outputs(&outs[0], &outs[1]))
+    }
+
+    /// One network load balancer with its TCP target group and listener,
+    /// each adopted when it exists; the target group's ARN.
+    async fn ensure_nlb(&self, n: &Nlb<'_>) -> R<String> {
+        let Nlb {
+            lb_name,
+            tg_name,
+            internal,
+            subnets,
+            vpc,
+            port,
+            tags,
+        } = *n;
+        let lb = match self.describe_lb(lb_name).await? {
             Some(lb) => lb,
             None => {
+                // "The nodes of an internal load balancer have only private IP
+                // addresses. The DNS name of an internal load balancer is
+                // publicly resolvable to the private IP addresses of the nodes"
+                // (ELBv2 API reference, CreateLoadBalancer `Scheme`).
+                let scheme = if internal {
+                    elbv2::types::LoadBalancerSchemeEnum::Internal
+                } else {
+                    elbv2::types::LoadBalancerSchemeEnum::InternetFacing
+                };
                 let out = self
                     .elb
                     .create_load_balancer()
-                    .name(&lb_name)
+                    .name(lb_name)
                     .r#type(elbv2::types::LoadBalancerTypeEnum::Network)
-                    .scheme(elbv2::types::LoadBalancerSchemeEnum::InternetFacing)
-                    .set_subnets(Some(lb_subnets.clone()))
-                    .set_tags(Some(elb_tags.clone()))
+                    .scheme(scheme)
+                    .set_subnets(Some(subnets.to_vec()))
+                    .set_tags(Some(tags.to_vec()))
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("create load balancer {lb_name}"), true, e))?;
@@ -1103,19 +1234,37 @@ impl Aws {
             .send()
             .await
             .map_err(|e| from_sdk(&format!("turn on cross-zone load balancing of {lb_name}"), false, e))?;
-        let tg_arn = match self.describe_tg(&tg_name).await? {
+        let tg_arn = match self.describe_tg(tg_name).await? {
             Some(arn) => arn,
             None => {
                 let out = self
                     .elb
                     .create_target_group()
-                    .name(&tg_name)
+                    .name(tg_name)
                     .protocol(elbv2::types::ProtocolEnum::Tcp)
                     .port(i32::from(port))
-                    .vpc_id(&vpc)
-                    .target_type(elbv2::types::TargetTypeEnum::Instance)
+                    .vpc_id(vpc)
+                    .target_type(if internal {
+                        // The masters reach the API server through the
+                        // internal load balancer too. "NAT loopback, also
+                        // known as hairpinning, is not supported when
+                        // client IP preservation is enabled": a target
+                        // routed to itself sees its own address as the
+                        // source and the connection times out. Client IP
+                        // preservation is on by default for instance
+                        // targets and off for IP targets of TCP groups,
+                        // where "the source IP address is the private IP
+                        // address of the Network Load Balancer" (ELBv2 docs,
+                        // network/edit-target-group-attributes.html#client-ip-preservation,
+                        // network/load-balancer-troubleshooting.html#loopback-timeout):
+                        // an address of the node subnets, which the `nodes`
+                        // rule admits.
+                        elbv2::types::TargetTypeEnum::Ip
+                    } else {
+                        elbv2::types::TargetTypeEnum::Instance
+                    })
                     .health_check_protocol(elbv2::types::ProtocolEnum::Tcp)
-                    .set_tags(Some(elb_tags))
+                    .set_tags(Some(tags.to_vec()))
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("create target group {tg_name}"), true, e))?;
@@ -1149,14 +1298,7 @@ impl Aws {
                 .await
                 .map_err(|e| from_sdk(&format!("create listener {port} of {lb_name}"), true, e))?;
         }
-        self.wait_for(&format!("load balancer {lb_name}"), || async {
-            Ok(self
-                .describe_lb(&lb_name)
-                .await?
-                .filter(|lb| lb.state().and_then(|s| s.code()).map(|c| c.as_str()) == Some("active"))
-                .map(|lb| lb_outputs(&lb, &tg_arn)))
-        })
-        .await
+        Ok(tg_arn)
     }
 
     async fn describe_lb(&self, lb_name: &str) -> R<Option<elbv2::types::LoadBalancer>> {
@@ -1180,9 +1322,14 @@ impl Aws {
     async fn eip_endpoint(&self, lb: &str) -> R<Option<Outputs>> {
         Ok(self.find_address(TAG_LB, lb).await?.map(|a| {
             let ip = a.public_ip().unwrap_or_default();
+            // The address's public DNS name, for clients and machines alike:
+            // outside the VPC it resolves to the Elastic IP, inside it to the
+            // master's private address, so machines reach the API server
+            // privately (see `OUT_INTERNAL_DNS_NAME`).
+            let name = public_dns_name(ip, self.region());
             outputs(
                 &format!("eip:{}", a.allocation_id().unwrap_or_default()),
-                &[(OUT_ADDRESS, ip), (OUT_DNS_NAME, ip)],
+                &[(OUT_ADDRESS, ip), (OUT_DNS_NAME, &name), (OUT_INTERNAL_DNS_NAME, &name)],
             )
         }))
     }
@@ -1191,28 +1338,34 @@ impl Aws {
         if let Some(o) = self.eip_endpoint(name).await? {
             return Ok(Some(o));
         }
-        let lb_name = elb_name(name);
-        let Some(lb) = self.describe_lb(&lb_name).await? else {
-            return Ok(None);
-        };
-        if lb.state().and_then(|s| s.code()).map(|c| c.as_str()) != Some("active") {
-            return Ok(None);
+        // Complete when both load balancers are active with a target group
+        // and a listener (the listener is created last).
+        let mut outs = Vec::new();
+        for internal in [false, true] {
+            let (lb_name, tg_name) = nlb_names(name, internal);
+            let Some(lb) = self.describe_lb(&lb_name).await? else {
+                return Ok(None);
+            };
+            if lb.state().and_then(|s| s.code()).map(|c| c.as_str()) != Some("active") {
+                return Ok(None);
+            }
+            let Some(tg) = self.describe_tg(&tg_name).await? else {
+                return Ok(None);
+            };
+            let lb_arn = lb.load_balancer_arn().unwrap_or_default();
+            let listeners = self
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(lb_arn)
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("describe listeners of {lb_name}"), false, e))?;
+            if listeners.listeners().is_empty() {
+                return Ok(None);
+            }
+            outs.push(lb_outputs(&lb, &tg));
         }
-        let Some(tg) = self.describe_tg(&elb_name(&format!("{name}-tg"))).await? else {
-            return Ok(None);
-        };
-        let lb_arn = lb.load_balancer_arn().unwrap_or_default();
-        let listeners = self
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(lb_arn)
-            .send()
-            .await
-            .map_err(|e| from_sdk(&format!("describe listeners of {lb_name}"), false, e))?;
-        if listeners.listeners().is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(lb_outputs(&lb, &tg)))
+        Ok(Some(nlb_pair_outputs(&outs[0], &outs[1])))
     }
 
     async fn delete_load_balancer(&self, name: &str, id: &str) -> R<()> {
@@ -1229,32 +1382,44 @@ impl Aws {
                 .map_err(|e| from_sdk(&format!("delete target group {id}"), false, e))?;
             return Ok(());
         }
-        let lb_name = elb_name(name);
-        let gone = match self.elb.delete_load_balancer().load_balancer_arn(id).send().await {
-            Ok(_) => false,
+        // The id is one of the plan resource's two load balancers (the
+        // state has the internet-facing one's, a tag sweep finds both):
+        // delete it, then both by name with their target groups.
+        let mut deleted = match self.elb.delete_load_balancer().load_balancer_arn(id).send().await {
+            Ok(_) => true,
             Err(e) => {
-                done_if_not_found(from_sdk(&format!("delete load balancer {lb_name}"), false, e))?;
-                true
+                done_if_not_found(from_sdk(&format!("delete load balancer {id}"), false, e))?;
+                false
             }
         };
-        self.wait_for(&format!("deletion of load balancer {lb_name}"), || async {
-            Ok(self.describe_lb(&lb_name).await?.is_none().then_some(()))
-        })
-        .await?;
-        let tg_gone = match self.describe_tg(&elb_name(&format!("{name}-tg"))).await? {
-            Some(tg) => {
+        for internal in [false, true] {
+            let (lb_name, tg_name) = nlb_names(name, internal);
+            if let Some(arn) = self
+                .describe_lb(&lb_name)
+                .await?
+                .and_then(|lb| lb.load_balancer_arn().map(str::to_string))
+            {
+                match self.elb.delete_load_balancer().load_balancer_arn(&arn).send().await {
+                    Ok(_) => deleted = true,
+                    Err(e) => done_if_not_found(from_sdk(&format!("delete load balancer {lb_name}"), false, e))?,
+                }
+            }
+            self.wait_for(&format!("deletion of load balancer {lb_name}"), || async {
+                Ok(self.describe_lb(&lb_name).await?.is_none().then_some(()))
+            })
+            .await?;
+            if let Some(tg) = self.describe_tg(&tg_name).await? {
                 self.elb
                     .delete_target_group()
                     .target_group_arn(&tg)
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("delete target group {tg}"), false, e))?;
-                false
+                deleted = true;
             }
-            None => true,
-        };
-        if gone && tg_gone {
-            return Err(ProviderError::not_found(format!("load balancer {lb_name}")));
+        }
+        if !deleted {
+            return Err(ProviderError::not_found(format!("load balancer {}", elb_name(name))));
         }
         Ok(())
     }
@@ -1288,19 +1453,49 @@ impl Aws {
             .and_then(|t| t.target_group_arn())
             .ok_or_else(|| ProviderError::not_found(format!("target group of {lb}")))?
             .to_string();
-        self.elb
-            .register_targets()
-            .target_group_arn(&tg)
-            .targets(
-                elbv2::types::TargetDescription::builder()
-                    .id(instance)
-                    .port(i32::from(port))
-                    .build(),
-            )
+        // The internal load balancer's target group: by the plan name the
+        // internet-facing one is tagged with.
+        let tags = self
+            .elb
+            .describe_tags()
+            .resource_arns(lb)
             .send()
             .await
-            .map_err(|e| from_sdk(&format!("register {instance} with {tg}"), false, e))?;
-        Ok(outputs(&format!("target:{tg}|{instance}|{port}"), &[]))
+            .map_err(|e| from_sdk(&format!("describe tags of {lb}"), false, e))?;
+        let plan_name = tags
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .find(|t| t.key() == Some(TAG_NAME))
+            .and_then(|t| t.value())
+            .ok_or_else(|| ProviderError::not_found(format!("the {TAG_NAME} tag of {lb}")))?
+            .to_string();
+        let internal = self
+            .describe_tg(&nlb_names(&plan_name, true).1)
+            .await?
+            .ok_or_else(|| ProviderError::not_found(format!("the internal target group of {plan_name}")))?;
+        // The internal group's targets are addresses (see `ensure_nlb`).
+        let ip = self
+            .instances_by_id(&[instance.to_string()])
+            .await?
+            .first()
+            .and_then(|i| i.private_ip_address().map(str::to_string))
+            .ok_or_else(|| ProviderError::not_found(format!("the private address of {instance}")))?;
+        for (group, target) in [(&tg, instance), (&internal, ip.as_str())] {
+            self.elb
+                .register_targets()
+                .target_group_arn(group)
+                .targets(
+                    elbv2::types::TargetDescription::builder()
+                        .id(target)
+                        .port(i32::from(port))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("register {target} with {group}"), false, e))?;
+        }
+        Ok(outputs(&format!("target:{tg}|{instance}|{port}|{internal}|{ip}"), &[]))
     }
 
     async fn delete_member(&self, id: &str) -> R<()> {
@@ -1316,23 +1511,25 @@ impl Aws {
         let Some(rest) = id.strip_prefix("target:") else {
             return Err(ProviderError::not_found(format!("load balancer member {id}")));
         };
+        // `target:TG|INSTANCE|PORT`, then the internal group's `|TG|IP`.
         let mut it = rest.split('|');
         let (Some(tg), Some(instance), Some(port)) = (it.next(), it.next(), it.next()) else {
             return Err(ProviderError::not_found(format!("load balancer member {id}")));
         };
         let port: i32 = port.parse().unwrap_or(0);
-        self.elb
-            .deregister_targets()
-            .target_group_arn(tg)
-            .targets(
-                elbv2::types::TargetDescription::builder()
-                    .id(instance)
-                    .port(port)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| from_sdk(&format!("deregister {instance} from {tg}"), false, e))?;
+        let mut targets = vec![(tg, instance)];
+        if let (Some(tg), Some(ip)) = (it.next(), it.next()) {
+            targets.push((tg, ip));
+        }
+        for (tg, target) in targets {
+            self.elb
+                .deregister_targets()
+                .target_group_arn(tg)
+                .targets(elbv2::types::TargetDescription::builder().id(target).port(port).build())
+                .send()
+                .await
+                .map_err(|e| from_sdk(&format!("deregister {target} from {tg}"), false, e))?;
+        }
         Ok(())
     }
 
@@ -1358,7 +1555,118 @@ impl Aws {
         Ok(v)
     }
 
+    /// Instances by id, in any state (missing ids are simply absent): with
+    /// `batch`, in one call with other callers' ids.
+    async fn instances_by_id(&self, ids: &[String]) -> R<Vec<Instance>> {
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if !self.cfg.batch {
+            return self.instances(vec![filter("instance-id", &refs)]).await;
+        }
+        let ec2 = aws_sdk_ec2::Client::clone(&self.ec2);
+        let answer = self
+            .by_id
+            .get(ids, move |keys| {
+                let ec2 = ec2.clone();
+                async move { describe_all(&ec2, vec![filter_of("instance-id", keys)]).await }
+            })
+            .await?;
+        match answer.as_ref() {
+            Ok(all) => Ok(all
+                .iter()
+                .filter(|i| i.instance_id().is_some_and(|id| refs.contains(&id)))
+                .cloned()
+                .collect()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The cluster's live instances named `name` from one listing of all of
+    /// them, made at the first lookup (a page per 1,000 instances). Sound
+    /// for names this provider has not launched nor terminated instances
+    /// for (`touch`): nothing else changes a cluster's instances meanwhile,
+    /// since the state lock keeps a second hke run off the cluster. So
+    /// reading or adopting a whole cluster (a resumed deploy, a redeploy
+    /// with the state lost) costs a call per 1,000 machines, not one each.
+    async fn listed(&self, name: &str) -> R<Vec<Instance>> {
+        let all = self
+            .listing
+            .get_or_try_init(|| async {
+                let found = describe_all(
+                    &self.ec2,
+                    vec![self.cluster_filter(), filter("instance-state-name", &LIVE_STATES)],
+                )
+                .await?;
+                let mut by_name: HashMap<String, Vec<Instance>> = HashMap::new();
+                for i in found {
+                    if let Some(n) = tag_of(i.tags(), "Name") {
+                        by_name.entry(n.to_string()).or_default().push(i);
+                    }
+                }
+                Ok::<_, ProviderError>(by_name)
+            })
+            .await?;
+        let mut v = all.get(name).cloned().unwrap_or_default();
+        v.sort_by_key(|i| i.launch_time().map(|t| t.secs()));
+        Ok(v)
+    }
+
+    /// Lookups of `name` go to EC2 from now on: this provider is about to
+    /// launch or terminate its instances.
+    fn touch(&self, name: &str) {
+        if let Ok(mut t) = self.touched.lock() {
+            t.insert(name.to_string());
+        }
+    }
+
+    /// The cluster's live instances named `name` (the `Name` tag), found in
+    /// one call with other callers' names.
+    async fn instances_by_name(&self, name: &str) -> R<Vec<Instance>> {
+        let ec2 = aws_sdk_ec2::Client::clone(&self.ec2);
+        let cluster = self.cluster_filter();
+        let answer = self
+            .by_name
+            .get(&[name.to_string()], move |keys| {
+                let (ec2, cluster) = (ec2.clone(), cluster.clone());
+                async move {
+                    describe_all(
+                        &ec2,
+                        vec![
+                            filter_of("tag:Name", keys),
+                            cluster,
+                            filter("instance-state-name", &LIVE_STATES),
+                        ],
+                    )
+                    .await
+                }
+            })
+            .await?;
+        match answer.as_ref() {
+            Ok(all) => {
+                let mut v: Vec<Instance> = all
+                    .iter()
+                    .filter(|i| tag_of(i.tags(), "Name") == Some(name))
+                    .cloned()
+                    .collect();
+                v.sort_by_key(|i| i.launch_time().map(|t| t.secs()));
+                Ok(v)
+            }
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     async fn find_instances(&self, tag: &str, value: &str, complete: bool) -> R<Vec<Instance>> {
+        if self.cfg.batch && tag == "Name" {
+            let touched = self.touched.lock().map(|t| t.contains(value)).unwrap_or(true);
+            let mut found = if touched {
+                self.instances_by_name(value).await?
+            } else {
+                self.listed(value).await?
+            };
+            if complete {
+                found.retain(|i| tag_of(i.tags(), TAG_COMPLETE) == Some("true"));
+            }
+            return Ok(found);
+        }
         let mut filters = vec![
             filter(&format!("tag:{tag}"), &[value]),
             self.cluster_filter(),
@@ -1433,15 +1741,24 @@ impl Aws {
 
     /// Wait until every instance is running; returns them as described then.
     async fn wait_running(&self, ids: &[String]) -> R<Vec<Instance>> {
+        if self.cfg.batch {
+            // "When you launch an instance, it enters the pending state"
+            // (EC2 User Guide, instance lifecycle): no point asking at once.
+            tokio::time::sleep(self.cfg.poll).await;
+        }
         self.wait_for(&format!("instance(s) {}", ids.join(",")), || async {
-            let out = self
-                .ec2
-                .describe_instances()
-                .set_instance_ids(Some(ids.to_vec()))
-                .send()
-                .await
-                .map_err(|e| from_sdk(&format!("describe instances {}", ids.join(",")), false, e))?;
-            let all: Vec<Instance> = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
+            let all: Vec<Instance> = if self.cfg.batch {
+                self.instances_by_id(ids).await?
+            } else {
+                let out = self
+                    .ec2
+                    .describe_instances()
+                    .set_instance_ids(Some(ids.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(&format!("describe instances {}", ids.join(",")), false, e))?;
+                out.reservations().iter().flat_map(|r| r.instances()).cloned().collect()
+            };
             for i in &all {
                 match i.state().and_then(|s| s.name()) {
                     Some(InstanceStateName::Running) => {}
@@ -1535,6 +1852,16 @@ impl Aws {
 
     async fn finish_instances(&self, ids: &[String], ip_forwarding: bool) -> R<Vec<Instance>> {
         let running = self.wait_running(ids).await?;
+        self.finish_running(running, ip_forwarding).await
+    }
+
+    /// Source/destination checks off (kubenet), then the complete mark
+    /// (unless every instance has it already).
+    async fn finish_running(&self, running: Vec<Instance>, ip_forwarding: bool) -> R<Vec<Instance>> {
+        let ids: Vec<String> = running
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
         if ip_forwarding {
             for i in &running {
                 if i.source_dest_check() != Some(false) {
@@ -1549,7 +1876,9 @@ impl Aws {
                 }
             }
         }
-        self.mark_complete(ids).await?;
+        if !running.iter().all(|i| tag_of(i.tags(), TAG_COMPLETE) == Some("true")) {
+            self.mark_complete(&ids).await?;
+        }
         Ok(running)
     }
 
@@ -1569,9 +1898,21 @@ impl Aws {
             return Err(invalid(&req.name, "not a machine"));
         };
         let existing = self.find_instances("Name", &req.name, false).await?;
+        if self.cfg.batch {
+            // Found running: nothing to wait for.
+            if let Some(i) = existing
+                .first()
+                .filter(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
+            {
+                let running = self.finish_running(vec![i.clone()], *ip_forwarding).await?;
+                return Ok(running.first().map(Self::instance_outputs).unwrap_or_default());
+            }
+        }
         let ids: Vec<String> = match existing.first() {
             Some(i) => vec![i.instance_id().unwrap_or_default().to_string()],
             None => {
+                // From now on this name's lookups ask EC2 (`listed`).
+                self.touch(&req.name);
                 let parts = self.subnet_parts(subnet).await?;
                 let chosen = match private_ip.as_deref().and_then(|ip| ip.parse().ok()) {
                     Some(ip) => parts.iter().find(|(_, r, _)| r.contains(ip)).ok_or_else(|| {
@@ -1666,18 +2007,36 @@ impl Aws {
         ))
     }
 
-    async fn terminate(&self, ids: Vec<String>) -> R<()> {
+    /// Terminate and wait; `false` when every instance was terminated
+    /// already (TerminateInstances answers each one's previous state).
+    async fn terminate(&self, ids: Vec<String>) -> R<bool> {
         if ids.is_empty() {
             return Err(ProviderError::not_found("no instances"));
         }
-        self.ec2
+        let out = self
+            .ec2
             .terminate_instances()
             .set_instance_ids(Some(ids.clone()))
             .send()
             .await
             .map_err(|e| from_sdk(&format!("terminate {}", ids.join(",")), false, e))?;
+        let was_live = out
+            .terminating_instances()
+            .iter()
+            .any(|c| c.previous_state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated));
+        if !was_live && !out.terminating_instances().is_empty() {
+            return Ok(false);
+        }
         // Wait, so that security groups and subnets can go next.
         self.wait_for(&format!("termination of {}", ids.join(",")), || async {
+            if self.cfg.batch {
+                // An instance no longer listed is gone too.
+                let found = self.instances_by_id(&ids).await?;
+                let done = found
+                    .iter()
+                    .all(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated));
+                return Ok(done.then_some(()));
+            }
             let out = self
                 .ec2
                 .describe_instances()
@@ -1697,10 +2056,12 @@ impl Aws {
                 .all(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated));
             Ok(done.then_some(()))
         })
-        .await
+        .await?;
+        Ok(true)
     }
 
     async fn delete_machine(&self, name: &str, id: Option<&str>) -> R<()> {
+        self.touch(name);
         match id {
             Some(eni) if eni.starts_with("eni-") => {
                 self.ec2
@@ -1712,17 +2073,24 @@ impl Aws {
                 Ok(())
             }
             Some(i) if i.starts_with("i-") => {
-                // Only a live instance needs terminating.
-                let live = self
-                    .instances(vec![
-                        filter("instance-id", &[i]),
-                        filter("instance-state-name", &LIVE_STATES),
-                    ])
-                    .await?;
-                if live.is_empty() {
-                    return Err(ProviderError::not_found(format!("instance {i}")));
+                // Only a live instance needs terminating: TerminateInstances
+                // says whether it was (no DescribeInstances first).
+                if !self.cfg.batch {
+                    let live = self
+                        .instances(vec![
+                            filter("instance-id", &[i]),
+                            filter("instance-state-name", &LIVE_STATES),
+                        ])
+                        .await?;
+                    if live.is_empty() {
+                        return Err(ProviderError::not_found(format!("instance {i}")));
+                    }
                 }
-                self.terminate(vec![i.to_string()]).await
+                if self.terminate(vec![i.to_string()]).await? {
+                    Ok(())
+                } else {
+                    Err(ProviderError::not_found(format!("instance {i} (terminated already)")))
+                }
             }
             _ => {
                 let ids = self
@@ -1731,7 +2099,7 @@ impl Aws {
                     .iter()
                     .filter_map(|i| i.instance_id().map(str::to_string))
                     .collect();
-                self.terminate(ids).await
+                self.terminate(ids).await.map(|_| ())
             }
         }
     }
@@ -1858,6 +2226,57 @@ fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
     o
 }
 
+/// The names of a plan load balancer's network load balancer and target
+/// group: the internet-facing pair, or the internal one.
+pub fn nlb_names(name: &str, internal: bool) -> (String, String) {
+    if internal {
+        (elb_name(&format!("{name}-int")), elb_name(&format!("{name}-int-tg")))
+    } else {
+        (elb_name(name), elb_name(&format!("{name}-tg")))
+    }
+}
+
+/// One network load balancer's description for `ensure_nlb`.
+#[derive(Clone, Copy)]
+struct Nlb<'a> {
+    lb_name: &'a str,
+    tg_name: &'a str,
+    internal: bool,
+    subnets: &'a [String],
+    vpc: &'a str,
+    port: u16,
+    tags: &'a [elbv2::types::Tag],
+}
+
+/// The outputs of the internet-facing load balancer, with the internal
+/// one's DNS name and target group.
+fn nlb_pair_outputs(public: &Outputs, internal: &Outputs) -> Outputs {
+    let mut o = public.clone();
+    if let Some(dns) = internal.get(OUT_DNS_NAME) {
+        o.insert(OUT_INTERNAL_DNS_NAME.into(), dns.clone());
+    }
+    if let Some(tg) = internal.get("targetGroup") {
+        o.insert("internalTargetGroup".into(), tg.clone());
+    }
+    o
+}
+
+/// The public IPv4 DNS name EC2 gives a public address:
+/// `ec2-203-0-113-25.compute-1.amazonaws.com` in us-east-1,
+/// `ec2-203-0-113-25.REGION.compute.amazonaws.com` elsewhere (EC2 User
+/// Guide, "EC2 instance hostnames, DNS names, and domains"; China regions
+/// end in `amazonaws.com.cn`). With DNS hostnames on in the VPC, "requests
+/// from within the VPC resolve to the private primary IPv4 address of the
+/// network interface" (EC2 API reference, `PublicIpDnsNameOptions`).
+pub fn public_dns_name(ip: &str, region: &str) -> String {
+    let dashed = ip.replace('.', "-");
+    match region {
+        "us-east-1" => format!("ec2-{dashed}.compute-1.amazonaws.com"),
+        r if r.starts_with("cn-") => format!("ec2-{dashed}.{r}.compute.amazonaws.com.cn"),
+        r => format!("ec2-{dashed}.{r}.compute.amazonaws.com"),
+    }
+}
+
 fn lb_outputs(lb: &elbv2::types::LoadBalancer, tg: &str) -> Outputs {
     let dns = lb.dns_name().unwrap_or_default();
     outputs(
@@ -1948,13 +2367,17 @@ impl Provider for Aws {
                     .map(Self::instance_outputs))
             }
             Kind::MachineGroup => {
-                let found = self.find_instances(TAG_GROUP, name, true).await?;
+                let all = self.find_instances(TAG_GROUP, name, false).await?;
+                let found: Vec<&Instance> = all
+                    .iter()
+                    .filter(|i| tag_of(i.tags(), TAG_COMPLETE) == Some("true"))
+                    .collect();
                 let all_running = found
                     .iter()
                     .all(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running));
                 // Complete only when every instance was marked (the group's
                 // create marks them all at once, after they run).
-                let incomplete = self.find_instances(TAG_GROUP, name, false).await?.len() != found.len();
+                let incomplete = all.len() != found.len();
                 Ok((!found.is_empty() && all_running && !incomplete)
                     .then(|| outputs(&format!("mg:{name}"), &[("count", &found.len().to_string())])))
             }
@@ -2043,7 +2466,7 @@ impl Provider for Aws {
                     .iter()
                     .filter_map(|i| i.instance_id().map(str::to_string))
                     .collect();
-                self.terminate(ids).await
+                self.terminate(ids).await.map(|_| ())
             }
         }
     }

@@ -54,18 +54,80 @@ pub fn buckets(form: &str, scale: f64) -> Vec<(String, Limit, u32)> {
     out
 }
 
+/// What went out through a [`Paced`] client: calls per action, and tokens
+/// taken from each bucket (for benchmarks' lower bounds and call counts).
+#[derive(Debug, Clone, Default)]
+pub struct CallStats {
+    /// Action → calls (`DescribeInstances`, `RunInstances`…).
+    pub actions: std::collections::BTreeMap<String, u64>,
+    /// Bucket key → (its client shape, tokens taken).
+    pub buckets: std::collections::BTreeMap<String, (Limit, u64)>,
+}
+
+impl CallStats {
+    /// Calls of actions that only read (`Describe*`).
+    pub fn describes(&self) -> u64 {
+        self.actions
+            .iter()
+            .filter(|(a, _)| a.starts_with("Describe"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Every call.
+    pub fn total(&self) -> u64 {
+        self.actions.values().sum()
+    }
+
+    /// The shortest time the calls could have taken under the clouds'
+    /// buckets (each as documented: one refill more than the client's), the
+    /// slowest bucket's: tokens beyond a full bucket at its refill rate.
+    pub fn lower_bound(&self) -> std::time::Duration {
+        let secs = self
+            .buckets
+            .values()
+            .map(|(limit, tokens)| {
+                let capacity = limit.capacity + limit.per_second;
+                let over = (*tokens as f64 - capacity).max(0.0);
+                if limit.per_second > 0.0 {
+                    over / limit.per_second
+                } else {
+                    0.0
+                }
+            })
+            .fold(0.0, f64::max);
+        std::time::Duration::from_secs_f64(secs)
+    }
+}
+
 /// An HTTP client that paces every call before sending it.
 #[derive(Debug, Clone)]
 pub struct Paced {
     inner: SharedHttpClient,
     pacer: Arc<Pacer>,
     scale: f64,
+    stats: Arc<std::sync::Mutex<CallStats>>,
 }
 
 impl Paced {
     /// `scale` multiplies every documented bucket (1.0: as documented).
     pub fn new(inner: SharedHttpClient, pacer: Arc<Pacer>, scale: f64) -> Paced {
-        Paced { inner, pacer, scale }
+        Paced {
+            inner,
+            pacer,
+            scale,
+            stats: Arc::default(),
+        }
+    }
+
+    /// What went out so far.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The shared record of calls (it outlives clones of the client).
+    pub fn stats_handle(&self) -> Arc<std::sync::Mutex<CallStats>> {
+        self.stats.clone()
     }
 }
 
@@ -75,6 +137,7 @@ impl HttpClient for Paced {
             inner: self.inner.http_connector(settings, components),
             pacer: self.pacer.clone(),
             scale: self.scale,
+            stats: self.stats.clone(),
         })
     }
 }
@@ -84,6 +147,7 @@ struct PacedConnector {
     inner: SharedHttpConnector,
     pacer: Arc<Pacer>,
     scale: f64,
+    stats: Arc<std::sync::Mutex<CallStats>>,
 }
 
 impl HttpConnector for PacedConnector {
@@ -94,6 +158,16 @@ impl HttpConnector for PacedConnector {
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
         let wanted = buckets(&form, self.scale);
+        if let Ok(mut stats) = self.stats.lock() {
+            let action = form
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("(none)");
+            *stats.actions.entry(action.to_string()).or_default() += 1;
+            for (key, limit, n) in &wanted {
+                stats.buckets.entry(key.clone()).or_insert((*limit, 0)).1 += u64::from(*n);
+            }
+        }
         let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
         HttpConnectorFuture::new(async move {
             for (key, limit, n) in wanted {

@@ -142,6 +142,12 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
     let instance = || {
         aws_sdk_ec2::types::Instance::builder()
             .instance_id("i-0abc")
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("Name")
+                    .value("k8s-master-0")
+                    .build(),
+            )
             .private_ip_address("10.240.0.4")
             .state(
                 aws_sdk_ec2::types::InstanceState::builder()
@@ -313,4 +319,126 @@ async fn the_gateway_is_detached_only_after_the_load_balancers_interfaces() {
         vec!["interface there", "interface there", "interface gone", "detach"]
     );
     assert_eq!(delete_vpc.num_calls(), 1);
+}
+
+/// Twenty machines created at once: their lookups, waits and reads go out
+/// as a few DescribeInstances, not one (or more) each.
+#[tokio::test]
+async fn machines_created_together_share_their_describe_calls() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const N: usize = 20;
+    let running = |k: usize| {
+        aws_sdk_ec2::types::Instance::builder()
+            .instance_id(format!("i-{k:04}"))
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("Name")
+                    .value(format!("m{k}"))
+                    .build(),
+            )
+            .private_ip_address(format!("10.240.0.{}", 10 + k))
+            .state(
+                aws_sdk_ec2::types::InstanceState::builder()
+                    .name(aws_sdk_ec2::types::InstanceStateName::Running)
+                    .build(),
+            )
+            .build()
+    };
+    let by_id = mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(|r| r.filters().iter().any(|f| f.name() == Some("instance-id")))
+        .then_output(move || {
+            DescribeInstancesOutput::builder()
+                .reservations(
+                    aws_sdk_ec2::types::Reservation::builder()
+                        .set_instances(Some((0..N).map(running).collect()))
+                        .build(),
+                )
+                .build()
+        });
+    // Before any create: the cluster has no instances.
+    let listing =
+        mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| DescribeInstancesOutput::builder().build());
+    let next = Arc::new(AtomicUsize::new(0));
+    let run = mock!(aws_sdk_ec2::Client::run_instances).then_output(move || {
+        let k = next.fetch_add(1, Ordering::SeqCst);
+        aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
+            .instances(
+                aws_sdk_ec2::types::Instance::builder()
+                    .instance_id(format!("i-{k:04}"))
+                    .build(),
+            )
+            .build()
+    });
+    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
+        aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput::builder()
+            .subnets(
+                aws_sdk_ec2::types::Subnet::builder()
+                    .subnet_id("subnet-1")
+                    .cidr_block("10.240.0.0/18")
+                    .availability_zone("us-west-2a")
+                    .build(),
+            )
+            .build()
+    });
+    let images = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| {
+        aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder()
+            .images(
+                aws_sdk_ec2::types::Image::builder()
+                    .image_id("ami-1")
+                    .root_device_name("/dev/sda1")
+                    .build(),
+            )
+            .build()
+    });
+    let tag = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let ec2 = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&by_id, &listing, &run, &subnets, &images, &tag]
+    );
+    let aws = Arc::new(quick(ec2));
+    let mut tasks = Vec::new();
+    for k in 0..N {
+        let aws = aws.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = hke_provider_api::Request {
+                logical_id: format!("machine/m{k}"),
+                name: format!("m{k}"),
+                spec: hke_provider_api::Spec::Machine {
+                    subnet: "subnet-1".into(),
+                    firewall: "sg-1".into(),
+                    os: hke_provider_api::Os::Linux,
+                    size: "m5.large".into(),
+                    image: hke_provider_api::Image {
+                        name: "ubuntu-24.04".into(),
+                        lookup: Default::default(),
+                    },
+                    disk_gb: 30,
+                    private_ip: None,
+                    placement: None,
+                    ip_forwarding: false,
+                    pod_ips: 0,
+                    bootstrap_inputs: Default::default(),
+                },
+                tags: Default::default(),
+                references: vec![],
+                client_token: format!("tok-{k}"),
+                user_data: Some("#cloud-config\n".into()),
+                login: None,
+            };
+            aws.create(&req).await.expect("created")
+        }));
+    }
+    for (k, t) in tasks.into_iter().enumerate() {
+        let out = t.await.expect("task");
+        assert!(out.get("id").is_some_and(|id| id.starts_with("i-")), "m{k}: {out:?}");
+    }
+    assert_eq!(run.num_calls(), N);
+    // One listing for the lookups, and a few rounds of waits (two polls
+    // apart), where one call per instance would be 2 × 20.
+    let describes = by_id.num_calls() + listing.num_calls();
+    assert_eq!(listing.num_calls(), 1, "the lookups share one listing");
+    assert!(describes <= 6, "{describes} DescribeInstances for {N} machines");
 }

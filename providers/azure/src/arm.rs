@@ -35,6 +35,64 @@ const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
 
+/// The client buckets of ARM's documented limits, `rate` times their sizes
+/// and refills (a subscription with raised limits, or a test), refilled
+/// `clock` times faster (benchmarks that scale time down).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub reads: Limit,
+    pub writes: Limit,
+    pub deletes: Limit,
+    pub put_vm: Limit,
+    /// How much faster than ARM's one second the refill steps come.
+    pub clock: f64,
+}
+
+impl Limits {
+    pub fn scaled(rate: f64, clock: f64) -> Limits {
+        let shape = |(capacity, per_second): (f64, f64)| {
+            let mut l = Limit::token_bucket(capacity * rate, per_second * rate);
+            l.per_second *= clock;
+            l
+        };
+        Limits {
+            reads: shape(limits::READS),
+            writes: shape(limits::WRITES),
+            deletes: shape(limits::DELETES),
+            put_vm: shape(limits::PUT_VM),
+            clock: clock.max(1e-6),
+        }
+    }
+
+    /// The tokens ARM adds to a bucket at each (one-second) step.
+    fn step(&self, limit: Limit) -> f64 {
+        limit.per_second / self.clock
+    }
+
+    fn of(&self, key: &str) -> Limit {
+        match key {
+            "arm/reads" => self.reads,
+            "arm/deletes" => self.deletes,
+            _ => self.writes,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::scaled(1.0, 1.0)
+    }
+}
+
+/// What a caller needs of a PUT once its operation succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The resource as ARM reports it after the operation (a GET).
+    Body,
+    /// Only that it succeeded: the PUT's own answer is returned.
+    Done,
+}
+
 /// The bucket (per subscription, principal and operation type) a method's
 /// calls take a token from, its shape, and the header in which ARM says how
 /// many calls of it are left.
@@ -73,6 +131,8 @@ pub struct Arm {
     /// PutVM limit: every call waits for its token before it is sent, and
     /// ARM's `x-ms-ratelimit-remaining-subscription-*` headers lower them.
     pub pacer: Pacer,
+    /// The buckets' shapes.
+    pub limits: Limits,
     base: Url,
     /// Poll interval when the service does not say (Retry-After wins).
     pub poll: Duration,
@@ -120,6 +180,7 @@ impl Arm {
         Arm {
             pipeline,
             pacer: Pacer::new(),
+            limits: Limits::default(),
             base,
             poll,
             http,
@@ -139,11 +200,10 @@ impl Arm {
     /// Send one request through the pipeline (with its retries).
     pub async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> R<Reply> {
         let what = format!("{} {}", method, url.path());
-        let (key, shape, remaining_header) = bucket_of(&method);
-        let limit = Limit::token_bucket(shape.0, shape.1);
+        let (key, _, remaining_header) = bucket_of(&method);
+        let limit = self.limits.of(key);
         if puts_vm(&method, &url) {
-            let vm = Limit::token_bucket(limits::PUT_VM.0, limits::PUT_VM.1);
-            self.pacer.acquire("arm/compute-put-vm", vm, 1).await;
+            self.pacer.acquire("arm/compute-put-vm", self.limits.put_vm, 1).await;
         }
         self.pacer.acquire(key, limit, 1).await;
         let mut req = Request::new(url, method);
@@ -171,7 +231,8 @@ impl Arm {
             .get_optional_str(&HeaderName::from_static(remaining_header))
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
-            self.pacer.observe_remaining(key, limit, left);
+            self.pacer
+                .observe_remaining_stepped(key, limit, left, self.limits.step(limit));
         }
         let body: Value = if body.is_empty() {
             Value::Null
@@ -196,20 +257,53 @@ impl Arm {
     /// PUT a resource and follow the operation to its end; returns the
     /// resource as ARM then reports it.
     pub async fn put<B: Serialize>(&self, path: &str, api: &str, body: &B) -> R<Value> {
+        self.put_for(path, api, body, Need::Body).await
+    }
+
+    /// PUT a resource and follow the operation to its end. With
+    /// `Need::Done`, an operation followed through `Azure-AsyncOperation`
+    /// to `Succeeded` is the answer ("the resource ... is in a Succeeded
+    /// state": learn.microsoft.com/azure/azure-resource-manager/management/
+    /// async-operations), so the PUT's own body is returned without reading
+    /// the resource again.
+    pub async fn put_for<B: Serialize>(&self, path: &str, api: &str, body: &B, need: Need) -> R<Value> {
+        self.put_watched(path, api, body, need, None).await
+    }
+
+    /// `put_for`, following the operation through `watch` (the list of the
+    /// resource's collection) while enough operations wait on it.
+    pub async fn put_watched<B: Serialize>(
+        &self,
+        path: &str,
+        api: &str,
+        body: &B,
+        need: Need,
+        watch: Option<&Watch>,
+    ) -> R<Value> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| ProviderError::permanent("InvalidRequest", format!("PUT {path}: {e}")))?;
+        let sent = Instant::now();
         let r = self.send(Method::Put, self.url(path, api)?, Some(bytes)).await?;
         if !(200..=202).contains(&r.status) {
             return Err(classify(&format!("PUT {path}"), &r));
         }
         // Accepted: from here on the resource exists (or is being made);
         // never report an error the engine would answer with a second PUT.
-        let outcome = self.follow(path, &r).await;
+        let outcome = self.follow(path, &r, watch.map(|w| (w, sent))).await;
         let failed = |e: ProviderError| ProviderError {
             left_behind: LeftBehind::Something(path.to_string()),
             ..e
         };
         outcome.map_err(failed)?;
+        let state = r.body.pointer("/properties/provisioningState").and_then(|s| s.as_str());
+        let followed = r.headers.get_optional_str(&ASYNC_OPERATION).is_some();
+        if need == Need::Done && (followed || matches!(state, None | Some("Succeeded"))) && r.body.is_object() {
+            let mut v = r.body;
+            if v.pointer("/properties/provisioningState").is_some() {
+                v["properties"]["provisioningState"] = Value::from("Succeeded");
+            }
+            return Ok(v);
+        }
         // The operation is over; a resource still says so itself where a
         // service answered without an operation to follow.
         let started = Instant::now();
@@ -244,7 +338,7 @@ impl Arm {
     pub async fn delete(&self, path: &str, api: &str) -> R<()> {
         let r = self.send(Method::Delete, self.url(path, api)?, None).await?;
         match r.status {
-            200 | 202 | 204 => self.follow(path, &r).await,
+            200 | 202 | 204 => self.follow(path, &r, None).await,
             404 => Err(ProviderError::not_found(path.to_string())),
             _ => Err(classify(&format!("DELETE {path}"), &r)),
         }
@@ -264,6 +358,17 @@ impl Arm {
 
     /// Every page of a list (`value` + `nextLink`).
     pub async fn list<T: DeserializeOwned>(&self, path: &str, api: &str, filter: Option<&str>) -> R<Vec<T>> {
+        self.list_pages(path, api, filter).await.map(|(items, _)| items)
+    }
+
+    /// A list and the pages it took.
+    pub async fn list_pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api: &str,
+        filter: Option<&str>,
+    ) -> R<(Vec<T>, usize)> {
+        let mut pages = 0;
         let mut url = self.url(path, api)?;
         if let Some(f) = filter {
             url.query_pairs_mut().append_pair("$filter", f);
@@ -272,6 +377,7 @@ impl Arm {
         let mut next = Some(url);
         while let Some(u) = next.take() {
             let r = self.read_reply(Method::Get, u.clone()).await?;
+            pages += 1;
             if r.status != 200 {
                 return Err(classify(&format!("GET {path}"), &r));
             }
@@ -288,7 +394,7 @@ impl Arm {
                 .and_then(|v| v.as_str())
                 .and_then(|s| Url::parse(s).ok());
         }
-        Ok(out)
+        Ok((out, pages))
     }
 
     /// GET that keeps trying through throttling and outages past the
@@ -320,14 +426,29 @@ impl Arm {
         }
     }
 
-    /// Follow an accepted PUT/DELETE to its terminal state.
-    async fn follow(&self, path: &str, first: &Reply) -> R<()> {
+    /// Follow an accepted PUT/DELETE to its terminal state; with `watch`,
+    /// from its collection's list while enough operations wait on it.
+    async fn follow(&self, path: &str, first: &Reply, watch: Option<(&Watch, Instant)>) -> R<()> {
         let started = Instant::now();
         if let Some(op) = first.headers.get_optional_string(&ASYNC_OPERATION) {
             let url = Url::parse(&op).map_err(|e| ProviderError::permanent("InvalidResponse", format!("{op}: {e}")))?;
             let mut wait = wait_of(&first.headers).unwrap_or(self.poll);
+            let _waiting = watch.map(|(w, _)| w.enter());
             loop {
                 tokio::time::sleep(wait).await;
+                if let Some((w, sent)) = watch {
+                    if w.shared() {
+                        // A list at most half an interval old: a VM is
+                        // seen done at most 1.5 intervals after it is.
+                        match w.state_of(self, path, sent, wait / 2).await?.as_deref() {
+                            Some("Succeeded") => return Ok(()),
+                            // The operation says why.
+                            Some("Failed") | Some("Canceled") => {}
+                            _ if started.elapsed() > OPERATION_DEADLINE => {}
+                            _ => continue,
+                        }
+                    }
+                }
                 let r = self.read_reply(Method::Get, url.clone()).await?;
                 if r.status != 200 {
                     return Err(classify(&format!("operation of {path}"), &r));
@@ -381,6 +502,85 @@ impl Arm {
             }
         }
         Ok(())
+    }
+}
+
+/// The provisioning states of one collection (a group's
+/// `virtualMachines`), read by one list for all the operations waiting on
+/// its resources: with hundreds of VMs being made, a list of a few pages
+/// each poll interval replaces hundreds of operation polls, which ARM
+/// counts against the same read bucket. A resource's `provisioningState`
+/// is that of its last operation ("Succeeded", "Failed", or in progress:
+/// learn.microsoft.com/azure/azure-resource-manager/management/
+/// async-operations); a failed one's operation is still read for its error.
+pub struct Watch {
+    collection: String,
+    api: &'static str,
+    waiting: std::sync::atomic::AtomicUsize,
+    seen: tokio::sync::Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    at: Option<Instant>,
+    pages: usize,
+    states: std::collections::HashMap<String, String>,
+}
+
+/// One operation waiting on a `Watch`, while it lives.
+pub struct Waiting<'a>(&'a Watch);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Watch {
+    pub fn new(collection: String, api: &'static str) -> Watch {
+        Watch {
+            collection,
+            api,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            seen: tokio::sync::Mutex::new(Seen::default()),
+        }
+    }
+
+    fn enter(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(self)
+    }
+
+    /// Enough operations wait for one list to cost fewer reads than their
+    /// polls: at least twice the pages the last list took.
+    fn shared(&self) -> bool {
+        let pages = self.seen.try_lock().map(|s| s.pages).unwrap_or(1).max(1);
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst) >= 2 * pages
+    }
+
+    /// The state of `path` in a list made after `after` and at most `fresh`
+    /// old (listed again when there is none).
+    async fn state_of(&self, arm: &Arm, path: &str, after: Instant, fresh: Duration) -> R<Option<String>> {
+        let mut seen = self.seen.lock().await;
+        let stale = match seen.at {
+            Some(at) => at <= after || at.elapsed() >= fresh,
+            None => true,
+        };
+        if stale {
+            let at = Instant::now();
+            let (items, pages) = arm.list_pages::<Value>(&self.collection, self.api, None).await?;
+            seen.states = items
+                .iter()
+                .filter_map(|v| {
+                    let id = v["id"].as_str()?.to_ascii_lowercase();
+                    let state = v.pointer("/properties/provisioningState")?.as_str()?.to_string();
+                    Some((id, state))
+                })
+                .collect();
+            seen.pages = pages;
+            seen.at = Some(at);
+        }
+        Ok(seen.states.get(&path.to_ascii_lowercase()).cloned())
     }
 }
 

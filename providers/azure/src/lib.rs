@@ -9,15 +9,24 @@
 //! | subnet           | subnet of the virtual network                                          |
 //! | firewall         | network security group, one inbound rule per hke rule, on every NIC    |
 //! | publicAddress    | Standard static public IP, DNS label `<dnsPrefix>.<location>.cloudapp.azure.com` |
-//! | loadBalancer     | Standard load balancer: frontend, pools `masters` and `nodes`, TCP probe and rule on the API port, outbound rule for every node |
+//! | loadBalancer     | Standard load balancer: frontends (the API server's address and the plan's `publicAddress/outbound-N`), pools `masters` and `nodes`, TCP probe and rule on the API port, outbound rule for every node with `allocatedOutboundPorts` 1,024 (`hke_provider_api::snat`) |
 //! | placementGroup   | availability set (2 fault, 5 update domains) per pool and for the masters |
 //! | machine          | NIC `<name>-nic` + VM (managed OS disk, custom data = bootstrap, boot diagnostics); Windows adds a CustomScript extension that runs the custom data |
 //! | lbMember         | the master's NIC joins the `masters` pool                              |
 //! | route            | route in `<vnet>-routetable` (created and bound to the subnet on first use), next hop the node's IP |
 //! | machineGroup     | VM scale set (Uniform, manual upgrades); over 100 instances `singlePlacementGroup: false` |
 //!
-//! Every create reads first: a resource that exists and succeeded is
-//! adopted, never PUT again. Teardown of a cluster whose resource group hke
+//! In a resource group of the user's, every create reads first: a resource
+//! that exists and succeeded is adopted, never PUT again, and another
+//! cluster's is an error. In a group of hke's own no other cluster can hold
+//! a name, so creates PUT at once (ARM's PUT is idempotent by id; the engine
+//! reads before it creates anything an earlier run may have made). An
+//! operation followed to `Succeeded` is not read again unless its computed
+//! properties are needed (public IP addresses, NIC addresses), and VM
+//! creations that wait together share one list of the group's VMs per poll
+//! interval instead of polling each operation. Calls wait for ARM's
+//! per-principal buckets (`arm::Limits`), and lower them to what ARM's
+//! `x-ms-ratelimit-remaining-*` headers say is left. Teardown of a cluster whose resource group hke
 //! made is one resource-group delete; otherwise tagged resources go in
 //! dependency order. Tag keys cannot hold `/` on Azure: `hke.io/cluster`
 //! is written `hke.io_cluster` (see `tags`).
@@ -32,6 +41,7 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport, Url};
 use base64::Engine as _;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
+use hke_provider_api::snat;
 use hke_provider_api::{Found, Kind, Login, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
 use serde_json::Value;
 
@@ -64,6 +74,15 @@ pub struct AzureConfig {
     pub ca_file: Option<PathBuf>,
     /// Poll interval of long-running operations when ARM does not say.
     pub poll: Duration,
+    /// Pace calls under ARM's documented per-principal buckets; `None`:
+    /// unless `HKE_PACING=off`.
+    pub pacing: Option<bool>,
+    /// Times the documented buckets' sizes and refills (a subscription with
+    /// raised limits, a test); `None`: `HKE_AZURE_RATE_SCALE`, else 1.
+    pub rate_scale: Option<f64>,
+    /// The buckets refill this many times faster (benchmarks that scale
+    /// time down).
+    pub clock_scale: f64,
 }
 
 impl AzureConfig {
@@ -77,6 +96,9 @@ impl AzureConfig {
             scope: None,
             ca_file: None,
             poll: Duration::from_secs(5),
+            pacing: None,
+            rate_scale: None,
+            clock_scale: 1.0,
         }
     }
 }
@@ -89,8 +111,45 @@ pub struct Azure {
     location: Mutex<Option<String>>,
     /// The `nodes` backend pool of the cluster's load balancer, once found.
     outbound_pool: tokio::sync::Mutex<Option<String>>,
-    /// One route table set-up at a time.
-    route_table: tokio::sync::Mutex<()>,
+    /// The route table once made and bound to the subnets (one set-up at
+    /// a time).
+    route_table: tokio::sync::Mutex<Option<String>>,
+    /// The group is hke's own (made by it or tagged for this cluster): no
+    /// other cluster's resource can hold a name in it, so creates PUT
+    /// without reading first (ARM's PUT is idempotent by id).
+    own_group: std::sync::atomic::AtomicBool,
+    /// Private addresses of the NICs this process made, by VM id (the
+    /// next hops of kubenet routes).
+    private_ips: Mutex<BTreeMap<String, String>>,
+    /// The group's VMs, listed for the VM creations waiting on them.
+    vms: arm::Watch,
+}
+
+/// `HKE_PACING` and `HKE_AZURE_RATE_SCALE` where the caller did not say:
+/// (pacing, rate scale).
+// Read here until `deploy::provider_for` passes them (as for AWS and GCP).
+#[allow(clippy::disallowed_methods)]
+fn pacing_from_env(cfg: &AzureConfig) -> R<(bool, f64)> {
+    let pacing = match cfg.pacing {
+        Some(p) => p,
+        None => match std::env::var("HKE_PACING").ok().as_deref() {
+            None | Some("") | Some("on") => true,
+            Some("off") => false,
+            Some(v) => return Err(config_error(format!("HKE_PACING={v:?}: on or off"))),
+        },
+    };
+    let scale = match cfg.rate_scale {
+        Some(f) => f,
+        None => match std::env::var("HKE_AZURE_RATE_SCALE").ok().filter(|v| !v.is_empty()) {
+            None => 1.0,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0)
+                .ok_or_else(|| config_error(format!("HKE_AZURE_RATE_SCALE={v:?} is not a positive number")))?,
+        },
+    };
+    Ok((pacing, scale))
 }
 
 fn config_error(msg: String) -> ProviderError {
@@ -202,7 +261,12 @@ impl Azure {
             ..Default::default()
         };
         let cred = credential(&options)?;
-        let arm = Arm::new(base, cred, scope, transport, http, cfg.poll);
+        let mut arm = Arm::new(base, cred, scope, transport, http, cfg.poll);
+        let (pacing, rate_scale) = pacing_from_env(&cfg)?;
+        if !pacing {
+            arm.pacer = hke_provider_api::Pacer::off();
+        }
+        arm.limits = arm::Limits::scaled(rate_scale, cfg.clock_scale);
         let az = Azure {
             arm,
             cluster: cfg.cluster.clone(),
@@ -210,7 +274,16 @@ impl Azure {
             resource_group: cfg.resource_group.clone(),
             location: Mutex::new(cfg.location.clone()),
             outbound_pool: tokio::sync::Mutex::new(None),
-            route_table: tokio::sync::Mutex::new(()),
+            route_table: tokio::sync::Mutex::new(None),
+            own_group: std::sync::atomic::AtomicBool::new(false),
+            private_ips: Mutex::new(BTreeMap::new()),
+            vms: arm::Watch::new(
+                format!(
+                    "/subscriptions/{subscription}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines",
+                    cfg.resource_group
+                ),
+                API_COMPUTE,
+            ),
         };
         let sub: Option<Value> = az
             .arm
@@ -227,6 +300,11 @@ impl Azure {
             )));
         }
         Ok(az)
+    }
+
+    /// (calls that waited for ARM's buckets, total time waited).
+    pub fn paced(&self) -> (u64, Duration) {
+        self.arm.pacer.waited()
     }
 
     fn rg_id(&self) -> String {
@@ -273,20 +351,51 @@ impl Azure {
         Ok(None)
     }
 
-    /// Create a top-level resource unless it exists (adopted, never PUT
-    /// twice). Another cluster's resource of that name is an error.
+    /// Create a resource unless it exists (adopted, never PUT twice).
+    /// Another cluster's resource of that name is an error.
     async fn ensure<B: serde::Serialize>(&self, path: &str, api: &str, body: &B) -> R<Observed> {
-        if let Some(o) = self.existing(path, api).await? {
-            if !o.tags.is_empty() && !self.ours(&o.tags) && tags::from_azure(&o.tags).contains_key(TAG_CLUSTER) {
-                return Err(ProviderError::permanent(
-                    "Conflict",
-                    format!("{path} exists and belongs to another cluster"),
-                ));
+        self.ensure_for(path, api, body, |_| true, None).await
+    }
+
+    /// `ensure`, where `complete` says whether the PUT's own answer holds
+    /// what the caller reads (else the resource is read once it is made).
+    /// In a group of hke's own, the resource is PUT without a read first:
+    /// the engine reads before it creates anything a previous run may have
+    /// made, and a PUT of the same body is idempotent.
+    async fn ensure_for<B: serde::Serialize>(
+        &self,
+        path: &str,
+        api: &str,
+        body: &B,
+        complete: impl Fn(&Observed) -> bool,
+        watch: Option<&arm::Watch>,
+    ) -> R<Observed> {
+        if !self.own_group.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(o) = self.existing(path, api).await? {
+                if !o.tags.is_empty() && !self.ours(&o.tags) && tags::from_azure(&o.tags).contains_key(TAG_CLUSTER) {
+                    return Err(ProviderError::permanent(
+                        "Conflict",
+                        format!("{path} exists and belongs to another cluster"),
+                    ));
+                }
+                return Ok(o);
             }
+        }
+        let parse = |v: Value| {
+            serde_json::from_value::<Observed>(v)
+                .map_err(|e| ProviderError::permanent("InvalidResponse", format!("{path}: {e}")))
+        };
+        let o = parse(self.arm.put_watched(path, api, body, arm::Need::Done, watch).await?)?;
+        if complete(&o) {
             return Ok(o);
         }
-        let v = self.arm.put(path, api, body).await?;
-        serde_json::from_value(v).map_err(|e| ProviderError::permanent("InvalidResponse", format!("{path}: {e}")))
+        match self.arm.get::<Observed>(path, api).await? {
+            Some(o) => Ok(o),
+            None => Err(ProviderError::permanent(
+                "ResourceNotFound",
+                format!("{path} was made but cannot be read"),
+            )),
+        }
     }
 
     // ---- kinds ------------------------------------------------------------
@@ -304,7 +413,10 @@ impl Azure {
             }
             let owner = tags::from_azure(&o.tags).get(TAG_CLUSTER).cloned();
             return match owner {
-                Some(c) if c == self.cluster => Ok(out(&path, &[("owned", "true")])),
+                Some(c) if c == self.cluster => {
+                    self.own_group.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(out(&path, &[("owned", "true")]))
+                }
                 Some(c) => Err(ProviderError::permanent(
                     "Conflict",
                     format!("resource group {} belongs to cluster {c}", self.resource_group),
@@ -315,6 +427,7 @@ impl Azure {
         }
         let body = Resource::new(location, &self.tags(req), Empty {});
         self.arm.put(&path, API_RESOURCES, &body).await?;
+        self.own_group.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(out(&path, &[("owned", "true")]))
     }
 
@@ -342,7 +455,11 @@ impl Azure {
                 route_table: None,
             },
         );
-        self.ensure(&path, API_NETWORK, &body).await?;
+        // Read first even in hke's own group: a PUT without the route table
+        // kubenet bound to it would unbind it.
+        if self.existing(&path, API_NETWORK).await?.is_none() {
+            self.arm.put_for(&path, API_NETWORK, &body, arm::Need::Done).await?;
+        }
         Ok(out(&path, &[]))
     }
 
@@ -357,7 +474,16 @@ impl Azure {
         let path = self.id("Microsoft.Network/publicIPAddresses", &req.name);
         let body = Resource::new(&self.location()?, &self.tags(req), public_ip_props(dns_label))
             .with_sku(Sku::named("Standard"));
-        let o = self.ensure(&path, API_NETWORK, &body).await?;
+        let labelled = dns_label.is_some();
+        let o = self
+            .ensure_for(
+                &path,
+                API_NETWORK,
+                &body,
+                |o| o.str_at("/ipAddress").is_some() && (!labelled || o.str_at("/dnsSettings/fqdn").is_some()),
+                None,
+            )
+            .await?;
         Ok(address_outputs(&path, &o))
     }
 
@@ -365,14 +491,40 @@ impl Azure {
         let address = address
             .ok_or_else(|| ProviderError::permanent("InvalidPlan", "an Azure load balancer needs a public IP"))?;
         let path = self.id("Microsoft.Network/loadBalancers", &req.name);
+        let outbound = self.outbound_addresses(&req.name).await?;
         let body = Resource::new(
             &self.location()?,
             &self.tags(req),
-            lb_props(|c, n| format!("{path}/{c}/{n}"), address, port),
+            lb_props(|c, n| format!("{path}/{c}/{n}"), address, &outbound, port),
         )
         .with_sku(Sku::named("Standard"));
         self.ensure(&path, API_NETWORK, &body).await?;
         self.lb_outputs(&path, address).await
+    }
+
+    /// The extra outbound addresses the plan made for load balancer `lb`
+    /// (named `snat::outbound_address_name`), in order: one list of the
+    /// group's public IPs.
+    async fn outbound_addresses(&self, lb: &str) -> R<Vec<String>> {
+        let prefix = snat::outbound_address_prefix(lb).to_ascii_lowercase();
+        let pips: Vec<Listed> = self
+            .arm
+            .list(
+                &format!("{}/providers/Microsoft.Network/publicIPAddresses", self.rg_id()),
+                API_NETWORK,
+                None,
+            )
+            .await?;
+        let mut found: Vec<(u64, String)> = pips
+            .into_iter()
+            .filter(|p| self.ours(&p.tags))
+            .filter_map(|p| {
+                let k = p.name.to_ascii_lowercase().strip_prefix(&prefix)?.parse::<u64>().ok()?;
+                Some((k, p.id))
+            })
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn lb_outputs(&self, path: &str, address_id: &str) -> R<Outputs> {
@@ -455,7 +607,15 @@ impl Azure {
                 *pod_ips,
             ),
         );
-        let nic_o = self.ensure(&nic_path, API_NETWORK, &nic).await?;
+        let nic_o = self
+            .ensure_for(
+                &nic_path,
+                API_NETWORK,
+                &nic,
+                |o| o.str_at("/ipConfigurations/0/properties/privateIPAddress").is_some(),
+                None,
+            )
+            .await?;
         let vm_path = self.id("Microsoft.Compute/virtualMachines", &req.name);
         let body = Resource::new(
             &location,
@@ -472,7 +632,8 @@ impl Azure {
                 user_data: req.user_data.as_deref().unwrap_or_default(),
             })?,
         );
-        self.ensure(&vm_path, API_COMPUTE, &body).await?;
+        self.ensure_for(&vm_path, API_COMPUTE, &body, |_| true, Some(&self.vms))
+            .await?;
         if *os == Os::Windows {
             let ext_path = format!("{vm_path}/extensions/{BOOTSTRAP_EXTENSION}");
             let ext = Resource::new(&location, &BTreeMap::new(), bootstrap_extension());
@@ -481,6 +642,9 @@ impl Azure {
         let ip = nic_o
             .str_at("/ipConfigurations/0/properties/privateIPAddress")
             .unwrap_or_default();
+        if let Ok(mut ips) = self.private_ips.lock() {
+            ips.insert(vm_path.to_ascii_lowercase(), ip.clone());
+        }
         Ok(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)]))
     }
 
@@ -512,6 +676,9 @@ impl Azure {
         let ip = nic
             .str_at("/ipConfigurations/0/properties/privateIPAddress")
             .unwrap_or_default();
+        if let (false, Ok(mut ips)) = (ip.is_empty(), self.private_ips.lock()) {
+            ips.insert(vm_path.to_ascii_lowercase(), ip.clone());
+        }
         Ok(Some(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)])))
     }
 
@@ -594,7 +761,9 @@ impl Azure {
         } else {
             edit_pools(&mut nic, |pools| pools.push(serde_json::json!({ "id": pool })));
         }
-        self.arm.put(&nic_path, API_NETWORK, &strip_readonly(nic)).await?;
+        self.arm
+            .put_for(&nic_path, API_NETWORK, &strip_readonly(nic), arm::Need::Done)
+            .await?;
         Ok(out(&id, &[]))
     }
 
@@ -624,14 +793,19 @@ impl Azure {
         edit_pools(&mut nic, |pools| {
             pools.retain(|p| !p["id"].as_str().unwrap_or_default().eq_ignore_ascii_case(pool))
         });
-        self.arm.put(nic_path, API_NETWORK, &strip_readonly(nic)).await?;
+        self.arm
+            .put_for(nic_path, API_NETWORK, &strip_readonly(nic), arm::Need::Done)
+            .await?;
         Ok(())
     }
 
     /// kubenet: the VNet's route table, made and bound to every subnet on
     /// first use.
     async fn route_table_for(&self, req: &Request, network: &str) -> R<String> {
-        let _one = self.route_table.lock().await;
+        let mut done = self.route_table.lock().await;
+        if let Some(rt) = done.as_ref() {
+            return Ok(rt.clone());
+        }
         let vnet_name = network.rsplit('/').next().unwrap_or_default();
         let rt = self.id("Microsoft.Network/routeTables", &format!("{vnet_name}-routetable"));
         let body = Resource::new(
@@ -654,22 +828,32 @@ impl Azure {
             if !bound {
                 let mut s = strip_readonly(s);
                 s["properties"]["routeTable"] = serde_json::json!({ "id": rt });
-                self.arm.put(&id, API_NETWORK, &s).await?;
+                self.arm.put_for(&id, API_NETWORK, &s, arm::Need::Done).await?;
             }
         }
+        *done = Some(rt.clone());
         Ok(rt)
     }
 
     async fn create_route(&self, req: &Request, network: &str, destination: &str, next_hop: &str) -> R<Outputs> {
         let rt = self.route_table_for(req, network).await?;
-        let nic = self
-            .arm
-            .get::<Observed>(&nic_of(next_hop), API_NETWORK)
-            .await?
-            .ok_or_else(|| ProviderError::not_found(format!("{} (next hop)", nic_of(next_hop))))?;
-        let ip = nic
-            .str_at("/ipConfigurations/0/properties/privateIPAddress")
-            .ok_or_else(|| ProviderError::transient("NoAddress", "the next hop has no private IP yet", None))?;
+        let known = self
+            .private_ips
+            .lock()
+            .ok()
+            .and_then(|ips| ips.get(&next_hop.to_ascii_lowercase()).cloned());
+        let ip = match known {
+            Some(ip) => ip,
+            None => {
+                let nic = self
+                    .arm
+                    .get::<Observed>(&nic_of(next_hop), API_NETWORK)
+                    .await?
+                    .ok_or_else(|| ProviderError::not_found(format!("{} (next hop)", nic_of(next_hop))))?;
+                nic.str_at("/ipConfigurations/0/properties/privateIPAddress")
+                    .ok_or_else(|| ProviderError::transient("NoAddress", "the next hop has no private IP yet", None))?
+            }
+        };
         let path = format!("{rt}/routes/{}", req.name);
         let body = Child::new(
             &req.name,
@@ -920,19 +1104,34 @@ pub fn public_ip_props(dns_label: Option<&str>) -> PublicIpProps {
 }
 
 /// The API server's load balancer. Its parts refer to each other by id:
-/// `part(collection, name)` makes one.
-pub fn lb_props(part: impl Fn(&str, &str) -> String, address: &str, port: u16) -> LbProps {
+/// `part(collection, name)` makes one. Every node leaves through its
+/// outbound rule, from the API server's address and the `outbound`
+/// addresses, with `snat::PORTS_PER_NODE` ports each (the plan sizes the
+/// addresses for its nodes: nodes × ports ≤ addresses × 64,000).
+pub fn lb_props(part: impl Fn(&str, &str) -> String, address: &str, outbound: &[String], port: u16) -> LbProps {
     let frontend = part("frontendIPConfigurations", "frontend");
     let masters = part("backendAddressPools", POOL_MASTERS);
     let nodes = part("backendAddressPools", POOL_NODES);
     let probe = part("probes", "apiserver");
-    LbProps {
-        frontend_ip_configurations: vec![Child::new(
-            "frontend",
+    let mut frontends = vec![Child::new(
+        "frontend",
+        FrontendProps {
+            public_ip_address: SubRef::to(address),
+        },
+    )];
+    let mut outbound_frontends = vec![SubRef::to(frontend.clone())];
+    for (k, pip) in outbound.iter().enumerate() {
+        let name = format!("outbound-{}", k + 1);
+        outbound_frontends.push(SubRef::to(part("frontendIPConfigurations", &name)));
+        frontends.push(Child::new(
+            &name,
             FrontendProps {
-                public_ip_address: SubRef::to(address),
+                public_ip_address: SubRef::to(pip.clone()),
             },
-        )],
+        ));
+    }
+    LbProps {
+        frontend_ip_configurations: frontends,
         backend_address_pools: vec![Child::new(POOL_MASTERS, Empty {}), Child::new(POOL_NODES, Empty {})],
         probes: vec![Child::new(
             "apiserver",
@@ -961,8 +1160,9 @@ pub fn lb_props(part: impl Fn(&str, &str) -> String, address: &str, port: u16) -
         outbound_rules: vec![Child::new(
             "nodes",
             OutboundRuleProps {
-                frontend_ip_configurations: vec![SubRef::to(frontend)],
+                frontend_ip_configurations: outbound_frontends,
                 backend_address_pool: SubRef::to(nodes),
+                allocated_outbound_ports: snat::PORTS_PER_NODE,
                 protocol: "All".into(),
                 enable_tcp_reset: true,
                 idle_timeout_in_minutes: 4,

@@ -291,6 +291,9 @@ pub struct OutboundRuleProps {
     #[serde(rename = "frontendIPConfigurations")]
     pub frontend_ip_configurations: Vec<SubRef>,
     pub backend_address_pool: SubRef,
+    /// SNAT ports per backend instance (0: ARM's default table by pool size).
+    #[serde(default)]
+    pub allocated_outbound_ports: u32,
     pub protocol: String,
     pub enable_tcp_reset: bool,
     pub idle_timeout_in_minutes: u32,

@@ -248,9 +248,20 @@ impl<'a> Builder<'a> {
             Spec::LoadBalancer { address, port, .. } => {
                 let address = address.as_ref().map(|a| self.id_of(a)).unwrap_or_default();
                 let lb = p.name.clone();
+                // The outbound rule's other frontends: the plan's extra
+                // public addresses the load balancer depends on.
+                let api_address = address_ref(&p.spec).unwrap_or_default();
+                let outbound: Vec<String> = p
+                    .depends_on
+                    .iter()
+                    .filter(|id| **id != api_address)
+                    .filter(|id| self.planned(id).is_some_and(|q| q.spec.kind() == Kind::PublicAddress))
+                    .filter_map(|id| self.arm_id(id))
+                    .collect();
                 let props = lb_props(
                     |c, n| rid(&format!("Microsoft.Network/loadBalancers/{c}"), &[&lb, n]),
                     &address,
+                    &outbound,
                     *port,
                 );
                 let mut body = res(to(&props));
@@ -480,9 +491,24 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The logical id of a load balancer's own (API server) address.
+fn address_ref(spec: &Spec<Val>) -> Option<String> {
+    match spec {
+        Spec::LoadBalancer {
+            address: Some(Val::Ref { resource, .. }),
+            ..
+        } => Some(resource.clone()),
+        _ => None,
+    }
+}
+
 /// The API server's address and DNS name.
 fn outputs(input: &Input<'_>) -> Value {
-    let Some(pip) = input.resources.iter().find(|p| p.spec.kind() == Kind::PublicAddress) else {
+    let Some(pip) = input
+        .resources
+        .iter()
+        .find(|p| matches!(&p.spec, Spec::PublicAddress { dns_label: Some(_), .. }))
+    else {
         return json!({});
     };
     let r = rid("Microsoft.Network/publicIPAddresses", &[&pip.name]);

@@ -282,3 +282,80 @@ fn scale_sets_over_a_hundred_span_placement_groups() {
     assert_eq!(props(101)["singlePlacementGroup"], false);
     assert_eq!(props(1000)["singlePlacementGroup"], false);
 }
+
+#[test]
+fn the_template_gives_the_outbound_rule_every_planned_outbound_address() {
+    use hke_provider_api::{Spec, Val};
+    let group = template::Planned {
+        logical_id: "group".into(),
+        name: "c".into(),
+        spec: Spec::Group {
+            location: "westus2".into(),
+            ssh_public_key: None,
+        },
+        depends_on: Vec::new(),
+    };
+    let pip = |id: &str, name: &str, label: Option<&str>| template::Planned {
+        logical_id: id.into(),
+        name: name.into(),
+        spec: Spec::PublicAddress {
+            group: Val::id_of("group"),
+            dns_label: label.map(String::from),
+        },
+        depends_on: vec!["group".into()],
+    };
+    let lb = template::Planned {
+        logical_id: "loadBalancer/apiserver".into(),
+        name: "c-apiserver".into(),
+        spec: Spec::LoadBalancer {
+            address: Some(Val::id_of("publicAddress/apiserver")),
+            subnet: Val::lit("/s"),
+            port: 6443,
+        },
+        depends_on: vec![
+            "publicAddress/apiserver".into(),
+            "publicAddress/outbound-1".into(),
+            "publicAddress/outbound-2".into(),
+        ],
+    };
+    let resources = vec![
+        group,
+        pip("publicAddress/apiserver", "c-apiserver-ip", Some("c")),
+        pip("publicAddress/outbound-1", "c-apiserver-outbound-1", None),
+        pip("publicAddress/outbound-2", "c-apiserver-outbound-2", None),
+        lb,
+    ];
+    let tags = BTreeMap::new();
+    let t = template::build(&template::Input {
+        location: "westus2",
+        tags: &tags,
+        resources: &resources,
+        bootstrap: &BTreeMap::new(),
+        linux: login(None),
+        windows: None,
+    })
+    .expect("template");
+    let lb = t.template["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Microsoft.Network/loadBalancers")
+        .expect("lb");
+    let p = &lb["properties"];
+    assert_eq!(p["frontendIPConfigurations"].as_array().map(Vec::len), Some(3));
+    assert!(p["frontendIPConfigurations"][2]["properties"]["publicIPAddress"]["id"]
+        .as_str()
+        .is_some_and(|s| s.contains("c-apiserver-outbound-2")));
+    let rule = &p["outboundRules"][0]["properties"];
+    assert_eq!(rule["frontendIPConfigurations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(rule["allocatedOutboundPorts"], hke_provider_api::snat::PORTS_PER_NODE);
+    let deps = lb["dependsOn"].to_string();
+    assert!(
+        deps.contains("c-apiserver-outbound-1") && deps.contains("c-apiserver-outbound-2"),
+        "{deps}"
+    );
+    // The API server's address is the one with a DNS label.
+    assert!(t.template["outputs"]["apiServerFqdn"]["value"]
+        .as_str()
+        .is_some_and(|v| v.contains("'c-apiserver-ip'")));
+}

@@ -471,3 +471,111 @@ async fn disks_are_read_and_deleted_with_the_disk_rps_api_version() {
     arm.delete(&disk, api).await.expect("delete");
     assert!(arm.get::<serde_json::Value>(&disk, api).await.expect("get").is_none());
 }
+
+/// ARM checks an outbound rule's ports against its frontends on the load
+/// balancer's PUT and whenever a NIC joins its pool: ports a multiple of 8,
+/// at most 64,000 per instance, instances × ports ≤ frontends × 64,000.
+/// hke's own body (`lb_props`) allocates `snat::PORTS_PER_NODE` each.
+#[tokio::test]
+async fn outbound_rules_are_held_to_their_frontends_snat_ports() {
+    use hke_provider_api::snat;
+    use hke_provider_azure::lb_props;
+    let e = start(Config {
+        operation_time: Duration::from_millis(10),
+        ..Config::default()
+    })
+    .await;
+    let subnet = network(&e).await;
+    let pip = |n: &str| format!("{}/providers/Microsoft.Network/publicIPAddresses/{n}", e.rg);
+    for n in ["api", "out-1"] {
+        e.arm
+            .put(
+                &pip(n),
+                API_NETWORK,
+                &json!({"location": "westus2", "sku": {"name": "Standard"},
+                        "properties": {"publicIPAllocationMethod": "Static"}}),
+            )
+            .await
+            .expect("public IP");
+    }
+    let lb = format!("{}/providers/Microsoft.Network/loadBalancers/lb", e.rg);
+    let body = |outbound: &[String], ports: Option<u32>| {
+        let mut props =
+            serde_json::to_value(lb_props(|c, n| format!("{lb}/{c}/{n}"), &pip("api"), outbound, 6443)).expect("json");
+        if let Some(p) = ports {
+            props["outboundRules"][0]["properties"]["allocatedOutboundPorts"] = json!(p);
+        }
+        json!({"location": "westus2", "sku": {"name": "Standard"}, "properties": props})
+    };
+    // Not a multiple of 8; more than one address's ports per instance.
+    let err = e
+        .arm
+        .put(&lb, API_NETWORK, &body(&[], Some(1020)))
+        .await
+        .expect_err("1020 ports");
+    assert_eq!(err.class, Class::Permanent);
+    assert_eq!(
+        err.code.as_deref(),
+        Some("SpecifiedAllocatedOutboundPortsForOutboundRuleIsNotAMultipleOfEight")
+    );
+    let err = e
+        .arm
+        .put(&lb, API_NETWORK, &body(&[], Some(64_008)))
+        .await
+        .expect_err("64,008 ports");
+    assert_eq!(
+        err.code.as_deref(),
+        Some("SpecifiedAllocatedOutboundPortsForOutboundRuleExceedsTotalNumberOfAllowedPortsPerRule")
+    );
+    // hke's body: 1,024 ports per instance from one address, so 62 NICs
+    // fit and the 63rd is refused, naming the ports still available.
+    let v = e.arm.put(&lb, API_NETWORK, &body(&[], None)).await.expect("lb");
+    assert_eq!(
+        v["properties"]["outboundRules"][0]["properties"]["allocatedOutboundPorts"],
+        snat::PORTS_PER_NODE
+    );
+    let nodes = format!("{lb}/backendAddressPools/nodes");
+    let nic = |i: usize| {
+        (
+            format!("{}/providers/Microsoft.Network/networkInterfaces/n{i}", e.rg),
+            json!({"location": "westus2", "properties": {"ipConfigurations": [{"name": "ipconfig1",
+                "properties": {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic",
+                               "loadBalancerBackendAddressPools": [{"id": nodes}]}}]}}),
+        )
+    };
+    for i in 0..62 {
+        let (path, b) = nic(i);
+        e.arm.put(&path, API_NETWORK, &b).await.expect("nic");
+    }
+    let (path, b) = nic(62);
+    let err = e.arm.put(&path, API_NETWORK, &b).await.expect_err("63rd nic");
+    assert_eq!(err.class, Class::Permanent);
+    assert_eq!(
+        err.code.as_deref(),
+        Some("SpecifiedAllocatedOutboundPortsForOutboundRuleExceedsTotalNumberOfAvailablePorts")
+    );
+    assert!(err.message.contains("available ports 1008"), "{err}");
+    // A second frontend address doubles the room (the plan's sizing).
+    assert_eq!(snat::frontend_ips(63), 2);
+    e.arm
+        .put(&lb, API_NETWORK, &body(&[pip("out-1")], None))
+        .await
+        .expect("lb with two frontends");
+    e.arm.put(&path, API_NETWORK, &b).await.expect("63rd nic");
+    let snat = e.fake.snat(&lb);
+    assert_eq!(snat.len(), 1);
+    assert_eq!(
+        (snat[0].frontends, snat[0].instances, snat[0].per_instance),
+        (2, 63, 1024)
+    );
+    // A smaller load balancer again is refused: the pool is too big for it.
+    let err = e
+        .arm
+        .put(&lb, API_NETWORK, &body(&[], None))
+        .await
+        .expect_err("one frontend for 63");
+    assert_eq!(
+        err.code.as_deref(),
+        Some("SpecifiedAllocatedOutboundPortsForOutboundRuleExceedsTotalNumberOfAvailablePorts")
+    );
+}

@@ -5,45 +5,56 @@
 //! | hke resource       | Compute Engine                                                       |
 //! |--------------------|----------------------------------------------------------------------|
 //! | group              | nothing (a project is not created); checks the zone exists           |
-//! | network            | VPC network, custom subnet mode                                      |
+//! | network            | VPC network, custom subnet mode; Cloud Router with Cloud NAT on two  |
+//! |                    | addresses of its own (the nodes' way out)                            |
 //! | subnet             | regional subnetwork of the node range                                |
-//! | firewall           | one ingress firewall rule per hke rule, targeting the cluster's tag  |
+//! | firewall           | one ingress firewall rule per hke rule, targeting the cluster's tag; |
+//! |                    | a restricted `apiserver` rule also admits the NAT addresses; a rule  |
+//! |                    | for the health check probes on the API port                          |
 //! | public address     | regional external address                                            |
-//! | load balancer      | target pool + forwarding rule (TCP, the API port) on the address     |
-//! | lb member          | the instance in the target pool (`addInstance`)                      |
+//! | load balancer      | regional HTTPS health check of `/readyz`, unmanaged instance group,  |
+//! |                    | regional backend service (EXTERNAL, TCP) and forwarding rule (TCP,   |
+//! |                    | the API port) on the address: a passthrough network load balancer    |
+//! | lb member          | the instance in the instance group (`addInstances`)                  |
 //! | route              | route to the node's pod range via the instance (kubenet)             |
 //! | machine            | instance: image by family, machine type, pd-balanced boot disk of    |
-//! |                    | the model's size, external NAT, boot file in metadata (`user-data`   |
-//! |                    | for cloud-init, `windows-startup-script-ps1`), `canIpForward` for     |
-//! |                    | kubenet, the firewall's network tag, labels                          |
+//! |                    | the model's size, an external address (masters only), boot file in   |
+//! |                    | metadata (`user-data` for cloud-init, `windows-startup-script-ps1`), |
+//! |                    | `canIpForward` for kubenet, the firewall's network tag, labels       |
 //! | machine group      | `count` instances named `<prefix>NNNNNN` (as a VM scale set names them) |
 //!
 //! Instances, addresses and forwarding rules carry hke's tags as labels
-//! (`hke-io-cluster`); networks, subnetworks, firewall rules, routes and
-//! target pools have no labels and carry them in their description. Every
-//! id is the resource's self link, so teardown needs no zone or region.
+//! (`hke-io-cluster`); networks, subnetworks, firewall rules, routes,
+//! routers, health checks, backend services, instance groups and the NAT
+//! addresses (which go with their network) carry them in their description.
+//! Every id is the resource's self link, so teardown needs no zone or region.
 //!
 //! Every insert and delete is followed through its zonal, regional or global
 //! operation to DONE; an operation that ends in error is an error naming the
 //! resource. The client's own retries are off: throttling (429, and 403
 //! with reason `rateLimitExceeded`/`userRateLimitExceeded`, read from the
 //! error's details since the message does not say it), 5xx and resources
-//! still in use go through the engine's backoff. Polling an operation
-//! tolerates those same errors; a 403 for a missing permission stays a
-//! permanent error that names the credentials.
+//! still in use go through the engine's backoff, except within a resource
+//! of several objects (the network and its NAT, the load balancer's parts,
+//! the firewall's rules), whose steps are each retried in place, looked up
+//! first and adopted on 409 (`retrying`, `ensure_part`). Polling an
+//! operation tolerates those same errors; a 403 for a missing permission
+//! stays a permanent error that names the credentials.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use google_cloud_compute_v1::client::{
-    Addresses, Firewalls, ForwardingRules, GlobalOperations, Images, Instances, Networks, RegionOperations, Routes,
-    Subnetworks, TargetPools, ZoneOperations, Zones,
+    Addresses, Firewalls, ForwardingRules, GlobalOperations, Images, InstanceGroups, Instances, Networks,
+    RegionBackendServices, RegionHealthChecks, RegionOperations, Routers, Routes, Subnetworks, TargetPools,
+    ZoneOperations, Zones,
 };
 use google_cloud_compute_v1::model::{
-    self as gce, AccessConfig, Address, AttachedDisk, AttachedDiskInitializeParams, Firewall, ForwardingRule, Instance,
-    InstanceReference, Metadata, Network, NetworkInterface, Operation, Route, Subnetwork, Tags, TargetPool,
-    TargetPoolsAddInstanceRequest, TargetPoolsRemoveInstanceRequest,
+    self as gce, AccessConfig, Address, AttachedDisk, AttachedDiskInitializeParams, Backend, BackendService, Firewall,
+    ForwardingRule, HTTPSHealthCheck, HealthCheck, Instance, InstanceGroup, InstanceGroupsAddInstancesRequest,
+    InstanceGroupsRemoveInstancesRequest, InstanceReference, Metadata, Network, NetworkInterface, Operation, Route,
+    Router, RouterNat, Subnetwork, Tags, TargetPoolsRemoveInstanceRequest,
 };
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
@@ -240,6 +251,36 @@ fn allowed(rule: &Rule) -> gce::firewall::Allowed {
     a
 }
 
+/// Addresses of a network's Cloud NAT. "Each NAT IP address … has 64,512
+/// available ports", and a VM gets 64 by default: one address serves 1,008
+/// VMs (cloud.google.com/nat/docs/ports-and-addresses); two serve more
+/// nodes than hke plans.
+pub const NAT_ADDRESSES: u32 = 2;
+
+/// The Cloud Router that carries a network's NAT.
+pub fn nat_router_name(network: &str) -> String {
+    let mut n = format!("{network}-nat");
+    n.truncate(63);
+    n.trim_end_matches('-').to_string()
+}
+
+/// The name of a network's NAT address `k`.
+pub fn nat_address_name(network: &str, k: u32) -> String {
+    let suffix = format!("-nat-{k}");
+    let mut n = network.to_string();
+    n.truncate(63 - suffix.len());
+    format!("{}{suffix}", n.trim_end_matches('-'))
+}
+
+/// Where Compute Engine's health check probes come from, for an external
+/// passthrough Network Load Balancer: "35.191.0.0/16, 209.85.152.0/22,
+/// 209.85.204.0/22" (load-balancing/docs/firewall-rules, health check
+/// ranges). The backends' firewall must admit them on the checked port.
+pub const HEALTH_CHECK_RANGES: [&str; 3] = ["35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22"];
+
+/// The firewall rule that admits the health check probes.
+pub const HEALTH_CHECK_RULE: &str = "lb-health-checks";
+
 /// A firewall rule's GCE name: the firewall's name and the rule's.
 pub fn rule_name(firewall: &str, rule: &str) -> String {
     let mut n = format!("{firewall}-{rule}");
@@ -282,7 +323,12 @@ pub struct Gcp {
     routes: Routes,
     addresses: Addresses,
     forwarding_rules: ForwardingRules,
+    /// Target pools: only to tear down an older hke's load balancers.
     target_pools: TargetPools,
+    region_health_checks: RegionHealthChecks,
+    region_backend_services: RegionBackendServices,
+    instance_groups: InstanceGroups,
+    routers: Routers,
     instances: Instances,
     images: Images,
     zones: Zones,
@@ -392,6 +438,10 @@ impl Gcp {
             addresses: client!(Addresses),
             forwarding_rules: client!(ForwardingRules),
             target_pools: client!(TargetPools),
+            region_health_checks: client!(RegionHealthChecks),
+            region_backend_services: client!(RegionBackendServices),
+            instance_groups: client!(InstanceGroups),
+            routers: client!(Routers),
             instances: client!(Instances),
             images: client!(Images),
             zones: client!(Zones),
@@ -537,6 +587,63 @@ impl Gcp {
         }
     }
 
+    /// Retry one step of a multi-step create or delete through transient
+    /// errors (throttling, 5xx, a resource still in use), as `reading` does
+    /// for reads: the steps are idempotent (an insert already made answers
+    /// 409 and is adopted, a delete already done 404), and a resource of
+    /// many calls would otherwise seldom get through a throttled minute in
+    /// one go.
+    async fn retrying<T, F, Fut>(&self, mut step: F) -> R<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = R<T>>,
+    {
+        let mut pause = self.cfg.poll;
+        let mut attempt = 0;
+        loop {
+            match step().await {
+                Err(e) if e.is_transient() && attempt < READ_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(e.retry_after().unwrap_or(pause)).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One object of a multi-step create: its self link, looked up first
+    /// (so that a resumed create inserts nothing twice), else inserted and
+    /// followed to DONE.
+    async fn ensure_part<G, GF, I, IF>(&self, what: &str, get: G, insert: I) -> R<String>
+    where
+        G: Fn() -> GF,
+        GF: std::future::Future<Output = R<Option<String>>>,
+        I: Fn() -> IF,
+        IF: std::future::Future<Output = Result<Operation, GaxError>>,
+    {
+        if let Some(link) = self.retrying(&get).await? {
+            return Ok(link);
+        }
+        let inserted = self.retrying(|| self.run_linked(what, insert())).await?;
+        match inserted {
+            Some(link) => Ok(link),
+            None => self.retrying(&get).await?.ok_or_else(|| gone(what, "(inserted)")),
+        }
+    }
+
+    /// A get's self link, or `None` when GCE answers 404.
+    async fn link_of<T, F>(&self, what: String, get: F, link: fn(&T) -> Option<String>) -> R<Option<String>>
+    where
+        F: std::future::Future<Output = Result<T, GaxError>>,
+    {
+        self.pace(pace::READS).await;
+        match get.await {
+            Ok(v) => Ok(link(&v)),
+            Err(e) => none_if_not_found(from_gax(&what, e)),
+        }
+    }
+
     /// Follow an accepted operation to DONE; an operation that ended in
     /// error is an error about `what`.
     async fn finish(&self, what: &str, r: Result<Operation, GaxError>) -> R<()> {
@@ -676,7 +783,8 @@ impl Gcp {
 
     // ---- networks ----
 
-    async fn read_network(&self, name: &str) -> R<Option<Outputs>> {
+    /// The network's self link, if it exists.
+    async fn network_link(&self, name: &str) -> R<Option<String>> {
         self.pace(pace::READS).await;
         match self
             .networks
@@ -686,23 +794,225 @@ impl Gcp {
             .send()
             .await
         {
-            Ok(n) => Ok(Some(outputs(&n.self_link.unwrap_or_default(), &[]))),
+            Ok(n) => Ok(Some(n.self_link.unwrap_or_default())),
             Err(e) => none_if_not_found(from_gax(&format!("read network {name}"), e)),
         }
     }
 
-    async fn create_network(&self, req: &Request) -> R<Outputs> {
-        let body = Network::new()
-            .set_name(&req.name)
-            .set_auto_create_subnetworks(false)
-            .set_description(tags::description(&req.tags));
-        let r = self.networks.insert().set_project(&self.project).set_body(body).send();
-        if let Some(link) = self.run_linked(&format!("create network {}", req.name), r).await? {
-            return Ok(outputs(&link, &[]));
+    /// Complete when the network and its NAT router (made last) exist.
+    async fn read_network(&self, name: &str) -> R<Option<Outputs>> {
+        let Some(link) = self.network_link(name).await? else {
+            return Ok(None);
+        };
+        let region = self.region()?;
+        let router = nat_router_name(name);
+        self.pace(pace::READS).await;
+        match self
+            .routers
+            .get()
+            .set_project(&self.project)
+            .set_region(region)
+            .set_router(&router)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Some(outputs(&link, &[]))),
+            Err(e) => none_if_not_found(from_gax(&format!("read router {router}"), e)),
         }
-        self.read_network(&req.name)
-            .await?
-            .ok_or_else(|| gone("network", &req.name))
+    }
+
+    /// The VPC network, then the nodes' way out: Cloud NAT on a Cloud
+    /// Router, with addresses of its own. Only the masters have external
+    /// addresses; every other machine leaves through the NAT ("Public NAT
+    /// … lets VMs without external IP addresses" reach the internet,
+    /// cloud.google.com/nat/docs/overview), so a node's packet to the API
+    /// server's public address comes from one of these addresses, which
+    /// the `apiserver` firewall rule admits whatever `apiServerSourceRanges`
+    /// says (see `create_firewall`). A VM with an external address would
+    /// reach it from that address instead ("External passthrough Network
+    /// Load Balancers can receive traffic from … Google Cloud VMs with
+    /// external IPs … VMs that have internet access through Cloud NAT",
+    /// load-balancing/docs/network/networklb-backend-service), one per node
+    /// and unknown until the node exists. Masters reach their own load
+    /// balancer locally: the guest environment routes a forwarding rule's
+    /// address to each of its backends.
+    async fn create_network(&self, req: &Request) -> R<Outputs> {
+        let name = req.name.as_str();
+        let description = tags::description(&req.tags);
+        let link = self
+            .ensure_part(
+                &format!("create network {name}"),
+                || self.network_link(name),
+                || {
+                    let body = Network::new()
+                        .set_name(name)
+                        .set_auto_create_subnetworks(false)
+                        .set_description(description.clone());
+                    self.networks.insert().set_project(&self.project).set_body(body).send()
+                },
+            )
+            .await?;
+        let region = self.region()?.to_string();
+        let mut nat_ips = Vec::new();
+        for k in 0..NAT_ADDRESSES {
+            let address = nat_address_name(name, k);
+            // No labels: the tag sweep must not take an address the router
+            // still uses; it goes with the network.
+            nat_ips.push(
+                self.ensure_part(
+                    &format!("create address {address}"),
+                    || async { Ok(self.read_address(&address).await?.and_then(|o| o.get(OUT_ID).cloned())) },
+                    || {
+                        let body = Address::new()
+                            .set_name(&address)
+                            .set_address_type(gce::address::AddressType::External)
+                            .set_description(description.clone());
+                        self.addresses
+                            .insert()
+                            .set_project(&self.project)
+                            .set_region(&region)
+                            .set_body(body)
+                            .send()
+                    },
+                )
+                .await?,
+            );
+        }
+        let router = nat_router_name(name);
+        self.ensure_part(
+            &format!("create router {router}"),
+            || {
+                self.link_of(
+                    format!("read router {router}"),
+                    self.routers
+                        .get()
+                        .set_project(&self.project)
+                        .set_region(&region)
+                        .set_router(&router)
+                        .send(),
+                    |r: &Router| r.self_link.clone(),
+                )
+            },
+            || {
+                let body = Router::new()
+                    .set_name(&router)
+                    .set_network(&link)
+                    .set_nats([RouterNat::new()
+                        .set_name("nodes")
+                        .set_nat_ip_allocate_option(gce::router_nat::NatIpAllocateOption::ManualOnly)
+                        .set_nat_ips(nat_ips.clone())
+                        .set_source_subnetwork_ip_ranges_to_nat(
+                            gce::router_nat::SourceSubnetworkIpRangesToNat::AllSubnetworksAllIpRanges,
+                        )])
+                    .set_description(description.clone());
+                self.routers
+                    .insert()
+                    .set_project(&self.project)
+                    .set_region(&region)
+                    .set_body(body)
+                    .send()
+            },
+        )
+        .await?;
+        Ok(outputs(&link, &[]))
+    }
+
+    /// The addresses the NAT of a network (by its self link) gives the
+    /// nodes' packets.
+    async fn nat_ips(&self, network: &str) -> R<Vec<String>> {
+        let name = parse_link(network)
+            .map(|l| l.name)
+            .unwrap_or_else(|| network.to_string());
+        let mut ips = Vec::new();
+        for k in 0..NAT_ADDRESSES {
+            let a = nat_address_name(&name, k);
+            let found = self
+                .retrying(|| self.read_address(&a))
+                .await?
+                .and_then(|o| o.get(OUT_ADDRESS).cloned())
+                .ok_or_else(|| ProviderError::not_found(format!("NAT address {a}")))?;
+            ips.push(found);
+        }
+        Ok(ips)
+    }
+
+    /// The router (it uses the network and the addresses), the NAT
+    /// addresses, then the network.
+    async fn delete_network(&self, id: &str) -> R<()> {
+        let Some(l) = parse_link(id) else {
+            return self.delete_link(id).await;
+        };
+        let region = match self.cfg.region.clone() {
+            Some(r) => Some(r),
+            None => self.nat_region(&l.name).await?,
+        };
+        if let Some(region) = region {
+            let router = format!(
+                "projects/{}/regions/{region}/routers/{}",
+                l.project,
+                nat_router_name(&l.name)
+            );
+            done_if_not_found(self.retrying(|| self.delete_link(&router)).await)?;
+            for k in 0..NAT_ADDRESSES {
+                let a = format!(
+                    "projects/{}/regions/{region}/addresses/{}",
+                    l.project,
+                    nat_address_name(&l.name, k)
+                );
+                done_if_not_found(self.retrying(|| self.delete_link(&a)).await)?;
+            }
+        }
+        self.delete_link(id).await
+    }
+
+    /// The region of a network's NAT router or addresses, for a provider
+    /// that was given none (the janitor's): from the project's lists.
+    async fn nat_region(&self, network: &str) -> R<Option<String>> {
+        let router = nat_router_name(network);
+        let routers = self
+            .all_pages("list routers", pace::AGGREGATED_LISTS, |token| async move {
+                let p = self
+                    .routers
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.routers).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        let region_of = |link: Option<&str>| {
+            link.and_then(parse_link).and_then(|l| match l.scope {
+                Scope::Region(r) => Some(r),
+                _ => None,
+            })
+        };
+        if let Some(r) = routers.iter().find(|r| r.name.as_deref() == Some(router.as_str())) {
+            return Ok(region_of(r.self_link.as_deref()));
+        }
+        let address = nat_address_name(network, 0);
+        let addresses = self
+            .all_pages("list addresses", pace::AGGREGATED_LISTS, |token| async move {
+                let p = self
+                    .addresses
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.addresses).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        Ok(addresses
+            .iter()
+            .find(|a| a.name.as_deref() == Some(address.as_str()))
+            .and_then(|a| region_of(a.self_link.as_deref())))
     }
 
     async fn read_subnet(&self, name: &str) -> R<Option<Outputs>> {
@@ -789,6 +1099,8 @@ impl Gcp {
             .into_iter()
             .filter_map(|f| f.name)
             .collect();
+        let rules = self.with_own_sources(network, rules).await?;
+        let rules = rules.as_slice();
         let mut marked = req.tags.clone();
         marked.insert(TAG_PARTS.into(), rules.len().to_string());
         // The rules are independent: inserted at once, each followed to DONE.
@@ -806,13 +1118,50 @@ impl Gcp {
                     .set_allowed([allowed(rule)])
                     .set_target_tags([req.name.clone()])
                     .set_description(tags::description(&marked));
-                let r = self.firewalls.insert().set_project(&self.project).set_body(body).send();
-                async move { adopt(self.run(&format!("create firewall rule {name}"), r).await) }
+                async move {
+                    self.retrying(|| async {
+                        let r = self
+                            .firewalls
+                            .insert()
+                            .set_project(&self.project)
+                            .set_body(body.clone())
+                            .send();
+                        adopt(self.run(&format!("create firewall rule {name}"), r).await)
+                    })
+                    .await
+                }
             });
         for r in futures_util::future::join_all(inserts).await {
             r?;
         }
         Ok(outputs(&req.name, &[]))
+    }
+
+    /// The plan's rules as GCE needs them: a restricted `apiserver` rule
+    /// also admits the nodes' NAT addresses (see `create_network`), and the
+    /// health check probes reach the API port (`HEALTH_CHECK_RANGES`).
+    async fn with_own_sources(&self, network: &str, rules: &[Rule]) -> R<Vec<Rule>> {
+        let mut out = rules.to_vec();
+        let Some(api) = out.iter_mut().find(|r| r.name == "apiserver") else {
+            return Ok(out);
+        };
+        let open = api.sources.iter().any(|s| source_range(s) == "0.0.0.0/0");
+        if !open {
+            for ip in self.nat_ips(network).await? {
+                let range = format!("{ip}/32");
+                if !api.sources.contains(&range) {
+                    api.sources.push(range);
+                }
+            }
+        }
+        let probes = Rule {
+            name: HEALTH_CHECK_RULE.into(),
+            protocol: "tcp".into(),
+            ports: api.ports.clone(),
+            sources: HEALTH_CHECK_RANGES.iter().map(|r| r.to_string()).collect(),
+        };
+        out.push(probes);
+        Ok(out)
     }
 
     /// Delete the firewall rules of a tag (the firewall's id), or one rule
@@ -905,141 +1254,317 @@ impl Gcp {
         }
     }
 
-    /// A target pool (the masters) and a forwarding rule of the API port on
-    /// the cluster's address. The rule is made last: when it exists, the
-    /// load balancer is complete.
+    /// The API server's passthrough network load balancer, backend service
+    /// based: a regional HTTPS health check of `/readyz`, an unmanaged
+    /// instance group of the masters (in the cluster's zone), a regional
+    /// backend service (EXTERNAL, TCP) over the group with the check, and a
+    /// forwarding rule of the API port on the cluster's address. A target
+    /// pool would take only a legacy HTTP health check ("Only legacy
+    /// HttpHealthChecks are supported", compute/docs/reference/rest/v1/targetPools),
+    /// and the API server answers HTTPS only; a backend service takes
+    /// "non-legacy health checks (for TCP, SSL, HTTP, HTTPS, and HTTP/2)"
+    /// (load-balancing/docs/network/transition-to-backend-services), regional
+    /// ones for an external passthrough load balancer, as kops does on GCE
+    /// (regions/…/healthChecks and regions/…/backendServices, kubernetes/kops#17692)
+    /// and OpenShift's installer for its internal API load balancer (an HTTPS
+    /// check of /readyz on the API port, data/data/gcp/network/lb-private.tf).
+    /// The rule is made last: when it exists, the load balancer is complete.
     async fn create_load_balancer(&self, req: &Request, address: Option<&str>, port: u16) -> R<Outputs> {
         let region = self.region()?.to_string();
-        let pool = TargetPool::new()
-            .set_name(&req.name)
-            .set_session_affinity(gce::target_pool::SessionAffinity::None)
-            .set_description(tags::description(&req.tags));
-        let r = self
-            .target_pools
-            .insert()
-            .set_project(&self.project)
-            .set_region(&region)
-            .set_body(pool)
-            .send();
-        let pool_link = match self.run_linked(&format!("create target pool {}", req.name), r).await? {
-            Some(link) => link,
-            None => {
-                self.pace(pace::READS).await;
-                self.target_pools
-                    .get()
+        let zone = self.zone()?.to_string();
+        let name = req.name.as_str();
+        let description = tags::description(&req.tags);
+        // "GET /readyz" is the API server's readiness (kubernetes.io/docs/
+        // reference/using-api/health-checks), readable without credentials
+        // (the system:public-info-viewer role). Interval, timeout and
+        // thresholds: Compute Engine's defaults (5 s, 5 s, 2, 2).
+        let check_link = self
+            .ensure_part(
+                &format!("create health check {name}"),
+                || {
+                    self.link_of(
+                        format!("read health check {name}"),
+                        self.region_health_checks
+                            .get()
+                            .set_project(&self.project)
+                            .set_region(&region)
+                            .set_health_check(name)
+                            .send(),
+                        |h: &HealthCheck| h.self_link.clone(),
+                    )
+                },
+                || {
+                    let body = HealthCheck::new()
+                        .set_name(name)
+                        .set_type(gce::health_check::Type::Https)
+                        .set_https_health_check(
+                            HTTPSHealthCheck::new()
+                                .set_port(i32::from(port))
+                                .set_request_path("/readyz"),
+                        )
+                        .set_description(description.clone());
+                    self.region_health_checks
+                        .insert()
+                        .set_project(&self.project)
+                        .set_region(&region)
+                        .set_body(body)
+                        .send()
+                },
+            )
+            .await?;
+        let group_link = self
+            .ensure_part(
+                &format!("create instance group {name}"),
+                || {
+                    self.link_of(
+                        format!("read instance group {name}"),
+                        self.instance_groups
+                            .get()
+                            .set_project(&self.project)
+                            .set_zone(&zone)
+                            .set_instance_group(name)
+                            .send(),
+                        |g: &InstanceGroup| g.self_link.clone(),
+                    )
+                },
+                || {
+                    let body = InstanceGroup::new().set_name(name).set_description(description.clone());
+                    self.instance_groups
+                        .insert()
+                        .set_project(&self.project)
+                        .set_zone(&zone)
+                        .set_body(body)
+                        .send()
+                },
+            )
+            .await?;
+        let service_link = self
+            .ensure_part(
+                &format!("create backend service {name}"),
+                || {
+                    self.link_of(
+                        format!("read backend service {name}"),
+                        self.region_backend_services
+                            .get()
+                            .set_project(&self.project)
+                            .set_region(&region)
+                            .set_backend_service(name)
+                            .send(),
+                        |b: &BackendService| b.self_link.clone(),
+                    )
+                },
+                || {
+                    let body = BackendService::new()
+                        .set_name(name)
+                        .set_load_balancing_scheme(gce::backend_service::LoadBalancingScheme::External)
+                        .set_protocol(gce::backend_service::Protocol::Tcp)
+                        .set_health_checks([check_link.clone()])
+                        .set_backends([Backend::new()
+                            .set_group(group_link.clone())
+                            .set_balancing_mode(gce::backend::BalancingMode::Connection)])
+                        .set_description(description.clone());
+                    self.region_backend_services
+                        .insert()
+                        .set_project(&self.project)
+                        .set_region(&region)
+                        .set_body(body)
+                        .send()
+                },
+            )
+            .await?;
+        self.ensure_part(
+            &format!("create forwarding rule {name}"),
+            || async {
+                Ok(self
+                    .read_load_balancer(name)
+                    .await?
+                    .and_then(|o| o.get(OUT_ID).cloned()))
+            },
+            || {
+                let mut rule = ForwardingRule::new()
+                    .set_name(name)
+                    .set_ip_protocol(gce::forwarding_rule::IPProtocol::Tcp)
+                    .set_port_range(port.to_string())
+                    .set_backend_service(service_link.clone())
+                    .set_load_balancing_scheme(gce::forwarding_rule::LoadBalancingScheme::External)
+                    .set_labels(tags::labels(&req.tags))
+                    .set_description(description.clone());
+                if let Some(a) = address {
+                    rule = rule.set_ip_address(a);
+                }
+                self.forwarding_rules
+                    .insert()
                     .set_project(&self.project)
                     .set_region(&region)
-                    .set_target_pool(&req.name)
+                    .set_body(rule)
                     .send()
-                    .await
-                    .map_err(|e| from_gax(&format!("read target pool {}", req.name), e))?
-                    .self_link
-                    .unwrap_or_default()
-            }
-        };
-        let mut rule = ForwardingRule::new()
-            .set_name(&req.name)
-            .set_ip_protocol(gce::forwarding_rule::IPProtocol::Tcp)
-            .set_port_range(port.to_string())
-            .set_target(pool_link)
-            .set_load_balancing_scheme(gce::forwarding_rule::LoadBalancingScheme::External)
-            .set_labels(tags::labels(&req.tags))
-            .set_description(tags::description(&req.tags));
-        if let Some(a) = address {
-            rule = rule.set_ip_address(a);
-        }
-        let r = self
-            .forwarding_rules
-            .insert()
-            .set_project(&self.project)
-            .set_region(&region)
-            .set_body(rule)
-            .send();
-        adopt(self.run(&format!("create forwarding rule {}", req.name), r).await)?;
-        self.read_load_balancer(&req.name)
+            },
+        )
+        .await?;
+        self.read_load_balancer(name)
             .await?
-            .ok_or_else(|| gone("forwarding rule", &req.name))
+            .ok_or_else(|| gone("forwarding rule", name))
     }
 
-    /// The target pool of a load balancer (same name and region as its rule).
-    fn pool_of(lb: &str) -> Option<Link> {
-        let mut l = parse_link(lb)?;
-        l.collection = "targetPools".into();
-        Some(l)
+    /// The load balancer's parts, by the name they share, in the order they
+    /// go: the rule, the backend service (or an older hke's target pool),
+    /// then what the service used.
+    /// Parts whose scope is unknown (a janitor's provider has no zone) are
+    /// left to their own link, which the tag sweep finds too.
+    fn lb_parts(&self, lb: &str) -> Option<Vec<Link>> {
+        let l = parse_link(lb)?;
+        let zone = match &l.scope {
+            Scope::Zone(z) => Some(z.clone()),
+            _ => self.cfg.zone.clone(),
+        };
+        // A zone is its region and a letter (`us-central1-a`).
+        let region = match &l.scope {
+            Scope::Region(r) => Some(r.clone()),
+            Scope::Zone(z) => z.rsplit_once('-').map(|(r, _)| r.to_string()),
+            Scope::Global => self.cfg.region.clone(),
+        };
+        let part = |scope: Scope, collection: &str| Link {
+            project: l.project.clone(),
+            scope,
+            collection: collection.to_string(),
+            name: l.name.clone(),
+        };
+        let mut parts = Vec::new();
+        if let Some(r) = &region {
+            for c in ["forwardingRules", "backendServices", "targetPools"] {
+                parts.push(part(Scope::Region(r.clone()), c));
+            }
+        }
+        if let Some(z) = zone {
+            parts.push(part(Scope::Zone(z), "instanceGroups"));
+        }
+        if let Some(r) = region {
+            parts.push(part(Scope::Region(r), "healthChecks"));
+        }
+        (!parts.is_empty()).then_some(parts)
+    }
+
+    /// The load balancer's instance group (same name as its rule, in the
+    /// cluster's zone).
+    fn group_of(&self, lb: &str) -> R<Link> {
+        self.lb_parts(lb)
+            .and_then(|parts| parts.into_iter().find(|p| p.collection == "instanceGroups"))
+            .ok_or_else(|| ProviderError::permanent("BadReference", format!("{lb} is not a self link")))
     }
 
     async fn create_member(&self, load_balancer: &str, machine: &str) -> R<Outputs> {
-        let pool = Self::pool_of(load_balancer)
-            .ok_or_else(|| ProviderError::permanent("BadReference", format!("{load_balancer} is not a self link")))?;
-        let Scope::Region(region) = &pool.scope else {
+        let group = self.group_of(load_balancer)?;
+        let Scope::Zone(zone) = &group.scope else {
             return Err(ProviderError::permanent(
                 "BadReference",
-                format!("{load_balancer} is not regional"),
+                format!("{load_balancer}: no zone"),
             ));
         };
-        self.pace(pace::READS).await;
-        let current = self
-            .target_pools
-            .get()
-            .set_project(&pool.project)
-            .set_region(region)
-            .set_target_pool(&pool.name)
-            .send()
-            .await
-            .map_err(|e| from_gax(&format!("read target pool {}", pool.name), e))?;
-        let machine_path = parse_link(machine).map(|l| l.name);
-        let present = current
-            .instances
-            .iter()
-            .any(|i| i == machine || Some(last_segment(i).to_string()) == machine_path);
-        if !present {
-            let body =
-                TargetPoolsAddInstanceRequest::new().set_instances([InstanceReference::new().set_instance(machine)]);
-            let r = self
-                .target_pools
-                .add_instance()
-                .set_project(&pool.project)
-                .set_region(region)
-                .set_target_pool(&pool.name)
-                .set_body(body)
-                .send();
-            self.run(
-                &format!("add {} to target pool {}", last_segment(machine), pool.name),
-                r,
-            )
-            .await?;
+        let what = format!("add {} to instance group {}", last_segment(machine), group.name);
+        let added = self
+            .retrying(|| {
+                let body = InstanceGroupsAddInstancesRequest::new()
+                    .set_instances([InstanceReference::new().set_instance(machine)]);
+                let r = self
+                    .instance_groups
+                    .add_instances()
+                    .set_project(&group.project)
+                    .set_zone(zone)
+                    .set_instance_group(&group.name)
+                    .set_body(body)
+                    .send();
+                self.run(&what, r)
+            })
+            .await;
+        match added {
+            Ok(()) => {}
+            // A member already (a resumed run): GCE answers 400
+            // memberAlreadyExists (ansible-collections/google.cloud#349;
+            // kubernetes/ingress-gce#2587 ignores it the same way).
+            Err(e) if e.message.contains("memberAlreadyExists") || e.message.contains("already a member") => {}
+            Err(e) => return Err(e),
         }
-        Ok(outputs(
-            &format!("{}|{machine}", current.self_link.unwrap_or_default()),
-            &[],
-        ))
+        let link = format!("projects/{}/zones/{zone}/instanceGroups/{}", group.project, group.name);
+        Ok(outputs(&format!("{link}|{machine}"), &[]))
     }
 
     async fn delete_member(&self, id: &str) -> R<()> {
-        let Some((pool, machine)) = id.split_once('|') else {
+        let Some((group, machine)) = id.split_once('|') else {
             return Err(ProviderError::not_found(format!("member {id}")));
         };
-        let Some(l) = parse_link(pool) else {
+        let Some(l) = parse_link(group) else {
             return Err(ProviderError::not_found(format!("member {id}")));
         };
-        let Scope::Region(region) = &l.scope else {
-            return Err(ProviderError::not_found(format!("member {id}")));
-        };
-        let body =
-            TargetPoolsRemoveInstanceRequest::new().set_instances([InstanceReference::new().set_instance(machine)]);
-        let r = self
-            .target_pools
-            .remove_instance()
-            .set_project(&l.project)
-            .set_region(region)
-            .set_target_pool(&l.name)
-            .set_body(body)
-            .send();
-        self.run(
-            &format!("remove {} from target pool {}", last_segment(machine), l.name),
-            r,
-        )
-        .await
+        match (&l.scope, l.collection.as_str()) {
+            (Scope::Zone(zone), "instanceGroups") => {
+                let body = InstanceGroupsRemoveInstancesRequest::new()
+                    .set_instances([InstanceReference::new().set_instance(machine)]);
+                let r = self
+                    .instance_groups
+                    .remove_instances()
+                    .set_project(&l.project)
+                    .set_zone(zone)
+                    .set_instance_group(&l.name)
+                    .set_body(body)
+                    .send();
+                self.run(
+                    &format!("remove {} from instance group {}", last_segment(machine), l.name),
+                    r,
+                )
+                .await
+            }
+            // An older hke's target pool member.
+            (Scope::Region(region), _) => {
+                let body = TargetPoolsRemoveInstanceRequest::new()
+                    .set_instances([InstanceReference::new().set_instance(machine)]);
+                let r = self
+                    .target_pools
+                    .remove_instance()
+                    .set_project(&l.project)
+                    .set_region(region)
+                    .set_target_pool(&l.name)
+                    .set_body(body)
+                    .send();
+                self.run(
+                    &format!("remove {} from target pool {}", last_segment(machine), l.name),
+                    r,
+                )
+                .await
+            }
+            _ => Err(ProviderError::not_found(format!("member {id}"))),
+        }
+    }
+
+    /// Delete a load balancer from any of its parts' links: every part, in
+    /// order (a part in use by the next refuses its delete until that one is
+    /// gone); not found when no part was there.
+    async fn delete_load_balancer(&self, id: &str) -> R<()> {
+        let parts = self
+            .lb_parts(id)
+            .ok_or_else(|| ProviderError::permanent("BadReference", format!("{id} is not a self link")))?;
+        let mut deleted = false;
+        for part in parts {
+            let link = format!(
+                "projects/{}/{}/{}/{}",
+                part.project,
+                match &part.scope {
+                    Scope::Region(r) => format!("regions/{r}"),
+                    Scope::Zone(z) => format!("zones/{z}"),
+                    Scope::Global => "global".to_string(),
+                },
+                part.collection,
+                part.name
+            );
+            match self.retrying(|| self.delete_link(&link)).await {
+                Ok(()) => deleted = true,
+                Err(e) => done_if_not_found(Err(e))?,
+            }
+        }
+        if deleted {
+            Ok(())
+        } else {
+            Err(ProviderError::not_found(format!("load balancer {id}")))
+        }
     }
 
     // ---- routes ----
@@ -1110,13 +1635,14 @@ impl Gcp {
                     .set_disk_type(format!("zones/{zone}/diskTypes/pd-balanced"))
                     .set_labels(labels.clone()),
             );
-        let mut nic = NetworkInterface::new()
-            .set_subnetwork(subnet)
-            .set_access_configs([AccessConfig::new()
+        let mut nic = NetworkInterface::new().set_subnetwork(subnet);
+        // Machines with a planned static address (the masters) keep an
+        // external address; the others leave through the network's Cloud
+        // NAT (see `create_network`).
+        if let Some(ip) = private_ip {
+            nic = nic.set_network_ip(ip).set_access_configs([AccessConfig::new()
                 .set_name("external-nat")
                 .set_type(gce::access_config::Type::OneToOneNat)]);
-        if let Some(ip) = private_ip {
-            nic = nic.set_network_ip(ip);
         }
         let mut items = Vec::new();
         if let Some(boot) = &req.user_data {
@@ -1518,6 +2044,42 @@ impl Gcp {
                     .send()
                     .await
             }
+            ("backendServices", Scope::Region(_)) => {
+                self.region_backend_services
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_backend_service(&l.name)
+                    .send()
+                    .await
+            }
+            ("healthChecks", Scope::Region(_)) => {
+                self.region_health_checks
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_health_check(&l.name)
+                    .send()
+                    .await
+            }
+            ("instanceGroups", Scope::Zone(zone)) => {
+                self.instance_groups
+                    .delete()
+                    .set_project(&l.project)
+                    .set_zone(zone)
+                    .set_instance_group(&l.name)
+                    .send()
+                    .await
+            }
+            ("routers", Scope::Region(_)) => {
+                self.routers
+                    .delete()
+                    .set_project(&l.project)
+                    .set_region(&region)
+                    .set_router(&l.name)
+                    .send()
+                    .await
+            }
             _ => {
                 return Err(ProviderError::permanent(
                     "BadReference",
@@ -1606,6 +2168,67 @@ impl Gcp {
         for p in pools {
             if let Some(t) = described(p.description.as_deref()) {
                 push(Kind::LoadBalancer, p.name, p.self_link, t);
+            }
+        }
+        // The load balancer's other parts (a crash may leave them without
+        // their rule): each one's delete takes every part.
+        let groups = self
+            .all_pages("list instance groups", pace::AGGREGATED_LISTS, |token| async move {
+                let p = self
+                    .instance_groups
+                    .aggregated_list()
+                    .set_project(&self.project)
+                    .set_page_token(token)
+                    .send()
+                    .await?;
+                Ok((
+                    p.items.into_values().flat_map(|s| s.instance_groups).collect(),
+                    p.next_page_token,
+                ))
+            })
+            .await?;
+        for g in groups {
+            if let Some(t) = described(g.description.as_deref()) {
+                push(Kind::LoadBalancer, g.name, g.self_link, t);
+            }
+        }
+        if let Some(region) = self.cfg.region.clone() {
+            let region = region.as_str();
+            let services = self
+                .all_pages("list backend services", pace::LISTS, |token| async move {
+                    let p = self
+                        .region_backend_services
+                        .list()
+                        .set_project(&self.project)
+                        .set_region(region)
+                        .set_page_token(token)
+                        .send()
+                        .await?;
+                    Ok((p.items, p.next_page_token))
+                })
+                .await?;
+            for b in services {
+                if let Some(t) = described(b.description.as_deref()) {
+                    push(Kind::LoadBalancer, b.name, b.self_link, t);
+                }
+            }
+            let checks = self
+                .all_pages("list health checks", pace::LISTS, |token| async move {
+                    let p = self
+                        .region_health_checks
+                        .list()
+                        .set_project(&self.project)
+                        .set_region(region)
+                        .set_page_token(token)
+                        .send()
+                        .await?;
+                    Ok((p.items, p.next_page_token))
+                })
+                .await?;
+            for h in checks {
+                if let Some(t) = described(h.description.as_deref()) {
+                    push(Kind::LoadBalancer, h.name, h.self_link, t);
+                }
             }
         }
         let subnets = self
@@ -1790,27 +2413,8 @@ impl Provider for Gcp {
             Kind::LbMember => self.delete_member(&id).await,
             Kind::MachineGroup => self.delete_group(id.strip_prefix("mg:").unwrap_or(name)).await,
             Kind::Firewall => self.delete_firewall(&id).await,
-            Kind::LoadBalancer => {
-                // The rule first (it uses the pool), then the pool.
-                let rule = match parse_link(&id) {
-                    Some(l) if l.collection == "forwardingRules" => Some(l),
-                    _ => None,
-                };
-                let deleted_rule = done_if_not_found(self.delete_link(&id).await).map(|_| rule.is_some())?;
-                if let Some(pool) = Self::pool_of(&id).filter(|_| deleted_rule) {
-                    let link = format!(
-                        "projects/{}/regions/{}/targetPools/{}",
-                        pool.project,
-                        match &pool.scope {
-                            Scope::Region(r) => r.as_str(),
-                            _ => "",
-                        },
-                        pool.name
-                    );
-                    done_if_not_found(self.delete_link(&link).await)?;
-                }
-                Ok(())
-            }
+            Kind::LoadBalancer => self.delete_load_balancer(&id).await,
+            Kind::Network => self.delete_network(&id).await,
             _ => self.delete_link(&id).await,
         }
     }
@@ -1855,11 +2459,6 @@ mod tests {
         assert_eq!((l.collection.as_str(), l.name.as_str()), ("instances", "n"));
         let g = parse_link("projects/p/global/networks/v").expect("global");
         assert_eq!(g.scope, Scope::Global);
-        let lb = Gcp::pool_of("http://x/compute/v1/projects/p/regions/r/forwardingRules/api").expect("pool");
-        assert_eq!(
-            (lb.collection.as_str(), lb.scope),
-            ("targetPools", Scope::Region("r".into()))
-        );
         assert!(parse_link("mg:group").is_none());
     }
 
