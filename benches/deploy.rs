@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
 use hke_provider_api::fake::{FakeCloud, FakeConfig};
 use hke_provider_api::Kind;
@@ -73,7 +73,7 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
     }
     let cloud = Arc::new(FakeCloud::open(tmp.path().join("cloud"), cfg).expect("fake cloud"));
     let sets = vec!["properties.providerProfile.name=fake".parse().expect("set")];
-    let prepared = hke::generate::prepare(text, &sets, &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared = hke::ops::generate::prepare(text, &sets, &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let critical = plan.critical_path(latency);
     let total: Duration = plan.resources.values().map(|r| latency(r.spec.kind())).sum();
@@ -100,7 +100,7 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
             parallelism,
             ttl: None,
             retry: RetryPolicy::default(),
-            durability: hke::state::Durability::GroupCommit,
+            durability: hke::engine::state::Durability::GroupCommit,
             cancel: Default::default(),
             region: None,
             endpoint: None,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
 use hke_fake_gce::{Config, FakeGce, RateQuota};
 use hke_provider_api::Kind;
@@ -136,7 +136,7 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64) {
         }))
         .expect("fake-gce");
     let text = model(pools, per_pool);
-    let prepared = hke::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared = hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let nodes = 3 + pools * per_pool;
     let env = Env::from_pairs([
@@ -173,7 +173,7 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64) {
                 parallelism,
                 ttl: None,
                 retry: RetryPolicy::default(),
-                durability: hke::state::Durability::GroupCommit,
+                durability: hke::engine::state::Durability::GroupCommit,
                 cancel: Default::default(),
                 region: None,
                 endpoint: None,

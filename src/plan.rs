@@ -11,10 +11,10 @@ use std::time::Duration;
 use hke_provider_api::{Image, Kind, Os, Rule, Spec, Val};
 use serde::Serialize;
 
+use crate::catalog::versions;
+use crate::catalog::vmsizes;
 use crate::cluster::Cluster;
 use crate::model::types::{Cidr, NetworkPlugin, OsType};
-use crate::versions;
-use crate::vmsizes;
 
 /// A resource of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,9 +55,10 @@ pub const FIREWALL: &str = "firewall/nodes";
 pub const ADDRESS: &str = "publicAddress/apiserver";
 pub const LB: &str = "loadBalancer/apiserver";
 
-/// Pools of at least this many nodes become one machine group (VMSS, ASG,
-/// MIG), unless the network plugin needs a route per node (kubenet).
-pub const MACHINE_GROUP_MIN: u32 = 20;
+pub use crate::cluster::names::MACHINE_GROUP_MIN;
+
+/// The bootstrap input naming the API server's address.
+pub const INPUT_ENDPOINT: &str = "endpoint";
 
 /// The cloud name of a pool's machine group.
 pub fn group_name(c: &Cluster, pool: &str) -> String {
@@ -70,7 +71,7 @@ pub fn group_prefix(c: &Cluster, pool: &crate::cluster::Pool) -> String {
     match pool.os {
         OsType::Windows => format!(
             "{}k8s{:02}",
-            crate::validate::windows_stem(&c.id, c.provider.cloud),
+            crate::cluster::names::windows_stem(&c.id, c.provider.cloud),
             pool.index % 100
         ),
         OsType::Linux => format!("k8s-{}-{}-", pool.name, c.id),
@@ -127,7 +128,7 @@ fn image_for(
             // Generation 2 where the size boots it, else generation 1: a
             // Gen1-only size (Dv3) cannot boot a Gen2 SKU and the v6 series
             // cannot boot a Gen1 one.
-            let (_, gen2) = crate::vmsizes::azure_generations(size);
+            let (_, gen2) = crate::catalog::vmsizes::azure_generations(size);
             let sku = if gen2 { &set.azure.sku_gen2 } else { &set.azure.sku };
             lookup.insert("sku".into(), sku.clone());
             let win = c.windows.as_ref().filter(|_| windows.is_some());
@@ -273,7 +274,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             crate::model::types::Cloud::Gcp => hke_provider_api::resource::OUT_ADDRESS,
             _ => hke_provider_api::resource::OUT_DNS_NAME,
         };
-        m.insert(crate::bootstrap::INPUT_ENDPOINT.to_string(), Val::output(LB, output));
+        m.insert(INPUT_ENDPOINT.to_string(), Val::output(LB, output));
         m
     };
     let native_size = |size: &str| vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string());
@@ -562,7 +563,7 @@ mod tests {
     use super::*;
 
     fn cluster(sets: &[&str]) -> Cluster {
-        crate::generate::example_cluster(sets)
+        crate::cluster::example(sets)
     }
 
     #[test]

@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{runtime, Failure};
-use crate::check::{self, Options, DATA_PLANE_STEPS, STEPS};
 use crate::context::Env;
-use crate::janitor::parse_duration;
+use crate::ops::check::{self, Options, DATA_PLANE_STEPS, STEPS};
+use crate::ops::janitor::parse_duration;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -87,11 +87,11 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         namespace: check::namespace(&mut rand::rngs::OsRng),
         keep: a.keep,
     };
-    let started = crate::ci::now();
+    let started = crate::ops::ci::now();
     let rt = runtime()?;
     let report = rt.block_on(check::run(&opts));
     if let Some(path) = &a.junit {
-        let xml = crate::ci::junit_suite(
+        let xml = crate::ops::ci::junit_suite(
             "hke check",
             &format!("hke check {}", a.dir.cluster),
             "hke.check",

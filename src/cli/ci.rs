@@ -2,9 +2,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{runtime, CloudArgs, Failure, ModelArgs};
-use crate::ci::{self, Options};
 use crate::context::Env;
-use crate::janitor::parse_duration;
+use crate::ops::ci::{self, Options};
+use crate::ops::janitor::parse_duration;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]

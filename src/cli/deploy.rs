@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use super::{report_rejected, runtime, CloudArgs, Failure, ModelArgs};
 use crate::context::Env;
-use crate::deploy::{self, DeployError, Options};
 use crate::engine::RetryPolicy;
+use crate::ops::deploy::{self, DeployError, Options};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -26,14 +26,14 @@ pub struct Args {
 }
 
 fn parse_ttl(s: &str) -> Result<String, String> {
-    crate::janitor::parse_duration(s).map(|_| s.trim().to_string())
+    crate::ops::janitor::parse_duration(s).map(|_| s.trim().to_string())
 }
 
 pub fn map_error(e: DeployError, format: Format) -> Failure {
     match e {
         DeployError::Rejected(r) => report_rejected(r, format),
         DeployError::Usage(m) => Failure::Usage(m),
-        DeployError::State(crate::state::StateError::Locked(m)) => Failure::Usage(m),
+        DeployError::State(crate::engine::state::StateError::Locked(m)) => Failure::Usage(m),
         DeployError::Engine(crate::engine::EngineError::Interrupted, dir) => Failure::Interrupted(format!(
             "interrupted: the calls in flight finished and are recorded in {}; run the same command again to continue, or `hke teardown` to remove what exists",
             dir.display()
@@ -53,7 +53,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         parallelism: usize::from(a.parallelism),
         ttl: a.ttl.clone(),
         retry: RetryPolicy::default(),
-        durability: crate::state::Durability::GroupCommit,
+        durability: crate::engine::state::Durability::GroupCommit,
         cancel: super::cancel_on_ctrl_c(&rt),
         region: a.cloud.region.clone(),
         endpoint: a.cloud.endpoint_url.clone(),

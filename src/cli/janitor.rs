@@ -1,8 +1,8 @@
 use super::{runtime, CloudArgs, Failure};
 use crate::context::Env;
 use crate::engine::RetryPolicy;
-use crate::janitor::{self, Options};
 use crate::model::types::Cloud;
+use crate::ops::janitor::{self, Options};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::{runtime, CloudArgs, Failure};
 use crate::context::Env;
-use crate::deploy::{self, Target};
+use crate::ops::deploy::{self, Target};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let env = &a.where_.overlay(env);
     let (dir, p) = a.dir.load(format)?;
-    let state = crate::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
+    let state = crate::engine::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
     let rt = runtime()?;
     let collected = rt.block_on(async {
         let target = Target {
@@ -39,7 +39,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         let provider = deploy::provider_for(p.cluster.provider.cloud, &target, env)
             .await
             .map_err(|e| super::deploy::map_error(e, format))?;
-        Ok::<_, Failure>(crate::logs::collect(provider, &state, &a.to).await)
+        Ok::<_, Failure>(crate::ops::logs::collect(provider, &state, &a.to).await)
     })?;
     match format {
         Format::Json => ui::stdout(&serde_json::to_string_pretty(&collected).unwrap_or_default()),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::diag::Rejected;
+use crate::model::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::ui::Format;
 
@@ -105,9 +105,9 @@ impl CloudArgs {
     /// The environment with this command line's project and zone, which
     /// win over the model's and over HKE_GCP_PROJECT / HKE_GCP_ZONE.
     pub fn overlay(&self, env: &crate::context::Env) -> crate::context::Env {
-        env.with(crate::deploy::FLAG_PROJECT, self.project.as_deref())
-            .with(crate::deploy::FLAG_ZONE, self.zone.as_deref())
-            .with(crate::deploy::FLAG_SUBSCRIPTION, self.subscription.as_deref())
+        env.with(crate::ops::deploy::FLAG_PROJECT, self.project.as_deref())
+            .with(crate::ops::deploy::FLAG_ZONE, self.zone.as_deref())
+            .with(crate::ops::deploy::FLAG_SUBSCRIPTION, self.subscription.as_deref())
     }
 }
 
@@ -234,7 +234,7 @@ pub struct ClusterDirArgs {
 
 impl ClusterDirArgs {
     /// The directory, and the cluster prepared from the model it holds.
-    pub fn load(&self, format: Format) -> Result<(PathBuf, crate::generate::Prepared), Failure> {
+    pub fn load(&self, format: Format) -> Result<(PathBuf, crate::ops::generate::Prepared), Failure> {
         let dir = self
             .output_directory
             .clone()
@@ -246,7 +246,7 @@ impl ClusterDirArgs {
                 model.display()
             ))
         })?;
-        let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
+        let p = crate::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::ops::generate::now())
             .map_err(|r| report_rejected(r, format))?;
         Ok((dir, p))
     }
@@ -262,7 +262,7 @@ pub fn report_rejected(r: Rejected, format: Format) -> Failure {
             let (errors, warnings): (Vec<_>, Vec<_>) = r
                 .diagnostics
                 .iter()
-                .partition(|d| d.severity == crate::diag::Severity::Error);
+                .partition(|d| d.severity == crate::model::diag::Severity::Error);
             crate::ui::json(&serde_json::json!({ "ok": false, "errors": errors, "warnings": warnings }));
         }
     }

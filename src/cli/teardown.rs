@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use super::{runtime, CloudArgs, Failure, ModelArgs};
 use crate::cli::deploy::map_error;
 use crate::context::Env;
-use crate::deploy;
 use crate::engine::RetryPolicy;
 use crate::model::types::Cloud;
+use crate::ops::deploy;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -69,12 +69,12 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             set: vec![],
         };
         let text = m.read(false)?;
-        let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
+        let p = crate::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::ops::generate::now())
             .map_err(|r| super::report_rejected(r, format))?;
         let dir = a
             .output_directory
             .clone()
-            .unwrap_or_else(|| crate::generate::default_dir(&p.cluster));
+            .unwrap_or_else(|| crate::ops::generate::default_dir(&p.cluster));
         (p.cluster.name.to_string(), dir, Some(p.cluster.provider.clone()))
     } else if let Some(name) = &a.cluster {
         let dir = a
@@ -83,7 +83,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             .unwrap_or_else(|| PathBuf::from("_output").join(name));
         let model = dir.join("apimodel.json");
         let cloud = match std::fs::read_to_string(&model) {
-            Ok(text) => crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
+            Ok(text) => crate::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::ops::generate::now())
                 .ok()
                 .map(|p| p.cluster.provider.clone()),
             Err(_) => None,

@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json};
 
 use super::json::{self, Key, Node, Origin, Value};
 use super::vlabs::ApiModel;
-use crate::diag::{did_you_mean, Diagnostics, Origins, Rejected};
+use crate::model::diag::{did_you_mean, Diagnostics, Origins, Rejected};
 
 /// How hke treats a field, from the `x-hke` schema extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hke::context::Env;
-use hke::deploy::{self, Options};
 use hke::engine::{Event, EventSink, RetryPolicy};
+use hke::ops::deploy::{self, Options};
 use hke_provider_api::fake::{FakeCloud, FakeConfig};
 use hke_provider_api::Kind;
 
@@ -74,7 +74,7 @@ fn inventory(cloud: &Path) -> BTreeSet<(Kind, String)> {
 
 fn planned() -> BTreeSet<(Kind, String)> {
     let sets = vec![FAKE.parse().expect("set")];
-    let p = hke::generate::prepare(
+    let p = hke::ops::generate::prepare(
         &example("windows.json"),
         &sets,
         &mut crate::support::rng(1),
@@ -208,7 +208,7 @@ fn a_second_deploy_of_the_same_cluster_is_stopped_by_the_lock() {
         "{msg}"
     );
     assert!(child.wait().expect("wait").success(), "the first deploy completes");
-    let state: hke::state::State =
+    let state: hke::engine::state::State =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/state.json")).expect("state"))
             .expect("valid state");
     assert_eq!(state.resources.len(), planned().len());
@@ -271,10 +271,15 @@ fn a_permanent_failure_names_the_resource_and_a_rerun_continues() {
 }
 
 fn engine_options(text: String, out: &Path, parallelism: usize) -> Options {
-    engine_options_with(text, out, parallelism, hke::state::Durability::GroupCommit)
+    engine_options_with(text, out, parallelism, hke::engine::state::Durability::GroupCommit)
 }
 
-fn engine_options_with(text: String, out: &Path, parallelism: usize, durability: hke::state::Durability) -> Options {
+fn engine_options_with(
+    text: String,
+    out: &Path,
+    parallelism: usize,
+    durability: hke::engine::state::Durability,
+) -> Options {
     Options {
         text,
         sets: vec![FAKE.parse().expect("set")],
@@ -351,7 +356,7 @@ fn makespan(parallelism: usize) -> (Duration, Duration) {
     cfg.latency.insert(Kind::LoadBalancer, Duration::from_secs(1));
     let latency = |k: Kind| cfg.create_latency(k);
     let sets = vec![FAKE.parse().expect("set")];
-    let p = hke::generate::prepare(
+    let p = hke::ops::generate::prepare(
         &example("windows.json"),
         &sets,
         &mut crate::support::rng(1),
@@ -377,7 +382,7 @@ fn makespan(parallelism: usize) -> (Duration, Duration) {
                 example("windows.json"),
                 &tmp.path().join("out"),
                 parallelism,
-                hke::state::Durability::Inline,
+                hke::engine::state::Durability::Inline,
             ),
             &Env::default(),
             sink,

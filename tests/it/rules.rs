@@ -1,9 +1,9 @@
 //! One row per validation rule: a `--set` edit of a valid example and the
 //! error it must produce (path and words).
 
-use hke::diag::Severity;
-use hke::generate::prepare;
+use hke::model::diag::Severity;
 use hke::model::load::SetArg;
+use hke::ops::generate::prepare;
 
 use crate::support::{example, now, rng};
 
@@ -472,7 +472,7 @@ fn azure_sizes_map_on_other_clouds() {
     // An Azure size in an AWS model is accepted and mapped.
     assert!(errors("windows-aws.json", &["properties.masterProfile.vmSize=Standard_D2s_v3"]).is_empty());
     assert_eq!(
-        hke::vmsizes::native(hke::model::types::Cloud::Aws, "Standard_D2s_v3").as_deref(),
+        hke::catalog::vmsizes::native(hke::model::types::Cloud::Aws, "Standard_D2s_v3").as_deref(),
         Some("m5.large")
     );
 }

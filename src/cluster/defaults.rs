@@ -12,11 +12,11 @@ use std::net::Ipv4Addr;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostics, Origins};
+use crate::catalog::versions;
+use crate::model::diag::{Diagnostics, Origins};
 use crate::model::types::{Cidr, Cloud, WindowsVersion, WindowsVersionError};
 use crate::model::vlabs::{self, ApiModel};
 use crate::secrets;
-use crate::versions;
 
 pub const API_VERSION: &str = "vlabs";
 pub const ORCHESTRATOR: &str = "Kubernetes";
@@ -495,7 +495,7 @@ mod tests {
 
     #[test]
     fn apply_fills_only_what_is_missing_and_is_idempotent() {
-        let text = include_str!("../examples/windows.json");
+        let text = include_str!("../../examples/windows.json");
         let loaded = crate::model::load::load(text, &[]).expect("example loads");
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
         let mut d = Diagnostics::default();

@@ -2,6 +2,8 @@
 //! recording intent before every create and the id after; and tears down in
 //! reverse, finding by tags what the state does not know.
 
+pub mod state;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::state::{Entry, Journal, State, StateError, Status};
 use crate::plan::{Plan, Planned};
-use crate::state::{Entry, Journal, State, StateError, Status};
 
 /// When and how often to retry transient errors.
 #[derive(Debug, Clone)]

@@ -8,16 +8,16 @@ use hke_provider_api::Provider;
 use rand::rngs::OsRng;
 use time::format_description::well_known::Rfc3339;
 
-use crate::bootstrap::BootFiles;
 use crate::context::Env;
-use crate::diag::Rejected;
+use crate::engine::state::{self, StateError};
 use crate::engine::{Engine, EngineError, Event, EventSink, RetryPolicy, Summary};
-use crate::generate::{self, Prepared};
+use crate::model::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::model::types::Cloud;
+use crate::ops::boot::BootFiles;
+use crate::ops::generate::{self, Prepared};
 use crate::output::{Mode, OutputError};
 use crate::plan::{self, Plan, PlanError};
-use crate::state::{self, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {

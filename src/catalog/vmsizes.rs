@@ -28,7 +28,7 @@ struct File {
 fn sizes() -> &'static [Size] {
     static SIZES: OnceLock<Vec<Size>> = OnceLock::new();
     SIZES.get_or_init(|| {
-        serde_json::from_str::<File>(include_str!("../data/vmsizes.json"))
+        serde_json::from_str::<File>(include_str!("../../data/vmsizes.json"))
             .map(|f| f.sizes)
             .unwrap_or_else(|e| panic!("data/vmsizes.json is malformed: {e}"))
     })

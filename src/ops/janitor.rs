@@ -14,9 +14,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::context::Env;
-use crate::deploy::{self, DeployError, Target, TeardownOptions};
 use crate::engine::{EventSink, RetryPolicy};
 use crate::model::types::Cloud;
+use crate::ops::deploy::{self, DeployError, Target, TeardownOptions};
 
 pub struct Options {
     pub cloud: Cloud,

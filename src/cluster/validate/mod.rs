@@ -8,16 +8,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+use crate::catalog::versions;
+use crate::catalog::vmsizes;
+use crate::cluster::defaults::{self, infer_windows_version};
+use crate::cluster::names::{self, node_name, WINDOWS_NAME_MAX};
 use crate::cluster::{Cluster, Endpoint, LinuxAccess, Masters, Network, Pool, Provider, WindowsAccess};
-use crate::defaults::{self, infer_windows_version};
-use crate::diag::{Diagnostics, Origins};
+use crate::model::diag::{Diagnostics, Origins};
 use crate::model::types::{
     Cidr, Cloud, DnsPrefix, K8sVersion, KeyAlgorithm, NetworkPlugin, OsType, WindowsVersion, WindowsVersionError,
 };
 use crate::model::vlabs::{self, ApiModel};
 use crate::secrets::{self, password, Secret};
-use crate::versions;
-use crate::vmsizes;
 
 /// Legacy acs-engine API versions that `hke migrate` rewrites.
 pub const LEGACY_API_VERSIONS: &[&str] = &[
@@ -453,31 +454,6 @@ fn overlap_check(v: &mut V<'_>, ranges: &[(&str, &str, Cidr)]) {
     }
 }
 
-/// Windows computer names are at most 15 characters.
-pub const WINDOWS_NAME_MAX: usize = 15;
-
-/// The first four characters of Windows node names: the cluster id's. GCE
-/// names must start with a letter, so there a leading digit becomes one of
-/// `g`–`p` (never a hex digit: no clash with another cluster's id).
-pub fn windows_stem(cluster_id: &str, cloud: Cloud) -> String {
-    let stem = &cluster_id[..4.min(cluster_id.len())];
-    match stem.as_bytes().first() {
-        Some(d) if cloud == Cloud::Gcp && d.is_ascii_digit() => {
-            format!("{}{}", char::from(b'g' + (d - b'0')), &stem[1..])
-        }
-        _ => stem.to_string(),
-    }
-}
-
-/// Node name of instance `i` of a pool.
-pub fn node_name(cluster_id: &str, cloud: Cloud, pool: &str, pool_index: usize, os: OsType, i: u32) -> String {
-    match os {
-        // <4 id chars>k8s<2-digit pool index><instance>: 1708k8s01002
-        OsType::Windows => format!("{}k8s{:02}{:03}", windows_stem(cluster_id, cloud), pool_index % 100, i),
-        OsType::Linux => format!("k8s-{pool}-{cluster_id}-{i}"),
-    }
-}
-
 /// Validate the defaulted model. `None` when there were errors (all in `diags`).
 pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Option<Cluster> {
     let mut v = V { origins, diags };
@@ -486,7 +462,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         .diags
         .items
         .iter()
-        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .filter(|d| d.severity == crate::model::diag::Severity::Error)
         .count();
 
     if let Ok(json) = serde_json::to_value(m) {
@@ -1343,7 +1319,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         let mut labels = BTreeMap::new();
         labels.insert("hke.io/pool".to_string(), pname.clone());
         if hyperv && os == OsType::Windows {
-            labels.insert(crate::render::HYPERV_LABEL.to_string(), "true".to_string());
+            labels.insert(names::HYPERV_LABEL.to_string(), "true".to_string());
         }
         labels.insert("agentpool".to_string(), pname.clone());
         // No `node.kubernetes.io/windows-build` here: the kubelet on Windows
@@ -1573,7 +1549,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
         .diags
         .items
         .iter()
-        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .filter(|d| d.severity == crate::model::diag::Severity::Error)
         .count();
     if errors_now > before {
         return None;
@@ -1786,7 +1762,7 @@ fn azure_limits(v: &mut V<'_>, plugin: NetworkPlugin, name: &str, master_count: 
     // several sets: with kubenet it cannot become a scale set, and the
     // route limit caps the cluster at 400 nodes anyway.
     for pool in pools {
-        let in_set = plugin == NetworkPlugin::Kubenet || pool.count < crate::plan::MACHINE_GROUP_MIN;
+        let in_set = plugin == NetworkPlugin::Kubenet || pool.count < names::MACHINE_GROUP_MIN;
         if in_set && pool.count > AZURE_AVAILABILITY_SET_MAX {
             v.err(
                 &format!("properties.agentPoolProfiles[{}].count", pool.index),
@@ -1978,8 +1954,8 @@ mod aws_tests {
         let node: Cidr = cidr.parse().expect("cidr");
         let first: Ipv4Addr = first.parse().expect("ip");
         let mut ips: Vec<Ipv4Addr> = (0..n).map(|i| Ipv4Addr::from(u32::from(first) + i)).collect();
-        let origins = crate::diag::Origins::default();
-        let mut diags = crate::diag::Diagnostics::default();
+        let origins = crate::model::diag::Origins::default();
+        let mut diags = crate::model::diag::Diagnostics::default();
         let mut v = V {
             origins: &origins,
             diags: &mut diags,
@@ -2033,6 +2009,7 @@ mod aws_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::names::windows_stem;
 
     #[test]
     fn labels() {
