@@ -158,7 +158,12 @@ fn image_for(
 }
 
 /// Build the plan of a cluster.
+/// How many times this process planned a cluster: one command plans once,
+/// which a test holds.
+pub static PLANNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
+    PLANNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = c.name.as_str();
     let mut r: BTreeMap<String, (String, Spec<Val>)> = BTreeMap::new();
     let rg_name = c

@@ -59,11 +59,8 @@ pub fn skips(api_only: bool, skip: &[String]) -> (BTreeSet<String>, String) {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let (dir, p) = a.dir.load(format)?;
-    let kubeconfig = a
-        .kubeconfig
-        .clone()
-        .unwrap_or_else(|| check::kubeconfig_in(&dir, &p.cluster));
+    let ws = a.dir.load(format)?;
+    let kubeconfig = a.kubeconfig.clone().unwrap_or_else(|| ws.kubeconfig());
     if !kubeconfig.exists() {
         return Err(Failure::Usage(format!(
             "no kubeconfig at {}; deploy the cluster first, or pass --kubeconfig",
@@ -79,7 +76,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let opts = Options {
         kubectl: a.kubectl.clone(),
         kubeconfig,
-        expected: check::Expected::of(&p.cluster),
+        expected: check::Expected::of(ws.cluster()),
         skip,
         skip_reason,
         ready_timeout: a.ready_timeout,

@@ -30,6 +30,14 @@ fn parse_ttl(s: &str) -> Result<String, String> {
 }
 
 pub fn map_error(e: DeployError, format: Format) -> Failure {
+    use crate::ops::deploy::Failing;
+    match e.failing() {
+        Failing::Credentials => {
+            return Failure::Credentials(format!("the cloud refused hke's credentials: {e}"));
+        }
+        Failing::Unreachable => return Failure::Unreachable(format!("the cloud could not be reached: {e}")),
+        Failing::Usage | Failing::Failed => {}
+    }
     match e {
         DeployError::Rejected(r) => report_rejected(r, format),
         DeployError::Usage(m) => Failure::Usage(m),
@@ -43,24 +51,23 @@ pub fn map_error(e: DeployError, format: Format) -> Failure {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let env = &a.cloud.overlay(env);
     let text = a.model.read(true)?;
+    let events = ui::event_sink(format);
     let rt = runtime()?;
     let opts = Options {
-        text,
-        sets: a.model.set.clone(),
-        output_dir: a.output_directory.clone(),
         parallelism: usize::from(a.parallelism),
         ttl: a.ttl.clone(),
         retry: RetryPolicy::default(),
         durability: crate::engine::state::Durability::GroupCommit,
         cancel: super::cancel_on_ctrl_c(&rt),
-        region: a.cloud.region.clone(),
-        endpoint: a.cloud.endpoint_url.clone(),
     };
-    let events = ui::event_sink(format);
+    let model = deploy::Model {
+        text: &text,
+        sets: &a.model.set,
+        output_dir: a.output_directory.as_deref(),
+    };
     let done = rt
-        .block_on(deploy::deploy(opts, env, events, None))
+        .block_on(deploy::deploy_model(model, &a.cloud.flags(), env, opts, events, None))
         .map_err(|e| map_error(e, format))?;
     if format == Format::Text {
         ui::say(&format!("kubeconfig: export KUBECONFIG={}", done.kubeconfig.display()));

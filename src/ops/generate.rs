@@ -212,14 +212,22 @@ fn arm_template_with(
 pub fn tree(p: &Prepared) -> Result<Tree<'_>, RenderError> {
     // Compile the templates while the plan is made.
     let templates = std::thread::Builder::new().spawn(render::compile_templates);
+    let plan = crate::plan::plan(&p.cluster);
+    if let Ok(t) = templates {
+        let _ = t.join();
+    }
+    tree_planned(p, plan)
+}
+
+/// The output tree of a cluster already planned (or whose plan failed).
+pub fn tree_planned(
+    p: &Prepared,
+    plan: Result<crate::plan::Plan, crate::plan::PlanError>,
+) -> Result<Tree<'_>, RenderError> {
     let mut t = Tree::default();
     let c = &p.cluster;
     t.add_lazy("apimodel.json", Mode::Secret, || Ok(pretty(&p.model)));
     t.add_lazy("cluster.json", Mode::Public, || Ok(pretty(&p.cluster)));
-    let plan = crate::plan::plan(c);
-    if let Ok(t) = templates {
-        let _ = t.join();
-    }
     match plan {
         Ok(plan) => {
             let machines = machines(c, &plan)?;

@@ -9,3 +9,5 @@ pub mod janitor;
 pub mod junit;
 pub mod logs;
 pub mod migrate;
+pub mod target;
+pub mod workspace;

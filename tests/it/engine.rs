@@ -270,20 +270,29 @@ fn a_permanent_failure_names_the_resource_and_a_rerun_continues() {
     );
 }
 
-fn engine_options(text: String, out: &Path, parallelism: usize) -> Options {
-    engine_options_with(text, out, parallelism, hke::engine::state::Durability::GroupCommit)
+/// Deploy `text` on the fake cloud into `out`, as `hke deploy` would.
+async fn deploy_fake(
+    text: &str,
+    out: &Path,
+    opts: Options,
+    sink: EventSink,
+    cloud: Arc<FakeCloud>,
+) -> Result<deploy::Deployed, deploy::DeployError> {
+    let sets = [FAKE.parse().expect("set")];
+    let model = deploy::Model {
+        text,
+        sets: &sets,
+        output_dir: Some(out),
+    };
+    deploy::deploy_model(model, &Default::default(), &Env::default(), opts, sink, Some(cloud)).await
 }
 
-fn engine_options_with(
-    text: String,
-    out: &Path,
-    parallelism: usize,
-    durability: hke::engine::state::Durability,
-) -> Options {
+fn engine_options(parallelism: usize) -> Options {
+    engine_options_with(parallelism, hke::engine::state::Durability::GroupCommit)
+}
+
+fn engine_options_with(parallelism: usize, durability: hke::engine::state::Durability) -> Options {
     Options {
-        text,
-        sets: vec![FAKE.parse().expect("set")],
-        output_dir: Some(out.to_path_buf()),
         parallelism,
         ttl: Some("3h".into()),
         retry: RetryPolicy {
@@ -293,8 +302,6 @@ fn engine_options_with(
         },
         durability,
         cancel: Default::default(),
-        region: None,
-        endpoint: None,
     }
 }
 
@@ -314,11 +321,12 @@ fn throttled_calls_are_not_retried_before_retry_after() {
         .build()
         .expect("rt");
     let sink: EventSink = Arc::new(|_: &Event| {});
-    rt.block_on(deploy::deploy(
-        engine_options(example("windows.json"), &tmp.path().join("out"), 10),
-        &Env::default(),
+    rt.block_on(deploy_fake(
+        &example("windows.json"),
+        &tmp.path().join("out"),
+        engine_options(10),
         sink,
-        Some(cloud.clone()),
+        cloud.clone(),
     ))
     .expect("deploy succeeds despite throttling");
     let calls = FakeCloud::calls_in(&tmp.path().join("cloud"));
@@ -375,18 +383,14 @@ fn makespan(parallelism: usize) -> (Duration, Duration) {
     let sink: EventSink = Arc::new(|_: &Event| {});
     let took = rt.block_on(async {
         let t0 = tokio::time::Instant::now();
-        deploy::deploy(
+        deploy_fake(
+            &example("windows.json"),
+            &tmp.path().join("out"),
             // Inline journal writes: no thread hand-off during which the
             // paused clock could jump ahead.
-            engine_options_with(
-                example("windows.json"),
-                &tmp.path().join("out"),
-                parallelism,
-                hke::engine::state::Durability::Inline,
-            ),
-            &Env::default(),
+            engine_options_with(parallelism, hke::engine::state::Durability::Inline),
             sink,
-            Some(cloud),
+            cloud,
         )
         .await
         .expect("deploy");

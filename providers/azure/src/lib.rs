@@ -191,7 +191,7 @@ impl Azure {
                 cause = format!("{cause}: {s}");
                 src = s.source();
             }
-            return Err(config_error(format!(
+            return Err(ProviderError::unreachable(format!(
                 "cannot reach the Azure Resource Manager at {endpoint}: {cause}. Check --endpoint-url / \
                  HKE_AZURE_ENDPOINT_URL, and HKE_AZURE_CA_FILE when the endpoint uses a private CA"
             )));

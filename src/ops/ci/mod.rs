@@ -22,8 +22,10 @@ use crate::context::Env;
 use crate::engine::{EventSink, RetryPolicy};
 use crate::model::load::SetArg;
 use crate::model::types::OsType;
-use crate::ops::deploy::{self, Target, TeardownOptions};
+use crate::ops::deploy::{self, TeardownOptions};
 pub use crate::ops::junit::{junit_suite, xml_escape, Phase, PhaseResult};
+use crate::ops::target::{provider_for, Target};
+use crate::ops::workspace::Workspace;
 
 /// Exit codes of a run whose command did not decide it.
 pub mod exit {
@@ -53,8 +55,8 @@ pub struct Options {
     pub keep_on_failure: bool,
     pub command: Vec<String>,
     pub kubectl: String,
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
+    /// The command line's say in the cloud target.
+    pub flags: crate::ops::target::Flags,
     pub parallelism: usize,
     /// How often to ask the cluster for its nodes.
     pub poll: Duration,
@@ -301,13 +303,8 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.timeout;
     // Validate first: a bad model fails before anything exists.
-    let probe = crate::ops::generate::prepare(
-        &opts.text,
-        &opts.sets,
-        &mut rand::rngs::OsRng,
-        crate::ops::generate::now(),
-    )
-    .map_err(deploy::DeployError::Rejected)?;
+    let probe =
+        crate::cluster::build(&opts.text, &opts.sets, &mut rand::rngs::OsRng).map_err(deploy::DeployError::Rejected)?;
     let prefix = opts
         .name_prefix
         .clone()
@@ -319,16 +316,13 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
             .parse()
             .map_err(deploy::DeployError::Usage)?,
     );
-    let prepared =
-        crate::ops::generate::prepare(&opts.text, &sets, &mut rand::rngs::OsRng, crate::ops::generate::now())
-            .map_err(deploy::DeployError::Rejected)?;
-    let c = &prepared.cluster;
-    // Teardown and log collection find the GCP project and zone here too.
-    let env = &env
-        .with_default(deploy::FLAG_PROJECT, c.provider.gcp_project.as_deref())
-        .with_default(deploy::FLAG_ZONE, c.provider.gcp_zone.as_deref())
-        .with_default(deploy::FLAG_SUBSCRIPTION, c.provider.azure_subscription.as_deref())
-        .with_default(deploy::FLAG_RESOURCE_GROUP, c.provider.azure_resource_group.as_deref());
+    // The cluster stage once more with the unique name; the workspace
+    // issues its PKI and plans it once, at deploy.
+    let built =
+        crate::cluster::build(&opts.text, &sets, &mut rand::rngs::OsRng).map_err(deploy::DeployError::Rejected)?;
+    let cluster = built.cluster.clone();
+    let c = &cluster;
+    let target = Target::of_cluster(c, &opts.flags, env).map_err(deploy::DeployError::Usage)?;
     let linux_nodes: u32 = c.masters.count
         + c.pools
             .iter()
@@ -351,7 +345,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         meta: Metadata {
             cluster: name.clone(),
             cloud: c.provider.cloud.to_string(),
-            region: opts.region.clone().unwrap_or_else(|| c.provider.location.clone()),
+            region: target.region.clone().unwrap_or_else(|| c.provider.location.clone()),
             kubernetes_version: c.kubernetes.to_string(),
             containerd_version: c.containerd_version.clone(),
             windows_versions: c.windows_versions().iter().map(|w| w.to_string()).collect(),
@@ -400,24 +394,26 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
 
     // 1. Deploy.
     let t0 = Instant::now();
-    let deployed = deploy::deploy(
-        deploy::Options {
-            text: opts.text.clone(),
-            sets,
-            output_dir: Some(out_dir.clone()),
-            parallelism: opts.parallelism,
-            ttl: Some(opts.ttl.clone()),
-            retry: RetryPolicy::default(),
-            durability: crate::engine::state::Durability::GroupCommit,
-            cancel: stop.clone(),
-            region: opts.region.clone(),
-            endpoint: opts.endpoint.clone(),
-        },
-        env,
-        events.clone(),
-        None,
-    )
-    .await;
+    let ws = Workspace::generate(built, out_dir.clone(), &events);
+    let deployed = match &ws {
+        Ok(ws) => {
+            deploy::deploy(
+                ws,
+                &target,
+                deploy::Options {
+                    parallelism: opts.parallelism,
+                    ttl: Some(opts.ttl.clone()),
+                    retry: RetryPolicy::default(),
+                    durability: crate::engine::state::Durability::GroupCommit,
+                    cancel: stop.clone(),
+                },
+                events.clone(),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(deploy::DeployError::Usage(e.to_string())),
+    };
     let kubeconfig = match deployed {
         Ok(d) => {
             run.record("deploy", t0, PhaseResult::Passed, None);
@@ -634,15 +630,6 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     }
 
     // From here on nothing stops: logs and teardown run to the end.
-    let target = Target {
-        cluster: name.clone(),
-        region: opts.region.clone().or_else(|| Some(c.provider.location.clone())),
-        endpoint: opts.endpoint.clone(),
-        project: c.provider.gcp_project.clone(),
-        zone: c.provider.gcp_zone.clone(),
-        subscription: c.provider.azure_subscription.clone(),
-        resource_group: c.provider.azure_resource_group.clone(),
-    };
     let state = crate::engine::state::load(&out_dir).unwrap_or_default();
     let has_machines = state.resources.values().any(|e| {
         matches!(
@@ -655,7 +642,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     if has_machines {
         let t0 = Instant::now();
         let logs = opts.artifacts.join("logs");
-        let collected = match deploy::provider_for(c.provider.cloud, &target, env).await {
+        let collected = match provider_for(&target).await {
             Ok(p) => tokio::time::timeout(Duration::from_secs(600), crate::ops::logs::collect(p, &state, &logs))
                 .await
                 .map_err(|_| "log collection took over 10 minutes".to_string()),
@@ -694,18 +681,14 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     } else {
         let t0 = Instant::now();
         let torn = deploy::teardown(
+            &target,
             TeardownOptions {
                 dir: out_dir.clone(),
-                cluster: name.clone(),
-                cloud: c.provider.cloud,
-                region: target.region.clone(),
-                endpoint: target.endpoint.clone(),
                 retry: RetryPolicy::default(),
                 parallelism: opts.parallelism,
                 // Signals do not reach teardown.
                 cancel: Arc::new(AtomicBool::new(false)),
             },
-            env,
             events,
             None,
         )
