@@ -1,85 +1,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hke_provider_api::{Provider, ProviderError};
+use hke_provider_api::Provider;
 use time::format_description::well_known::Rfc3339;
 
 use crate::context::Env;
-use crate::engine::state::{self, StateError};
-use crate::engine::{Engine, EngineError, Event, EventSink, RetryPolicy, Summary};
-use crate::model::diag::Rejected;
+use crate::engine::state;
+use crate::engine::{Engine, Event, EventSink, RetryPolicy, Summary};
 use crate::model::load::SetArg;
 use crate::model::types::Cloud;
 use crate::ops::boot::BootFiles;
-use crate::ops::target::{provider_for, ConnectError, Flags, Target};
+use crate::ops::target::{provider_for, Flags, Target};
 use crate::ops::workspace::Workspace;
-use crate::output::{Mode, OutputError};
-use crate::plan::{self, PlanError};
+use crate::output::Mode;
+use crate::plan;
 
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    #[error("{0}")]
-    Rejected(Rejected),
-    #[error("{0}")]
-    Usage(String),
-    /// The cloud refused or could not be reached before anything started
-    /// (connecting, listing): typed, for the exit code.
-    #[error("{0}")]
-    Cloud(ProviderError),
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("{0}\nthe state in {1} records what exists: run the same command again to continue, or `hke teardown` to remove it")]
-    Engine(EngineError, PathBuf),
-    #[error("cannot write {0}: {1}")]
-    Io(PathBuf, std::io::Error),
-}
-
-impl From<ConnectError> for DeployError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::Cloud(p) => DeployError::Cloud(p),
-            ConnectError::Usage(m) => DeployError::Usage(m),
-        }
-    }
-}
-
-/// How a command that talked to a cloud ended badly, for `main`'s exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failing {
-    /// Bad input or usage: exit 2.
-    Usage,
-    /// The cloud refused the credentials or their permissions: exit 3.
-    Credentials,
-    /// No request reached the cloud: exit 4.
-    Unreachable,
-    /// Anything else the cloud or hke refused: exit 1.
-    Failed,
-}
-
-impl DeployError {
-    pub fn failing(&self) -> Failing {
-        let of_cloud = |errors: &[&ProviderError]| {
-            if errors.iter().any(|e| e.class == hke_provider_api::Class::Credentials) {
-                Failing::Credentials
-            } else if !errors.is_empty() && errors.iter().all(|e| e.is_unreachable()) {
-                Failing::Unreachable
-            } else {
-                Failing::Failed
-            }
-        };
-        match self {
-            DeployError::Rejected(_) | DeployError::Usage(_) => Failing::Usage,
-            DeployError::State(StateError::Locked(_)) => Failing::Usage,
-            DeployError::Cloud(e) => of_cloud(&[e]),
-            DeployError::Engine(e, _) => of_cloud(&e.cloud_errors()),
-            _ => Failing::Failed,
-        }
-    }
-}
+pub use crate::ops::error::{DeployError, Failing};
 
 pub struct Options {
     pub parallelism: usize,

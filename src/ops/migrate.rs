@@ -28,10 +28,7 @@ pub enum MigrateError {
     NotKubernetes(String),
 }
 
-fn is_placeholder(s: &str) -> bool {
-    let t = s.trim();
-    t.len() >= 3 && t.starts_with('<') && t.ends_with('>')
-}
+use crate::secrets::is_placeholder;
 
 struct Log(Vec<Change>);
 

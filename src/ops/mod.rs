@@ -4,6 +4,7 @@ pub mod boot;
 pub mod check;
 pub mod ci;
 pub mod deploy;
+pub mod error;
 pub mod generate;
 pub mod janitor;
 pub mod junit;

@@ -11,7 +11,7 @@ use crate::cluster::{self, Built, Cluster};
 use crate::context::Env;
 use crate::engine::{Event, EventSink};
 use crate::model::load::SetArg;
-use crate::ops::deploy::DeployError;
+use crate::ops::error::DeployError;
 use crate::ops::generate::{self, Prepared};
 use crate::ops::target::{Flags, Target};
 use crate::output::Mode;
