@@ -18,8 +18,12 @@ pub enum DeployError {
     Rejected(Rejected),
     #[error("{0}")]
     Usage(String),
-    /// The cloud refused or could not be reached before anything started
-    /// (connecting, listing): typed, for the exit code.
+    /// Connecting to the cloud failed: a refused credential, an unreachable
+    /// endpoint, or a target the cloud does not know (no project, region or
+    /// subscription): typed, for the exit code.
+    #[error("{0}")]
+    Connect(ProviderError),
+    /// The cloud refused a request outside the engine (the janitor's listing).
     #[error("{0}")]
     Cloud(ProviderError),
     #[error(transparent)]
@@ -37,7 +41,7 @@ pub enum DeployError {
 impl From<ConnectError> for DeployError {
     fn from(e: ConnectError) -> Self {
         match e {
-            ConnectError::Cloud(p) => DeployError::Cloud(p),
+            ConnectError::Cloud(p) => DeployError::Connect(p),
             ConnectError::Usage(m) => DeployError::Usage(m),
         }
     }
@@ -70,6 +74,11 @@ impl DeployError {
         match self {
             DeployError::Rejected(_) | DeployError::Usage(_) => Failing::Usage,
             DeployError::State(StateError::Locked(_)) => Failing::Usage,
+            // What else stops a connection is the target's settings.
+            DeployError::Connect(e) => match of_cloud(&[e]) {
+                Failing::Failed => Failing::Usage,
+                other => other,
+            },
             DeployError::Cloud(e) => of_cloud(&[e]),
             DeployError::Engine(e, _) => of_cloud(&e.cloud_errors()),
             _ => Failing::Failed,

@@ -216,9 +216,13 @@ impl Azure {
             .arm
             .get(&format!("/subscriptions/{subscription}"), API_SUBSCRIPTIONS)
             .await
-            .map_err(|e| ProviderError {
-                class: hke_provider_api::Class::Permanent,
-                ..e
+            .map_err(|e| match e.class {
+                // A refused credential stays one (main exits 3 for it).
+                hke_provider_api::Class::Credentials => e,
+                _ => ProviderError {
+                    class: hke_provider_api::Class::Permanent,
+                    ..e
+                },
             })?;
         if sub.is_none() {
             return Err(config_error(format!(
