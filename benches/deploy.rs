@@ -95,7 +95,7 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
     let t0 = Instant::now();
     rt.block_on(deploy::deploy_model(
         deploy::Model {
-            text: &text,
+            text,
             sets: &sets,
             output_dir: Some(&out),
         },

@@ -54,10 +54,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-pub /// The service principal secret the identity endpoint accepts.
+/// The service principal secret the identity endpoint accepts.
 pub const CLIENT_SECRET: &str = "e2e-client-secret-value";
 
-const TOKEN: &str = "fake-arm-access-token";
+pub const TOKEN: &str = "fake-arm-access-token";
 
 #[derive(Debug, Clone)]
 pub struct Config {
