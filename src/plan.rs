@@ -153,15 +153,26 @@ fn image_for(
             lookup.insert("project".into(), set.gcp.project.clone());
             lookup.insert("family".into(), set.gcp.family.clone());
         }
+        // No public catalog: the Glance image the model names for the OS
+        // (validation requires one for each OS and Windows version in use).
+        crate::model::types::Cloud::OpenStack => {
+            let key = match windows {
+                Some(w) => format!("windows-{w}"),
+                None => "linux".to_string(),
+            };
+            if let Some(image) = c.provider.openstack.as_ref().and_then(|o| o.images.get(&key)) {
+                lookup.insert("image".into(), image.clone());
+            }
+        }
     }
     Image { name, lookup }
 }
 
-/// Build the plan of a cluster.
 /// How many times this process planned a cluster: one command plans once,
 /// which a test holds.
 pub static PLANNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Build the plan of a cluster.
 pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     PLANNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = c.name.as_str();
@@ -276,7 +287,9 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         // The API server as nodes reach it: the load balancer's DNS name
         // (Azure, AWS), or its address (GCP forwarding rules have none).
         let output = match c.provider.cloud {
-            crate::model::types::Cloud::Gcp => hke_provider_api::resource::OUT_ADDRESS,
+            crate::model::types::Cloud::Gcp | crate::model::types::Cloud::OpenStack => {
+                hke_provider_api::resource::OUT_ADDRESS
+            }
             _ => hke_provider_api::resource::OUT_DNS_NAME,
         };
         m.insert(INPUT_ENDPOINT.to_string(), Val::output(LB, output));

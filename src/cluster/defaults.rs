@@ -24,6 +24,9 @@ pub const DEFAULT_CLOUD: Cloud = Cloud::Azure;
 pub const DEFAULT_AZURE_LOCATION: &str = "eastus";
 pub const DEFAULT_AWS_REGION: &str = "us-east-1";
 pub const DEFAULT_GCP_REGION: &str = "us-central1";
+/// Keystone's default region name (`keystone-manage bootstrap
+/// --bootstrap-region-id`), which most single-region clouds keep.
+pub const DEFAULT_OPENSTACK_REGION: &str = "RegionOne";
 
 /// Node network for plugins whose pods live in their own range.
 pub const NODE_CIDR: &str = "10.240.0.0/16";
@@ -79,6 +82,7 @@ pub fn default_location(cloud: Cloud) -> &'static str {
         Cloud::Azure | Cloud::Fake => DEFAULT_AZURE_LOCATION,
         Cloud::Aws => DEFAULT_AWS_REGION,
         Cloud::Gcp => DEFAULT_GCP_REGION,
+        Cloud::OpenStack => DEFAULT_OPENSTACK_REGION,
     }
 }
 

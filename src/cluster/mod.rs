@@ -56,6 +56,22 @@ pub struct Provider {
     pub gcp_zone: Option<String>,
     pub azure_subscription: Option<String>,
     pub azure_resource_group: Option<String>,
+    /// OpenStack's settings (`None` on other clouds).
+    pub openstack: Option<OpenStack>,
+}
+
+/// Where a cluster lives on OpenStack, from the provider profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStack {
+    /// The clouds.yaml entry (`None`: `OS_CLOUD` or the `OS_*` variables).
+    pub cloud: Option<String>,
+    /// The external network (`None`: the project's only one).
+    pub external_network: Option<String>,
+    /// Glance image (name or id) per node OS: `linux`, `windows-2022`, ….
+    pub images: BTreeMap<String, String>,
+    /// `Some(false)`: no Octavia, a floating IP on the single master.
+    pub octavia: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

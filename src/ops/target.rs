@@ -45,6 +45,8 @@ pub struct Target {
     pub subscription: Option<String>,
     /// Azure: the model's resource group; `None` is the cluster's name.
     pub resource_group: Option<String>,
+    /// OpenStack: the model's cloud, external network and Octavia choice.
+    pub openstack: Option<cluster::OpenStack>,
     /// How the provider paces and polls, from `HKE_*` variables.
     pub tuning: Tuning,
 }
@@ -69,6 +71,10 @@ pub struct Tuning {
     /// `HKE_FAKE_API_SERVER` (host:port): a real API server the fake
     /// cloud's load balancer fronts (a kwok control plane in the tests).
     pub fake_api_server: Option<String>,
+    /// OpenStack: the `OS_*` and `HKE_OPENSTACK_*` variables, `HOME` and
+    /// `XDG_CONFIG_HOME`, read by the provider as the OpenStack CLI reads
+    /// them (never printed: they hold passwords).
+    pub openstack_vars: std::collections::BTreeMap<String, String>,
 }
 
 impl Target {
@@ -110,6 +116,7 @@ impl Target {
                 "AZURE_SUBSCRIPTION_ID",
             ),
             resource_group: some(model.and_then(|m| m.azure_resource_group.clone())),
+            openstack: model.and_then(|m| m.openstack.clone()),
             tuning: Tuning::from_env(cloud, env)?,
         })
     }
@@ -172,6 +179,11 @@ impl Tuning {
                 t.azure_scope = get("HKE_AZURE_SCOPE");
                 t.azure_ca_file = get("HKE_AZURE_CA_FILE").map(PathBuf::from);
                 t.azure_poll = ms("HKE_AZURE_POLL_MS");
+            }
+            Cloud::OpenStack => {
+                let mut vars = env.matching("OS_", &["HOME", "XDG_CONFIG_HOME"]);
+                vars.extend(env.matching("HKE_OPENSTACK_", &[]));
+                t.openstack_vars = vars;
             }
             Cloud::Fake => {
                 t.fake = Some(FakeConfig::from_lookup(|k| env.get(k))?);
@@ -257,6 +269,31 @@ pub async fn provider_for(t: &Target) -> Result<Arc<dyn Provider>, ConnectError>
             }
             Ok(Arc::new(hke_provider_azure::Azure::connect(cfg).await?))
         }
+        #[cfg(feature = "openstack")]
+        Cloud::OpenStack => {
+            let vars = &t.tuning.openstack_vars;
+            let mut cfg = hke_provider_openstack::OpenStackConfig::from_lookup(&t.cluster, |k| vars.get(k).cloned())
+                .map_err(ConnectError::Usage)?;
+            // The model over OS_CLOUD and HKE_OPENSTACK_*; flags over both.
+            if let Some(os) = &t.openstack {
+                if os.cloud.is_some() {
+                    cfg.cloud = os.cloud.clone();
+                }
+                if os.external_network.is_some() {
+                    cfg.external_network = os.external_network.clone();
+                }
+                if os.octavia.is_some() {
+                    cfg.octavia = os.octavia;
+                }
+            }
+            if t.region.is_some() {
+                cfg.region = t.region.clone();
+            }
+            if t.endpoint.is_some() {
+                cfg.auth_url = t.endpoint.clone();
+            }
+            Ok(Arc::new(hke_provider_openstack::OpenStack::connect(cfg).await?))
+        }
         // Reached when a provider's feature is off.
         #[allow(unreachable_patterns)]
         other => Err(ConnectError::Usage(format!(
@@ -282,6 +319,7 @@ mod tests {
             gcp_zone: None,
             azure_subscription: Some("sub-model".into()),
             azure_resource_group: Some("rg-model".into()),
+            openstack: None,
         }
     }
 

@@ -132,7 +132,9 @@ pub(super) fn endpoint(provider: &Provider, name: &DnsPrefix, internal_lb_ip: Op
             format!("https://{name}.pending.hke.invalid:{port}"),
             false,
         ),
-        Cloud::Gcp => (Vec::new(), format!("https://{name}.pending.hke.invalid:{port}"), false),
+        // Both give the API server an address at deploy (a forwarding
+        // rule's, a floating IP), which the masters add to its certificate.
+        Cloud::Gcp | Cloud::OpenStack => (Vec::new(), format!("https://{name}.pending.hke.invalid:{port}"), false),
     };
     Endpoint {
         san_names,

@@ -219,6 +219,22 @@ pub(super) fn check_vm_size(v: &mut V<'_>, cloud: Cloud, path: &str, size: &str)
                 );
             }
         }
+        // A flavor name, or a mapped Azure size (the nearest flavor by vCPUs
+        // and memory is picked at deploy).
+        Cloud::OpenStack => {
+            if size.trim().is_empty() {
+                v.err(path, "the VM size is empty", "name a flavor of the cloud, such as m1.large".to_string());
+            } else if azure_shaped && vmsizes::lookup(size).is_none() {
+                v.err(
+                    path,
+                    format!("Azure size {size:?} has no mapping to vCPUs and memory"),
+                    format!(
+                        "name a flavor of the cloud, or one of the mapped Azure sizes: {}",
+                        vmsizes::names().join(", ")
+                    ),
+                );
+            }
+        }
         Cloud::Aws | Cloud::Gcp => {
             if azure_shaped {
                 if vmsizes::lookup(size).is_none() {

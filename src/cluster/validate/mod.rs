@@ -27,6 +27,7 @@ mod fields;
 mod kubernetes;
 mod masters;
 mod network;
+mod openstack;
 mod pools;
 mod provider;
 mod windows;
@@ -152,6 +153,7 @@ pub fn validate(m: &ApiModel, origins: &Origins, diags: &mut Diagnostics) -> Opt
     }
     kubernetes::durations(&mut v, k);
     network::capacity(&mut v, cloud, &kube, control.masters.count, &pools);
+    openstack::openstack(&mut v, &provider, kube.plugin, control.masters.count, &pools);
     let linux = access::linux(&mut v, p);
     let (key_algorithm, bootstrap_token) = access::certificates(&mut v, p);
     let endpoint = access::endpoint(&provider, &control.name, control.internal_lb_ip);

@@ -68,6 +68,12 @@ pub(super) fn provider(v: &mut V<'_>, m: &ApiModel, p: &vlabs::Properties) -> Pr
     if cloud == Cloud::Gcp {
         gcp(v, &pp, &location);
     }
+    let openstack = (cloud == Cloud::OpenStack).then(|| crate::cluster::OpenStack {
+        cloud: pp.cloud.clone().filter(|c| !c.is_empty()),
+        external_network: pp.external_network.clone().filter(|n| !n.is_empty()),
+        images: pp.images.clone().unwrap_or_default(),
+        octavia: pp.octavia,
+    });
     Provider {
         cloud,
         location,
@@ -75,6 +81,7 @@ pub(super) fn provider(v: &mut V<'_>, m: &ApiModel, p: &vlabs::Properties) -> Pr
         gcp_zone: pp.zone.clone(),
         azure_subscription: pp.subscription_id.clone(),
         azure_resource_group: pp.resource_group.clone(),
+        openstack,
     }
 }
 
@@ -95,11 +102,19 @@ fn check_location(v: &mut V<'_>, cloud: Cloud, location: &str) {
             let parts: Vec<&str> = location.split('-').collect();
             parts.len() == 2 && parts[1].chars().last().is_some_and(|c| c.is_ascii_digit())
         }
+        // Region names are the operator's (Keystone's region ids).
+        Cloud::OpenStack => {
+            !location.is_empty()
+                && location
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        }
     };
     if !location_ok {
         let example = match cloud {
             Cloud::Aws => "us-east-1",
             Cloud::Gcp => "us-central1",
+            Cloud::OpenStack => "RegionOne",
             _ => "westus2",
         };
         v.err(
