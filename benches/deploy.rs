@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke_provider_api::fake::{FakeCloud, FakeConfig};
 use hke_provider_api::Kind;
 
@@ -73,7 +73,8 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
     }
     let cloud = Arc::new(FakeCloud::open(tmp.path().join("cloud"), cfg).expect("fake cloud"));
     let sets = vec!["properties.providerProfile.name=fake".parse().expect("set")];
-    let prepared = hke::generate::prepare(text, &sets, &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared =
+        hke::ops::generate::prepare(text, &sets, &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let critical = plan.critical_path(latency);
     let total: Duration = plan.resources.values().map(|r| latency(r.spec.kind())).sum();
@@ -92,20 +93,21 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
     });
     let out = tmp.path().join("out");
     let t0 = Instant::now();
-    rt.block_on(deploy::deploy(
+    rt.block_on(deploy::deploy_model(
+        deploy::Model {
+            text,
+            sets: &sets,
+            output_dir: Some(&out),
+        },
+        &Default::default(),
+        &Env::default(),
         Options {
-            text: text.to_string(),
-            sets,
-            output_dir: Some(out.clone()),
             parallelism,
             ttl: None,
             retry: RetryPolicy::default(),
-            durability: hke::state::Durability::GroupCommit,
+            durability: hke::engine::state::Durability::GroupCommit,
             cancel: Default::default(),
-            region: None,
-            endpoint: None,
         },
-        &Env::default(),
         sink.clone(),
         Some(cloud.clone()),
     ))
@@ -115,17 +117,20 @@ fn run(name: &str, text: &str, scale: f64, parallelism: usize) {
     let calls = cloud.call_count();
     let t1 = Instant::now();
     rt.block_on(deploy::teardown(
+        &hke::ops::target::Target::resolve(
+            hke::model::types::Cloud::Fake,
+            &prepared.cluster.name.to_string(),
+            None,
+            &Default::default(),
+            &Env::default(),
+        )
+        .expect("target"),
         TeardownOptions {
             dir: out,
-            cluster: prepared.cluster.name.to_string(),
-            cloud: hke::model::types::Cloud::Fake,
             retry: RetryPolicy::default(),
             parallelism,
             cancel: Default::default(),
-            region: None,
-            endpoint: None,
         },
-        &Env::default(),
         sink,
         Some(cloud.clone()),
     ))

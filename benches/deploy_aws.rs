@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
 use hke_provider_api::Provider;
 
@@ -139,7 +139,7 @@ fn run(nodes: u32, pool: u32, batch: bool) {
         .build()
         .expect("runtime");
     let text = model(nodes, pool);
-    let prepared = hke::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared = hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let cluster = prepared.cluster.name.to_string();
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let all_nodes = 3 + nodes;
@@ -168,21 +168,21 @@ fn run(nodes: u32, pool: u32, batch: bool) {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let options = || Options {
-        text: text.clone(),
-        sets: Vec::new(),
-        output_dir: Some(out.clone()),
         parallelism,
         ttl: None,
         retry: RetryPolicy::default(),
-        durability: hke::state::Durability::GroupCommit,
+        durability: hke::engine::state::Durability::GroupCommit,
         cancel: Default::default(),
-        region: None,
-        endpoint: None,
+    };
+    let model = || deploy::Model {
+        text: &text,
+        sets: &[],
+        output_dir: Some(&out),
     };
     let before = aws.call_stats();
     let t0 = Instant::now();
     let deployed = rt
-        .block_on(deploy::deploy(options(), &env, sink.clone(), Some(provider.clone())))
+        .block_on(deploy::deploy_model(model(), &Default::default(), &env, options(), sink.clone(), Some(provider.clone())))
         .expect("deploy");
     let command = t0.elapsed();
     let wall = Duration::from_millis(engine_ms.load(Ordering::SeqCst));
@@ -217,14 +217,14 @@ fn run(nodes: u32, pool: u32, batch: bool) {
     };
 
     // Again with the state lost: every resource is looked up and adopted.
-    for f in [hke::state::STATE_FILE, hke::state::JOURNAL_FILE] {
+    for f in [hke::engine::state::STATE_FILE, hke::engine::state::JOURNAL_FILE] {
         let _ = std::fs::remove_file(out.join(f));
     }
     let (aws2, provider2) = connect();
     let connected = aws2.call_stats();
     let t2 = Instant::now();
     let again = rt
-        .block_on(deploy::deploy(options(), &env, sink.clone(), Some(provider2)))
+        .block_on(deploy::deploy_model(model(), &Default::default(), &env, options(), sink.clone(), Some(provider2)))
         .expect("redeploy");
     let redeploy = t2.elapsed();
     assert_eq!(again.summary.failed, 0);
@@ -245,17 +245,14 @@ fn run(nodes: u32, pool: u32, batch: bool) {
 
     let t1 = Instant::now();
     rt.block_on(deploy::teardown(
+        &hke::ops::target::Target::resolve(hke::model::types::Cloud::Aws, &cluster, None, &Default::default(), &env)
+            .expect("target"),
         TeardownOptions {
             dir: out,
-            cluster: cluster.clone(),
-            cloud: hke::model::types::Cloud::Aws,
             retry: RetryPolicy::default(),
             parallelism,
             cancel: Default::default(),
-            region: None,
-            endpoint: None,
         },
-        &env,
         sink,
         Some(provider3),
     ))

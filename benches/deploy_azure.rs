@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
 use hke_fake_arm::{Call, Config, FakeArm, RateLimits};
 use hke_provider_api::{Kind, Os, Provider, Spec, Val};
@@ -197,7 +197,7 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64, parallelism: usize) {
     let ca = tempfile::NamedTempFile::new().expect("ca file");
     std::fs::write(ca.path(), fake.ca_pem()).expect("ca");
     let text = model(pools, per_pool);
-    let prepared = hke::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared = hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let nodes = 3 + pools * per_pool;
     let mut cfg = AzureConfig::new(CLUSTER);
@@ -224,20 +224,21 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64, parallelism: usize) {
     let out = tmp.path().join("out");
     let t0 = Instant::now();
     let deployed = rt
-        .block_on(deploy::deploy(
+        .block_on(deploy::deploy_model(
+            deploy::Model {
+                text: &text,
+                sets: &[],
+                output_dir: Some(&out),
+            },
+            &Default::default(),
+            &env,
             Options {
-                text: text.clone(),
-                sets: Vec::new(),
-                output_dir: Some(out.clone()),
                 parallelism,
                 ttl: None,
                 retry: RetryPolicy::default(),
-                durability: hke::state::Durability::GroupCommit,
+                durability: hke::engine::state::Durability::GroupCommit,
                 cancel: Default::default(),
-                region: None,
-                endpoint: None,
             },
-            &env,
             sink.clone(),
             Some(azure.clone()),
         ))
@@ -282,17 +283,13 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64, parallelism: usize) {
 
     let t1 = Instant::now();
     rt.block_on(deploy::teardown(
+        &hke::ops::target::Target::of_cluster(&prepared.cluster, &Default::default(), &env).expect("target"),
         TeardownOptions {
             dir: out,
-            cluster: prepared.cluster.name.to_string(),
-            cloud: hke::model::types::Cloud::Azure,
             retry: RetryPolicy::default(),
             parallelism,
             cancel: Default::default(),
-            region: None,
-            endpoint: None,
         },
-        &env,
         sink,
         Some(azure),
     ))

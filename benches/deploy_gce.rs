@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke_fake_gce::{Config, FakeGce, RateQuota};
 use hke_provider_api::Kind;
 
@@ -136,7 +136,8 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64) {
         }))
         .expect("fake-gce");
     let text = model(pools, per_pool);
-    let prepared = hke::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::generate::now()).expect("model");
+    let prepared =
+        hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let nodes = 3 + pools * per_pool;
     let env = Env::from_pairs([
@@ -165,20 +166,21 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64) {
     let out = tmp.path().join("out");
     let t0 = Instant::now();
     let deployed = rt
-        .block_on(deploy::deploy(
+        .block_on(deploy::deploy_model(
+            deploy::Model {
+                text: &text,
+                sets: &[],
+                output_dir: Some(&out),
+            },
+            &Default::default(),
+            &env,
             Options {
-                text: text.clone(),
-                sets: Vec::new(),
-                output_dir: Some(out.clone()),
                 parallelism,
                 ttl: None,
                 retry: RetryPolicy::default(),
-                durability: hke::state::Durability::GroupCommit,
+                durability: hke::engine::state::Durability::GroupCommit,
                 cancel: Default::default(),
-                region: None,
-                endpoint: None,
             },
-            &env,
             sink.clone(),
             None,
         ))
@@ -207,17 +209,20 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64) {
 
     let t1 = Instant::now();
     rt.block_on(deploy::teardown(
+        &hke::ops::target::Target::resolve(
+            hke::model::types::Cloud::Gcp,
+            &prepared.cluster.name.to_string(),
+            None,
+            &Default::default(),
+            &env,
+        )
+        .expect("target"),
         TeardownOptions {
             dir: out,
-            cluster: prepared.cluster.name.to_string(),
-            cloud: hke::model::types::Cloud::Gcp,
             retry: RetryPolicy::default(),
             parallelism,
             cancel: Default::default(),
-            region: None,
-            endpoint: None,
         },
-        &env,
         sink,
         None,
     ))

@@ -60,10 +60,10 @@ impl Phases {
 
 fn run(text: &str, sets: &[hke::model::load::SetArg], out: &Path) -> Phases {
     let start = Instant::now();
-    let prepared = hke::generate::prepare(text, sets, &mut OsRng, hke::generate::now()).expect("model generates");
+    let prepared = hke::ops::generate::prepare(text, sets, &mut OsRng, hke::ops::generate::now()).expect("model generates");
     let prepare = start.elapsed();
     let start = Instant::now();
-    let tree = hke::generate::tree(&prepared).expect("renders");
+    let tree = hke::ops::generate::tree(&prepared).expect("renders");
     let tree_time = start.elapsed();
     let start = Instant::now();
     tree.commit(out, true).expect("writes");

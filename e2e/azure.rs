@@ -622,8 +622,24 @@ fn a_wrong_subscription_or_credential_fails_before_anything_is_made() {
         .env_remove("HKE_AZURE_CA_FILE")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Not a usage error: the cloud could not be reached (exit 4).
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot reach"), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("e2e-client-secret-value"));
+    // A refused credential is its own failure (exit 3), and the secret
+    // given is not repeated.
+    let out = arm
+        .command(
+            dir.path(),
+            &["deploy", "-m", model.to_str().expect("utf-8"), "-o", "out3"],
+        )
+        .env("AZURE_CLIENT_SECRET", "a-wrong-secret-value")
+        .output()
+        .expect("runs");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("credential"), "{err}");
+    assert!(!err.contains("a-wrong-secret-value"), "{err}");
     assert!(arm.fake().resources().is_empty());
 }
 

@@ -11,15 +11,31 @@ pub struct Env {
 }
 
 impl Env {
-    /// The `HKE_*` variables of this process.
+    /// The variables of this process hke reads: `HKE_*`, `ARTIFACTS`,
+    /// `AZURE_SUBSCRIPTION_ID`, and OpenStack's `OS_*` with `HOME` and
+    /// `XDG_CONFIG_HOME` (where `clouds.yaml` is searched, as the OpenStack
+    /// CLI searches it). The cloud SDKs read their own credential variables.
     #[allow(clippy::disallowed_methods)]
     pub fn from_process() -> Env {
         Env {
             // ARTIFACTS: where CI systems (Prow and others) collect a job's files.
             vars: std::env::vars()
-                .filter(|(k, _)| k.starts_with("HKE_") || k == "ARTIFACTS" || k == "AZURE_SUBSCRIPTION_ID")
+                .filter(|(k, _)| {
+                    k.starts_with("HKE_")
+                        || k.starts_with("OS_")
+                        || matches!(k.as_str(), "ARTIFACTS" | "AZURE_SUBSCRIPTION_ID" | "HOME" | "XDG_CONFIG_HOME")
+                })
                 .collect(),
         }
+    }
+
+    /// The variables whose names start with `prefix`, or are in `names`.
+    pub fn matching(&self, prefix: &str, names: &[&str]) -> std::collections::BTreeMap<String, String> {
+        self.vars
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) || names.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {

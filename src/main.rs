@@ -14,7 +14,9 @@ fn main() {
     if let Err(failure) = cli::run(cli, &hke::context::Env::from_process()) {
         match &failure {
             Failure::Rejected(_) => {}
-            Failure::Usage(msg) => hke::ui::say(&format!("error: {msg}")),
+            Failure::Usage(msg) | Failure::Credentials(msg) | Failure::Unreachable(msg) => {
+                hke::ui::say(&format!("error: {msg}"))
+            }
             Failure::Interrupted(msg) => hke::ui::say(msg),
             Failure::Other(e) => hke::ui::say(&format!("error: {e:#}")),
             Failure::Exit(_, msg) => hke::ui::say(msg),

@@ -18,7 +18,7 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::cluster::Cluster;
-use crate::diag::{Diagnostics, Origins};
+use crate::model::diag::{Diagnostics, Origins};
 use crate::model::types::KeyAlgorithm;
 use crate::model::vlabs::CertificateProfile;
 use crate::secrets::Secret;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use hke_provider_api::{snat, Image, Kind, Os, Rule, Spec, Val};
 use serde::Serialize;
 
+use crate::catalog::versions;
+use crate::catalog::vmsizes;
 use crate::cluster::Cluster;
 use crate::model::types::{Cidr, NetworkPlugin, OsType};
-use crate::versions;
-use crate::vmsizes;
 
 /// A resource of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,9 +57,10 @@ pub const LB: &str = "loadBalancer/apiserver";
 /// Logical id prefix of the load balancer's extra outbound addresses (Azure).
 pub const OUTBOUND_ADDRESS: &str = "publicAddress/outbound-";
 
-/// Pools of at least this many nodes become one machine group (VMSS, ASG,
-/// MIG), unless the network plugin needs a route per node (kubenet).
-pub const MACHINE_GROUP_MIN: u32 = 20;
+pub use crate::cluster::names::MACHINE_GROUP_MIN;
+
+/// The bootstrap input naming the API server's address.
+pub const INPUT_ENDPOINT: &str = "endpoint";
 
 /// The cloud name of a pool's machine group.
 pub fn group_name(c: &Cluster, pool: &str) -> String {
@@ -72,7 +73,7 @@ pub fn group_prefix(c: &Cluster, pool: &crate::cluster::Pool) -> String {
     match pool.os {
         OsType::Windows => format!(
             "{}k8s{:02}",
-            crate::validate::windows_stem(&c.id, c.provider.cloud),
+            crate::cluster::names::windows_stem(&c.id, c.provider.cloud),
             pool.index % 100
         ),
         OsType::Linux => format!("k8s-{}-{}-", pool.name, c.id),
@@ -129,7 +130,7 @@ fn image_for(
             // Generation 2 where the size boots it, else generation 1: a
             // Gen1-only size (Dv3) cannot boot a Gen2 SKU and the v6 series
             // cannot boot a Gen1 one.
-            let (_, gen2) = crate::vmsizes::azure_generations(size);
+            let (_, gen2) = crate::catalog::vmsizes::azure_generations(size);
             let sku = if gen2 { &set.azure.sku_gen2 } else { &set.azure.sku };
             lookup.insert("sku".into(), sku.clone());
             let win = c.windows.as_ref().filter(|_| windows.is_some());
@@ -154,12 +155,28 @@ fn image_for(
             lookup.insert("project".into(), set.gcp.project.clone());
             lookup.insert("family".into(), set.gcp.family.clone());
         }
+        // No public catalog: the Glance image the model names for the OS
+        // (validation requires one for each OS and Windows version in use).
+        crate::model::types::Cloud::OpenStack => {
+            let key = match windows {
+                Some(w) => format!("windows-{w}"),
+                None => "linux".to_string(),
+            };
+            if let Some(image) = c.provider.openstack.as_ref().and_then(|o| o.images.get(&key)) {
+                lookup.insert("image".into(), image.clone());
+            }
+        }
     }
     Image { name, lookup }
 }
 
+/// How many times this process planned a cluster: one command plans once,
+/// which a test holds.
+pub static PLANNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Build the plan of a cluster.
 pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
+    PLANNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = c.name.as_str();
     let mut r: BTreeMap<String, (String, Spec<Val>)> = BTreeMap::new();
     let rg_name = c
@@ -299,11 +316,13 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
         // one leaves through the internet gateway with the node's public
         // address, which `apiServerSourceRanges` may refuse.
         let output = match c.provider.cloud {
-            crate::model::types::Cloud::Gcp => hke_provider_api::resource::OUT_ADDRESS,
+            crate::model::types::Cloud::Gcp | crate::model::types::Cloud::OpenStack => {
+                hke_provider_api::resource::OUT_ADDRESS
+            }
             crate::model::types::Cloud::Aws => "internalDnsName",
             _ => hke_provider_api::resource::OUT_DNS_NAME,
         };
-        m.insert(crate::bootstrap::INPUT_ENDPOINT.to_string(), Val::output(LB, output));
+        m.insert(INPUT_ENDPOINT.to_string(), Val::output(LB, output));
         m
     };
     let native_size = |size: &str| vmsizes::native(c.provider.cloud, size).unwrap_or_else(|| size.to_string());
@@ -599,7 +618,7 @@ mod tests {
     use super::*;
 
     fn cluster(sets: &[&str]) -> Cluster {
-        crate::generate::example_cluster(sets)
+        crate::cluster::example(sets)
     }
 
     #[test]
@@ -654,7 +673,7 @@ mod tests {
         for r in p.resources.values() {
             if let Spec::Machine { bootstrap_inputs, .. } = &r.spec {
                 assert_eq!(
-                    bootstrap_inputs[crate::bootstrap::INPUT_ENDPOINT],
+                    bootstrap_inputs[INPUT_ENDPOINT],
                     Val::output(LB, "internalDnsName"),
                     "{}",
                     r.name

@@ -8,6 +8,20 @@ use std::fmt;
 
 use rand::{CryptoRng, Rng, RngCore};
 
+/// The one rule for which model fields are secret: a key naming a password,
+/// a secret, a private key or a token. Their values never appear in
+/// messages, not even as the `--set` argument a diagnostic points at.
+pub fn is_secret_key(name: &str) -> bool {
+    let k = name.to_ascii_lowercase();
+    k.contains("password") || k.contains("secret") || k.contains("privatekey") || k.contains("token")
+}
+
+/// A `<your-...>` placeholder left in a model where a value belongs.
+pub fn is_placeholder(s: &str) -> bool {
+    let t = s.trim();
+    t.len() >= 3 && t.starts_with('<') && t.ends_with('>')
+}
+
 /// A secret string (password, private key, token).
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]

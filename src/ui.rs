@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::diag::{Diagnostic, Severity};
+use crate::model::diag::{Diagnostic, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

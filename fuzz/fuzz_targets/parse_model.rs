@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(ours.is_ok(), theirs.is_ok(), "parsers disagree on {text:?}");
     if let Ok(loaded) = hke::model::load::load(text, &[]) {
-        let _ = hke::migrate::migrate(text, &[]);
+        let _ = hke::ops::migrate::migrate(text, &[]);
         let _ = loaded.model;
     }
 });

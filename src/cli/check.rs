@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{runtime, Failure};
-use crate::check::{self, Options, DATA_PLANE_STEPS, STEPS};
 use crate::context::Env;
-use crate::janitor::parse_duration;
+use crate::ops::check::{self, Options, DATA_PLANE_STEPS, STEPS};
+use crate::ops::janitor::parse_duration;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -59,11 +59,8 @@ pub fn skips(api_only: bool, skip: &[String]) -> (BTreeSet<String>, String) {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let (dir, p) = a.dir.load(format)?;
-    let kubeconfig = a
-        .kubeconfig
-        .clone()
-        .unwrap_or_else(|| check::kubeconfig_in(&dir, &p.cluster));
+    let ws = a.dir.load(format)?;
+    let kubeconfig = a.kubeconfig.clone().unwrap_or_else(|| ws.kubeconfig());
     if !kubeconfig.exists() {
         return Err(Failure::Usage(format!(
             "no kubeconfig at {}; deploy the cluster first, or pass --kubeconfig",
@@ -79,7 +76,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let opts = Options {
         kubectl: a.kubectl.clone(),
         kubeconfig,
-        expected: check::Expected::of(&p.cluster),
+        expected: check::Expected::of(ws.cluster()),
         skip,
         skip_reason,
         ready_timeout: a.ready_timeout,
@@ -87,11 +84,11 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         namespace: check::namespace(&mut rand::rngs::OsRng),
         keep: a.keep,
     };
-    let started = crate::ci::now();
+    let started = crate::ops::ci::now();
     let rt = runtime()?;
     let report = rt.block_on(check::run(&opts));
     if let Some(path) = &a.junit {
-        let xml = crate::ci::junit_suite(
+        let xml = crate::ops::ci::junit_suite(
             "hke check",
             &format!("hke check {}", a.dir.cluster),
             "hke.check",

@@ -2,9 +2,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{runtime, CloudArgs, Failure, ModelArgs};
-use crate::ci::{self, Options};
 use crate::context::Env;
-use crate::janitor::parse_duration;
+use crate::ops::ci::{self, Options};
+use crate::ops::janitor::parse_duration;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +76,6 @@ fn parse_ttl(s: &str) -> Result<String, String> {
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let CiCommand::Run(a) = a.command;
-    let env = &a.where_.overlay(env);
     let text = a.model.read(false)?;
     let artifacts = a
         .artifacts
@@ -105,8 +104,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
                 keep_on_failure: a.keep_on_failure,
                 command: a.command.clone(),
                 kubectl: a.kubectl.clone(),
-                region: a.where_.region.clone(),
-                endpoint: a.where_.endpoint_url.clone(),
+                flags: a.where_.flags(),
                 parallelism: usize::from(a.parallelism),
                 poll,
                 command_stdout_to_stderr: format == Format::Json,

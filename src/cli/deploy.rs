@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use super::{report_rejected, runtime, CloudArgs, Failure, ModelArgs};
 use crate::context::Env;
-use crate::deploy::{self, DeployError, Options};
 use crate::engine::RetryPolicy;
+use crate::ops::deploy::{self, DeployError, Options};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -26,14 +26,22 @@ pub struct Args {
 }
 
 fn parse_ttl(s: &str) -> Result<String, String> {
-    crate::janitor::parse_duration(s).map(|_| s.trim().to_string())
+    crate::ops::janitor::parse_duration(s).map(|_| s.trim().to_string())
 }
 
 pub fn map_error(e: DeployError, format: Format) -> Failure {
+    use crate::ops::deploy::Failing;
+    match e.failing() {
+        Failing::Credentials => {
+            return Failure::Credentials(format!("the cloud refused hke's credentials: {e}"));
+        }
+        Failing::Unreachable => return Failure::Unreachable(format!("the cloud could not be reached: {e}")),
+        Failing::Usage | Failing::Failed => {}
+    }
     match e {
         DeployError::Rejected(r) => report_rejected(r, format),
         DeployError::Usage(m) => Failure::Usage(m),
-        DeployError::State(crate::state::StateError::Locked(m)) => Failure::Usage(m),
+        DeployError::State(crate::engine::state::StateError::Locked(m)) => Failure::Usage(m),
         DeployError::Engine(crate::engine::EngineError::Interrupted, dir) => Failure::Interrupted(format!(
             "interrupted: the calls in flight finished and are recorded in {}; run the same command again to continue, or `hke teardown` to remove what exists",
             dir.display()
@@ -43,24 +51,23 @@ pub fn map_error(e: DeployError, format: Format) -> Failure {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let env = &a.cloud.overlay(env);
     let text = a.model.read(true)?;
+    let events = ui::event_sink(format);
     let rt = runtime()?;
     let opts = Options {
-        text,
-        sets: a.model.set.clone(),
-        output_dir: a.output_directory.clone(),
         parallelism: usize::from(a.parallelism),
         ttl: a.ttl.clone(),
         retry: RetryPolicy::default(),
-        durability: crate::state::Durability::GroupCommit,
+        durability: crate::engine::state::Durability::GroupCommit,
         cancel: super::cancel_on_ctrl_c(&rt),
-        region: a.cloud.region.clone(),
-        endpoint: a.cloud.endpoint_url.clone(),
     };
-    let events = ui::event_sink(format);
+    let model = deploy::Model {
+        text: &text,
+        sets: &a.model.set,
+        output_dir: a.output_directory.as_deref(),
+    };
     let done = rt
-        .block_on(deploy::deploy(opts, env, events, None))
+        .block_on(deploy::deploy_model(model, &a.cloud.flags(), env, opts, events, None))
         .map_err(|e| map_error(e, format))?;
     if format == Format::Text {
         ui::say(&format!("kubeconfig: export KUBECONFIG={}", done.kubeconfig.display()));

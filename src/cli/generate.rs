@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use rand::rngs::OsRng;
 
 use super::{report_rejected, Failure, ModelArgs};
-use crate::generate;
+use crate::ops::generate;
 use crate::output::OutputError;
 use crate::ui::{self, Format};
 

@@ -1,8 +1,8 @@
 use super::{runtime, CloudArgs, Failure};
 use crate::context::Env;
 use crate::engine::RetryPolicy;
-use crate::janitor::{self, Options};
 use crate::model::types::Cloud;
+use crate::ops::janitor::{self, Options};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -37,8 +37,9 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let env = &a.where_.overlay(env);
     let cloud: Cloud = a.cloud.parse().map_err(Failure::Usage)?;
+    let target =
+        crate::ops::target::Target::resolve(cloud, "", None, &a.where_.flags(), env).map_err(Failure::Usage)?;
     let rt = runtime()?;
     let cancel = super::cancel_on_ctrl_c(&rt);
     // The report is the one thing on stdout; teardown progress goes to
@@ -47,9 +48,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
     let report = rt
         .block_on(janitor::run(
             Options {
-                cloud,
-                region: a.where_.region.clone(),
-                endpoint: a.where_.endpoint_url.clone(),
+                target,
                 older_than: a.older_than,
                 dry_run: a.dry_run,
                 include: a.include.clone(),
@@ -59,7 +58,6 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
                 retry: RetryPolicy::default(),
                 cancel,
             },
-            env,
             events,
         ))
         .map_err(|e| crate::cli::deploy::map_error(e, format))?;

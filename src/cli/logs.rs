@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::{runtime, CloudArgs, Failure};
 use crate::context::Env;
-use crate::deploy::{self, Target};
+use crate::ops::target::provider_for;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -18,28 +18,17 @@ pub struct Args {
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    let env = &a.where_.overlay(env);
-    let (dir, p) = a.dir.load(format)?;
-    let state = crate::state::load(&dir).map_err(|e| Failure::Other(e.into()))?;
+    let ws = a.dir.load(format)?;
+    let target = ws
+        .target(&a.where_.flags(), env)
+        .map_err(|e| super::deploy::map_error(e, format))?;
+    let state = crate::engine::state::load(&ws.dir).map_err(|e| Failure::Other(e.into()))?;
     let rt = runtime()?;
     let collected = rt.block_on(async {
-        let target = Target {
-            cluster: a.dir.cluster.clone(),
-            region: a
-                .where_
-                .region
-                .clone()
-                .or_else(|| Some(p.cluster.provider.location.clone())),
-            endpoint: a.where_.endpoint_url.clone(),
-            project: p.cluster.provider.gcp_project.clone(),
-            zone: p.cluster.provider.gcp_zone.clone(),
-            subscription: p.cluster.provider.azure_subscription.clone(),
-            resource_group: p.cluster.provider.azure_resource_group.clone(),
-        };
-        let provider = deploy::provider_for(p.cluster.provider.cloud, &target, env)
+        let provider = provider_for(&target)
             .await
-            .map_err(|e| super::deploy::map_error(e, format))?;
-        Ok::<_, Failure>(crate::logs::collect(provider, &state, &a.to).await)
+            .map_err(|e| super::deploy::map_error(e.into(), format))?;
+        Ok::<_, Failure>(crate::ops::logs::collect(provider, &state, &a.to).await)
     })?;
     match format {
         Format::Json => ui::stdout(&serde_json::to_string_pretty(&collected).unwrap_or_default()),

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::{report_rejected, Failure, ModelArgs};
-use crate::migrate::{self, MigrateError};
+use crate::ops::migrate::{self, MigrateError};
 use crate::output::{Mode, Tree};
 use crate::ui::{self, Format};
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::diag::Rejected;
+use crate::model::diag::Rejected;
 use crate::model::load::SetArg;
 use crate::ui::Format;
 
@@ -102,12 +102,16 @@ pub struct CloudArgs {
 }
 
 impl CloudArgs {
-    /// The environment with this command line's project and zone, which
-    /// win over the model's and over HKE_GCP_PROJECT / HKE_GCP_ZONE.
-    pub fn overlay(&self, env: &crate::context::Env) -> crate::context::Env {
-        env.with(crate::deploy::FLAG_PROJECT, self.project.as_deref())
-            .with(crate::deploy::FLAG_ZONE, self.zone.as_deref())
-            .with(crate::deploy::FLAG_SUBSCRIPTION, self.subscription.as_deref())
+    /// The command line's say in the cloud target (it wins over the model
+    /// and the environment: `ops::target`).
+    pub fn flags(&self) -> crate::ops::target::Flags {
+        crate::ops::target::Flags {
+            region: self.region.clone(),
+            endpoint: self.endpoint_url.clone(),
+            project: self.project.clone(),
+            zone: self.zone.clone(),
+            subscription: self.subscription.clone(),
+        }
     }
 }
 
@@ -149,6 +153,12 @@ pub enum Failure {
     /// Bad input: exit 2.
     #[error("{0}")]
     Usage(String),
+    /// The cloud refused hke's credentials or their permissions: exit 3.
+    #[error("{0}")]
+    Credentials(String),
+    /// The cloud could not be reached (DNS, connection, TLS): exit 4.
+    #[error("{0}")]
+    Unreachable(String),
     /// The model was rejected: exit 2, diagnostics already printed.
     #[error("{0}")]
     Rejected(Rejected),
@@ -167,6 +177,8 @@ impl Failure {
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Usage(_) | Failure::Rejected(_) => 2,
+            Failure::Credentials(_) => 3,
+            Failure::Unreachable(_) => 4,
             Failure::Interrupted(_) => 130,
             Failure::Other(_) => 1,
             Failure::Exit(code, _) => *code,
@@ -233,22 +245,13 @@ pub struct ClusterDirArgs {
 }
 
 impl ClusterDirArgs {
-    /// The directory, and the cluster prepared from the model it holds.
-    pub fn load(&self, format: Format) -> Result<(PathBuf, crate::generate::Prepared), Failure> {
+    /// The cluster's workspace: its directory, prepared and planned once.
+    pub fn load(&self, format: Format) -> Result<crate::ops::workspace::Workspace, Failure> {
         let dir = self
             .output_directory
             .clone()
             .unwrap_or_else(|| PathBuf::from("_output").join(&self.cluster));
-        let model = dir.join("apimodel.json");
-        let text = std::fs::read_to_string(&model).map_err(|e| {
-            Failure::Usage(format!(
-                "cannot read {}: {e}; pass -o with the cluster's directory",
-                model.display()
-            ))
-        })?;
-        let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-            .map_err(|r| report_rejected(r, format))?;
-        Ok((dir, p))
+        crate::ops::workspace::Workspace::load(&dir).map_err(|e| deploy::map_error(e, format))
     }
 }
 
@@ -262,7 +265,7 @@ pub fn report_rejected(r: Rejected, format: Format) -> Failure {
             let (errors, warnings): (Vec<_>, Vec<_>) = r
                 .diagnostics
                 .iter()
-                .partition(|d| d.severity == crate::diag::Severity::Error);
+                .partition(|d| d.severity == crate::model::diag::Severity::Error);
             crate::ui::json(&serde_json::json!({ "ok": false, "errors": errors, "warnings": warnings }));
         }
     }

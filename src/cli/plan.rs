@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
     let text = a.model.read(true)?;
-    let prepared = crate::generate::prepare(&text, &a.model.set, &mut OsRng, crate::generate::now())
+    let prepared = crate::ops::generate::prepare(&text, &a.model.set, &mut OsRng, crate::ops::generate::now())
         .map_err(|r| report_rejected(r, format))?;
     let plan = crate::plan::plan(&prepared.cluster).map_err(|e| Failure::Usage(e.to_string()))?;
     if a.dot {

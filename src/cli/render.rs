@@ -18,7 +18,7 @@ pub struct Args {
 
 pub fn run(a: Args, format: Format) -> Result<(), Failure> {
     let text = a.model.read(true)?;
-    let p = crate::generate::prepare(&text, &a.model.set, &mut OsRng, crate::generate::now())
+    let p = crate::ops::generate::prepare(&text, &a.model.set, &mut OsRng, crate::ops::generate::now())
         .map_err(|r| report_rejected(r, format))?;
     let c = &p.cluster;
     let plan = crate::plan::plan(c).map_err(|e| Failure::Other(e.into()))?;
@@ -38,7 +38,7 @@ pub fn run(a: Args, format: Format) -> Result<(), Failure> {
         return Ok(());
     };
     let r = crate::render::Renderer::new(c, &p.pki, &plan.pod_cidrs).map_err(|e| Failure::Other(e.into()))?;
-    let endpoint = a.endpoint.clone().unwrap_or_else(|| crate::generate::endpoint_host(c));
+    let endpoint = a.endpoint.clone().unwrap_or_else(|| crate::cluster::endpoint_host(c));
     let f = r.node(node, &endpoint).map_err(|e| match e {
         crate::render::RenderError::UnknownNode(_) => {
             Failure::Usage(format!("{e}; `hke render -m FILE` lists the names"))

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::Failure;
-use crate::state::{self, Status};
+use crate::engine::state::{self, Status};
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use super::{runtime, CloudArgs, Failure, ModelArgs};
 use crate::cli::deploy::map_error;
 use crate::context::Env;
-use crate::deploy;
 use crate::engine::RetryPolicy;
 use crate::model::types::Cloud;
+use crate::ops::deploy;
+use crate::ops::target::Target;
+use crate::ops::workspace::MODEL_FILE;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]
@@ -62,59 +64,42 @@ fn confirm(yes: bool, cluster: &str, cloud: Cloud) -> Result<DestructiveToken, F
 }
 
 pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
-    // Which cluster, where its files are, and which cloud.
-    let (name, dir, model_cloud) = if let Some(path) = &a.api_model {
+    // Which cluster, where its files are, and what its model says of the
+    // cloud. Teardown needs no PKI and no plan: the cluster stage will do.
+    let built = |text: &str| crate::cluster::build(text, &[], &mut rand::rngs::OsRng);
+    let (name, dir, model) = if let Some(path) = &a.api_model {
         let m = ModelArgs {
             api_model: Some(path.clone()),
             set: vec![],
         };
         let text = m.read(false)?;
-        let p = crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-            .map_err(|r| super::report_rejected(r, format))?;
+        let given = built(&text).map_err(|r| super::report_rejected(r, format))?;
         let dir = a
             .output_directory
             .clone()
-            .unwrap_or_else(|| crate::generate::default_dir(&p.cluster));
-        (p.cluster.name.to_string(), dir, Some(p.cluster.provider.clone()))
+            .unwrap_or_else(|| crate::ops::generate::default_dir(&given.cluster));
+        // The directory's own model when it has one: it is what was deployed.
+        let on_disk = std::fs::read_to_string(dir.join(MODEL_FILE))
+            .ok()
+            .and_then(|t| built(&t).ok());
+        let c = on_disk.map(|b| b.cluster).unwrap_or(given.cluster);
+        (c.name.to_string(), dir, Some(c.provider.clone()))
     } else if let Some(name) = &a.cluster {
         let dir = a
             .output_directory
             .clone()
             .unwrap_or_else(|| PathBuf::from("_output").join(name));
-        let model = dir.join("apimodel.json");
-        let cloud = match std::fs::read_to_string(&model) {
-            Ok(text) => crate::generate::prepare(&text, &[], &mut rand::rngs::OsRng, crate::generate::now())
-                .ok()
-                .map(|p| p.cluster.provider.clone()),
-            Err(_) => None,
-        };
-        (name.clone(), dir, cloud)
+        let provider = std::fs::read_to_string(dir.join(MODEL_FILE))
+            .ok()
+            .and_then(|t| built(&t).ok())
+            .map(|b| b.cluster.provider.clone());
+        (name.clone(), dir, provider)
     } else {
         return Err(Failure::Usage(
             "name the cluster: --api-model FILE or --cluster NAME".into(),
         ));
     };
-    let model_region = model_cloud.as_ref().map(|p| p.location.clone());
-    let env = &a
-        .where_
-        .overlay(env)
-        .with_default(
-            deploy::FLAG_PROJECT,
-            model_cloud.as_ref().and_then(|p| p.gcp_project.as_deref()),
-        )
-        .with_default(
-            deploy::FLAG_ZONE,
-            model_cloud.as_ref().and_then(|p| p.gcp_zone.as_deref()),
-        )
-        .with_default(
-            deploy::FLAG_SUBSCRIPTION,
-            model_cloud.as_ref().and_then(|p| p.azure_subscription.as_deref()),
-        )
-        .with_default(
-            deploy::FLAG_RESOURCE_GROUP,
-            model_cloud.as_ref().and_then(|p| p.azure_resource_group.as_deref()),
-        );
-    let cloud = match (&a.cloud, model_cloud.map(|p| p.cloud)) {
+    let cloud = match (&a.cloud, model.as_ref().map(|p| p.cloud)) {
         (Some(c), _) => c.parse::<Cloud>().map_err(Failure::Usage)?,
         (None, Some(c)) => c,
         (None, None) => {
@@ -124,22 +109,23 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             )))
         }
     };
+    let mut target = Target::resolve(cloud, &name, model.as_ref(), &a.where_.flags(), env).map_err(Failure::Usage)?;
+    if let Some(p) = &model {
+        // The resource group the plan names: the model's, or the cluster's name.
+        target.resource_group = Some(p.azure_resource_group.clone().unwrap_or_else(|| name.clone()));
+    }
     let _token = confirm(a.yes, &name, cloud)?;
     let events = ui::event_sink(format);
     let rt = runtime()?;
     let cancel = super::cancel_on_ctrl_c(&rt);
     rt.block_on(deploy::teardown(
+        &target,
         deploy::TeardownOptions {
             dir: dir.clone(),
-            cluster: name.clone(),
-            cloud,
-            region: a.where_.region.clone().or(model_region),
-            endpoint: a.where_.endpoint_url.clone(),
             retry: RetryPolicy::default(),
             parallelism: usize::from(a.parallelism),
             cancel,
         },
-        env,
         events,
         None,
     ))

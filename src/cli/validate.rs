@@ -1,7 +1,7 @@
 use rand::rngs::OsRng;
 
 use super::{report_rejected, Failure, ModelArgs};
-use crate::generate;
+use crate::ops::generate;
 use crate::ui::{self, Format};
 
 #[derive(Debug, clap::Args)]

@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json};
 
 use super::json::{self, Key, Node, Origin, Value};
 use super::vlabs::ApiModel;
-use crate::diag::{did_you_mean, Diagnostics, Origins, Rejected};
+use crate::model::diag::{did_you_mean, Diagnostics, Origins, Rejected};
 
 /// How hke treats a field, from the `x-hke` schema extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,12 +211,7 @@ pub fn load(text: &str, sets: &[SetArg]) -> Result<Loaded, Rejected> {
     })
 }
 
-/// Is a key's value secret? Such values never appear in messages, not even
-/// as the `--set` argument a diagnostic points at.
-pub fn is_secret_key(name: &str) -> bool {
-    let k = name.to_ascii_lowercase();
-    k.contains("password") || k.contains("secret") || k.contains("privatekey") || k.contains("token")
-}
+pub use crate::secrets::is_secret_key;
 
 impl SetArg {
     /// The argument as it may be shown: secret values are redacted.

@@ -268,6 +268,9 @@ pub enum Cloud {
     Azure,
     Aws,
     Gcp,
+    /// A private cloud's OpenStack (Keystone, Nova, Neutron, Glance; Octavia
+    /// where the catalog has it).
+    OpenStack,
     /// The in-process fake cloud used by tests and demos.
     Fake,
 }
@@ -278,6 +281,7 @@ impl Cloud {
             Cloud::Azure => "azure",
             Cloud::Aws => "aws",
             Cloud::Gcp => "gcp",
+            Cloud::OpenStack => "openstack",
             Cloud::Fake => "fake",
         }
     }
@@ -297,8 +301,9 @@ impl FromStr for Cloud {
             "azure" | "azurepubliccloud" => Ok(Cloud::Azure),
             "aws" | "amazon" => Ok(Cloud::Aws),
             "gcp" | "gce" | "google" => Ok(Cloud::Gcp),
+            "openstack" => Ok(Cloud::OpenStack),
             "fake" => Ok(Cloud::Fake),
-            _ => Err(format!("{s:?} is not a cloud hke knows; use azure, aws or gcp")),
+            _ => Err(format!("{s:?} is not a cloud hke knows; use azure, aws, gcp or openstack")),
         }
     }
 }
@@ -491,7 +496,8 @@ mod tests {
     fn cloud_and_key_algorithm_table() {
         assert_eq!("AWS".parse(), Ok(Cloud::Aws));
         assert_eq!("gce".parse(), Ok(Cloud::Gcp));
-        assert!("openstack".parse::<Cloud>().is_err());
+        assert_eq!("OpenStack".parse(), Ok(Cloud::OpenStack));
+        assert!("vsphere".parse::<Cloud>().is_err());
         assert_eq!("rsa-2048".parse(), Ok(KeyAlgorithm::Rsa2048));
         assert_eq!("ECDSA-P256".parse(), Ok(KeyAlgorithm::EcdsaP256));
         assert!("dsa".parse::<KeyAlgorithm>().is_err());

@@ -80,7 +80,7 @@ pub struct Properties {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderProfile {
-    /// `azure` (default), `aws`, `gcp`, or `fake` (the in-process test cloud).
+    /// `azure` (default), `aws`, `gcp`, `openstack`, or `fake` (the in-process test cloud).
     pub name: Option<String>,
     /// Azure location, AWS region or GCP region. Overrides the top-level
     /// `location`.
@@ -95,6 +95,21 @@ pub struct ProviderProfile {
     pub subscription_id: Option<String>,
     /// Azure resource group (default: the dnsPrefix; created and tagged by hke).
     pub resource_group: Option<String>,
+    /// OpenStack: the `clouds.yaml` entry to use (as `OS_CLOUD`; the
+    /// `OS_CLOUD` variable fills in).
+    pub cloud: Option<String>,
+    /// OpenStack: the external network for the router's gateway and the
+    /// API server's floating IP (default: the project's only external
+    /// network).
+    pub external_network: Option<String>,
+    /// OpenStack: the Glance image (name or id) per node OS, which OpenStack
+    /// needs since it has no public catalog: `linux`, and `windows-2019`,
+    /// `windows-2022`, `windows-2025` for each Windows version in use.
+    pub images: Option<std::collections::BTreeMap<String, String>>,
+    /// OpenStack: `false` when the cloud has no Octavia load balancer; the
+    /// API server then gets a floating IP on its single master (validation
+    /// refuses several masters). Default: Octavia for several masters.
+    pub octavia: Option<bool>,
 }
 
 #[serde_with::skip_serializing_none]

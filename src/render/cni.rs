@@ -171,7 +171,7 @@ pub fn windows_config(c: &Cluster) -> Option<CniFile> {
 
 /// Where Windows nodes get the CNI plugin binaries for a plugin.
 pub fn windows_plugins_url(p: NetworkPlugin) -> String {
-    let t = crate::versions::table();
+    let t = crate::catalog::versions::table();
     match p {
         NetworkPlugin::Azure => t.addons.azure_cni_windows.clone(),
         _ => t.addons.cni_plugins_windows.clone(),

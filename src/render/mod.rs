@@ -11,6 +11,7 @@ pub mod addons;
 pub mod cni;
 pub mod containerd;
 pub mod escape;
+pub mod kubeconfig;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -20,10 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
 use serde::Serialize;
 
+use crate::catalog::versions;
 use crate::cluster::{Cluster, Pool};
 use crate::model::types::{NetworkPlugin, OsType, WindowsVersion};
 use crate::pki::Pki;
-use crate::versions;
 
 /// Template sources, compiled into the binary.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -346,8 +347,7 @@ pub struct RuntimeClass {
     pub tolerations: Vec<Taint>,
 }
 
-/// Label of nodes that offer Hyper-V isolated containers.
-pub const HYPERV_LABEL: &str = "hke.io/hyperv";
+pub use crate::cluster::names::HYPERV_LABEL;
 /// containerd's runtime handler names on Windows.
 pub const HANDLER_PROCESS: &str = "runhcs-wcow-process";
 pub const HANDLER_HYPERV: &str = "runhcs-wcow-hypervisor";
@@ -697,7 +697,7 @@ impl<'a> Renderer<'a> {
                 WINDOWS_KUBE_PROXY_KUBECONFIG,
                 "0600",
                 FileKind::Kubeconfig,
-                serde_json::to_string(&crate::kubeconfig::kube_proxy(
+                serde_json::to_string(&crate::render::kubeconfig::kube_proxy(
                     c,
                     self.pki,
                     &format!("https://{endpoint}:{}", c.endpoint.port),
@@ -1186,7 +1186,13 @@ impl<'a> Renderer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::{endpoint_host, prepare, Prepared};
+    use crate::cluster::endpoint_host;
+
+    /// A cluster with its PKI, as `ops::generate::prepare` makes them.
+    struct Prepared {
+        cluster: Cluster,
+        pki: Pki,
+    }
 
     /// An example with a network plugin and three workers per pool, with a
     /// fixed seed and clock.
@@ -1202,7 +1208,19 @@ mod tests {
         .collect();
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000);
-        prepare(example, &sets, &mut rng, now).expect("valid")
+        let b = crate::cluster::build(example, &sets, &mut rng).expect("valid");
+        let profile = b
+            .model
+            .properties
+            .as_ref()
+            .and_then(|p| p.certificate_profile.clone())
+            .unwrap_or_default();
+        let mut diags = b.diagnostics;
+        let pki = crate::pki::issue(&b.cluster, &profile, now, &b.origins, &mut diags).expect("pki");
+        Prepared {
+            cluster: b.cluster,
+            pki,
+        }
     }
 
     fn variants() -> Vec<(String, Prepared)> {

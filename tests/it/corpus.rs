@@ -4,9 +4,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use hke::diag::{Diagnostic, Severity};
-use hke::generate::prepare;
+use hke::model::diag::{Diagnostic, Severity};
 use hke::model::json::Origin;
+use hke::ops::generate::prepare;
 
 use crate::support::{corpus_files, now, rng};
 
@@ -77,7 +77,7 @@ fn after_migrate_every_kubernetes_model_generates() {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(&path).expect("readable");
         let is_k8s = orchestrator(&text).is_none_or(|t| t.eq_ignore_ascii_case("kubernetes"));
-        match hke::migrate::migrate(&text, &[]) {
+        match hke::ops::migrate::migrate(&text, &[]) {
             Ok((model, changes)) => {
                 assert!(is_k8s, "{file}: a non-Kubernetes model migrated");
                 for c in &changes {

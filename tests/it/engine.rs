@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hke::context::Env;
-use hke::deploy::{self, Options};
 use hke::engine::{Event, EventSink, RetryPolicy};
+use hke::ops::deploy::{self, Options};
 use hke_provider_api::fake::{FakeCloud, FakeConfig};
 use hke_provider_api::Kind;
 
@@ -74,7 +74,7 @@ fn inventory(cloud: &Path) -> BTreeSet<(Kind, String)> {
 
 fn planned() -> BTreeSet<(Kind, String)> {
     let sets = vec![FAKE.parse().expect("set")];
-    let p = hke::generate::prepare(
+    let p = hke::ops::generate::prepare(
         &example("windows.json"),
         &sets,
         &mut crate::support::rng(1),
@@ -208,7 +208,7 @@ fn a_second_deploy_of_the_same_cluster_is_stopped_by_the_lock() {
         "{msg}"
     );
     assert!(child.wait().expect("wait").success(), "the first deploy completes");
-    let state: hke::state::State =
+    let state: hke::engine::state::State =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/state.json")).expect("state"))
             .expect("valid state");
     assert_eq!(state.resources.len(), planned().len());
@@ -270,15 +270,29 @@ fn a_permanent_failure_names_the_resource_and_a_rerun_continues() {
     );
 }
 
-fn engine_options(text: String, out: &Path, parallelism: usize) -> Options {
-    engine_options_with(text, out, parallelism, hke::state::Durability::GroupCommit)
+/// Deploy `text` on the fake cloud into `out`, as `hke deploy` would.
+async fn deploy_fake(
+    text: &str,
+    out: &Path,
+    opts: Options,
+    sink: EventSink,
+    cloud: Arc<FakeCloud>,
+) -> Result<deploy::Deployed, deploy::DeployError> {
+    let sets = [FAKE.parse().expect("set")];
+    let model = deploy::Model {
+        text,
+        sets: &sets,
+        output_dir: Some(out),
+    };
+    deploy::deploy_model(model, &Default::default(), &Env::default(), opts, sink, Some(cloud)).await
 }
 
-fn engine_options_with(text: String, out: &Path, parallelism: usize, durability: hke::state::Durability) -> Options {
+fn engine_options(parallelism: usize) -> Options {
+    engine_options_with(parallelism, hke::engine::state::Durability::GroupCommit)
+}
+
+fn engine_options_with(parallelism: usize, durability: hke::engine::state::Durability) -> Options {
     Options {
-        text,
-        sets: vec![FAKE.parse().expect("set")],
-        output_dir: Some(out.to_path_buf()),
         parallelism,
         ttl: Some("3h".into()),
         retry: RetryPolicy {
@@ -288,8 +302,6 @@ fn engine_options_with(text: String, out: &Path, parallelism: usize, durability:
         },
         durability,
         cancel: Default::default(),
-        region: None,
-        endpoint: None,
     }
 }
 
@@ -309,11 +321,12 @@ fn throttled_calls_are_not_retried_before_retry_after() {
         .build()
         .expect("rt");
     let sink: EventSink = Arc::new(|_: &Event| {});
-    rt.block_on(deploy::deploy(
-        engine_options(example("windows.json"), &tmp.path().join("out"), 10),
-        &Env::default(),
+    rt.block_on(deploy_fake(
+        &example("windows.json"),
+        &tmp.path().join("out"),
+        engine_options(10),
         sink,
-        Some(cloud.clone()),
+        cloud.clone(),
     ))
     .expect("deploy succeeds despite throttling");
     let calls = FakeCloud::calls_in(&tmp.path().join("cloud"));
@@ -351,7 +364,7 @@ fn makespan(parallelism: usize) -> (Duration, Duration) {
     cfg.latency.insert(Kind::LoadBalancer, Duration::from_secs(1));
     let latency = |k: Kind| cfg.create_latency(k);
     let sets = vec![FAKE.parse().expect("set")];
-    let p = hke::generate::prepare(
+    let p = hke::ops::generate::prepare(
         &example("windows.json"),
         &sets,
         &mut crate::support::rng(1),
@@ -370,18 +383,14 @@ fn makespan(parallelism: usize) -> (Duration, Duration) {
     let sink: EventSink = Arc::new(|_: &Event| {});
     let took = rt.block_on(async {
         let t0 = tokio::time::Instant::now();
-        deploy::deploy(
+        deploy_fake(
+            &example("windows.json"),
+            &tmp.path().join("out"),
             // Inline journal writes: no thread hand-off during which the
             // paused clock could jump ahead.
-            engine_options_with(
-                example("windows.json"),
-                &tmp.path().join("out"),
-                parallelism,
-                hke::state::Durability::Inline,
-            ),
-            &Env::default(),
+            engine_options_with(parallelism, hke::engine::state::Durability::Inline),
             sink,
-            Some(cloud),
+            cloud,
         )
         .await
         .expect("deploy");

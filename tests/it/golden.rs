@@ -124,13 +124,13 @@ fn rendered_files_match_the_golden_files() {
                 format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}")
                     .parse()
                     .expect("set");
-            let p = hke::generate::prepare(&example(ex), &[set], &mut rng(12), now()).expect("valid");
+            let p = hke::ops::generate::prepare(&example(ex), &[set], &mut rng(12), now()).expect("valid");
             let plan = hke::plan::plan(&p.cluster).expect("plan");
-            let all: BTreeMap<String, String> = hke::generate::boot_files(&p.cluster, &p.pki, &plan)
+            let all: BTreeMap<String, String> = hke::ops::generate::boot_files(&p.cluster, &p.pki, &plan)
                 .expect("renders")
                 .into_iter()
                 .collect();
-            let specs = hke::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders");
+            let specs = hke::ops::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders");
             // One of each shape: first master, a joining master, a Linux and a Windows worker.
             let c = &p.cluster;
             let mut pick: Vec<String> = c.masters.names.iter().take(2).cloned().collect();

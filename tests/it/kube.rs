@@ -25,8 +25,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use hke::generate::Prepared;
 use hke::model::types::OsType;
+use hke::ops::generate::Prepared;
 use hke::render::{FileKind, NodeSpec};
 
 use crate::support::{root, text};
@@ -374,7 +374,7 @@ fn taint_string(t: &Taint) -> String {
 pub fn planned_nodes(p: &Prepared) -> Vec<SimNode> {
     let plan = hke::plan::plan(&p.cluster).expect("plan");
     let r = hke::render::Renderer::new(&p.cluster, &p.pki, &plan.pod_cidrs).expect("renderer");
-    let host = hke::generate::endpoint_host(&p.cluster);
+    let host = hke::cluster::endpoint_host(&p.cluster);
     let mut out = Vec::new();
     for res in plan.resources.values() {
         let (image, hostnames) = match &res.spec {
@@ -1156,7 +1156,7 @@ fn a_control_plane_starts_from_hkes_pki_and_runs_pods_on_simulated_nodes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     let (_, p) = crate::nodes::variants().into_iter().next().expect("a variant");
-    hke::generate::tree(&p)
+    hke::ops::generate::tree(&p)
         .expect("tree")
         .commit(&out, false)
         .expect("write");
@@ -1284,7 +1284,7 @@ fn simulated_nodes_carry_what_their_boot_files_register() {
     .iter()
     .map(|s| s.parse().expect("set"))
     .collect();
-    let tainted = hke::generate::prepare(
+    let tainted = hke::ops::generate::prepare(
         &crate::support::example("windows.json"),
         &sets,
         &mut crate::support::rng(3),

@@ -121,7 +121,7 @@ mod tests {
             "properties.agentPoolProfiles[1].kubernetesConfig.kubeletConfig.--register-with-taints=os=windows:NoSchedule"
                 .parse()
                 .expect("set");
-        let p = hke::generate::prepare(&example("windows.json"), &[set], &mut rng(3), now())
+        let p = hke::ops::generate::prepare(&example("windows.json"), &[set], &mut rng(3), now())
             .unwrap_or_else(|r| panic!("{:?}", r.diagnostics));
         let mut windows = 0;
         for (_, spec) in specs(&p) {
@@ -162,7 +162,7 @@ mod tests {
                     .expect("set")
             })
             .collect();
-        let p = hke::generate::prepare(&example("windows.json"), &sets, &mut rng(3), now())
+        let p = hke::ops::generate::prepare(&example("windows.json"), &sets, &mut rng(3), now())
             .unwrap_or_else(|r| panic!("{:?}", r.diagnostics));
         for (_, spec) in specs(&p).into_iter().filter(|(_, s)| !s.name.contains("master")) {
             let image = if spec.os == OsType::Windows {

@@ -10,6 +10,7 @@ mod golden;
 mod janitor;
 mod kube;
 mod kubelet;
+mod layout;
 mod live;
 mod nodes;
 mod pki;

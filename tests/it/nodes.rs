@@ -3,8 +3,8 @@
 //! the upstream behaviour it encodes (issue 13's defects); the real parsers
 //! judge the same files in `upstream.rs`.
 
-use hke::generate::Prepared;
 use hke::model::types::OsType;
+use hke::ops::generate::Prepared;
 use hke::render::{FileKind, NodeSpec};
 
 use crate::support::{example, now, rng};
@@ -14,7 +14,7 @@ fn prepared(model: &str, plugin: &str) -> Prepared {
         format!("properties.orchestratorProfile.kubernetesConfig.networkPlugin={plugin}")
             .parse()
             .expect("set");
-    hke::generate::prepare(model, &[set], &mut rng(21), now()).unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+    hke::ops::generate::prepare(model, &[set], &mut rng(21), now()).unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
 }
 
 /// Every example × every plugin it supports, with a machine-group Windows
@@ -35,7 +35,7 @@ pub fn variants() -> Vec<(String, Prepared)> {
 
 pub fn specs(p: &Prepared) -> Vec<(String, NodeSpec)> {
     let plan = hke::plan::plan(&p.cluster).expect("plan");
-    hke::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders")
+    hke::ops::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders")
 }
 
 fn file<'a>(spec: &'a NodeSpec, path: &str) -> &'a str {
@@ -371,7 +371,7 @@ fn kubenet_machine_groups_configure_their_own_host_name() {
     let mut p = prepared(&example("windows-gcp.json"), "kubenet");
     // A pool large enough to become a machine group.
     let set: hke::model::load::SetArg = "properties.agentPoolProfiles[0].count=30".parse().expect("set");
-    p = hke::generate::prepare(
+    p = hke::ops::generate::prepare(
         &example("windows-gcp.json"),
         &[
             "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet"

@@ -3,8 +3,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use hke::generate::prepare;
 use hke::model::load::SetArg;
+use hke::ops::generate::prepare;
 use proptest::prelude::*;
 
 use crate::support::{corpus_files, example, now, rng};
@@ -161,7 +161,7 @@ proptest! {
         // Start from the migrated model half of the time, so that damage hits
         // deep stages (PKI, validation), not only the first error.
         if muts.len() % 2 == 0 {
-            if let Ok((m, _)) = hke::migrate::migrate(&text, &[]) {
+            if let Ok((m, _)) = hke::ops::migrate::migrate(&text, &[]) {
                 text = serde_json::to_string_pretty(&m).expect("json");
             }
         }
@@ -173,7 +173,7 @@ proptest! {
         if let Ok(Err(r)) = result {
             prop_assert!(r.diagnostics.iter().all(|d| !d.message.is_empty()));
         }
-        let migrated = catch_unwind(AssertUnwindSafe(|| hke::migrate::migrate(&text, &[])));
+        let migrated = catch_unwind(AssertUnwindSafe(|| hke::ops::migrate::migrate(&text, &[])));
         prop_assert!(migrated.is_ok(), "migrate panicked on {}", file.display());
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use hke::generate::{boot_files, prepare, Prepared};
 use hke::model::load::SetArg;
+use hke::ops::generate::{boot_files, prepare, Prepared};
 
 use crate::support::{corpus_files, example, now, rng, text};
 
@@ -35,7 +35,7 @@ fn corpus_variants() -> Vec<(String, Prepared)> {
         .into_iter()
         .filter_map(|path| {
             let t = std::fs::read_to_string(&path).ok()?;
-            let (m, _) = hke::migrate::migrate(&t, &[]).ok()?;
+            let (m, _) = hke::ops::migrate::migrate(&t, &[]).ok()?;
             let json = serde_json::to_string(&m).ok()?;
             prepare(&json, &[], &mut rng(6), now())
                 .ok()
@@ -273,7 +273,7 @@ fn manifests_validate_against_the_kubernetes_schema() {
         }
     }
     assert!(paths.len() > 50, "{}", paths.len());
-    let release = hke::versions::table().default_version();
+    let release = hke::catalog::versions::table().default_version();
     let version = format!("{}.{}.0", release.major, release.minor);
     let out = kubernetes_validate()
         .args(["--strict", "--quiet", "-k", &version])
@@ -298,7 +298,7 @@ fn manifests_validate_against_the_kubernetes_schema() {
 
 fn specs_of(p: &Prepared) -> Vec<(String, hke::render::NodeSpec)> {
     let plan = hke::plan::plan(&p.cluster).expect("plan");
-    hke::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders")
+    hke::ops::generate::node_specs(&p.cluster, &p.pki, &plan).expect("renders")
 }
 
 #[test]
@@ -580,7 +580,7 @@ mod escaping {
             // Render only the two nodes checked.
             let plan = hke::plan::plan(&p.cluster).expect("plan");
             let r = hke::render::Renderer::new(&p.cluster, &p.pki, &plan.pod_cidrs).expect("renderer");
-            let host = hke::generate::endpoint_host(&p.cluster);
+            let host = hke::cluster::endpoint_host(&p.cluster);
             let master = &p.cluster.masters.names[0];
             let docs = kubeadm_docs(&r.node(master, &host).expect("master renders").content);
             let init = docs.iter().find(|d| d["kind"].as_str() == Some("InitConfiguration")).expect("init");
@@ -663,6 +663,6 @@ fn the_linux_diagnostics_script_parses_and_marks_its_sections() {
     let ran = Command::new("bash").arg("-c").arg(&probe).output().expect("bash");
     assert!(ran.status.success(), "{}", text(&ran.stderr));
     let console = std::fs::read_to_string(tmp.path().join("console")).expect("console");
-    let sections = hke::logs::sections(&console);
+    let sections = hke::ops::logs::sections(&console);
     assert_eq!(sections["probe.log"], "line one\nline two\n");
 }

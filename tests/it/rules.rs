@@ -1,9 +1,9 @@
 //! One row per validation rule: a `--set` edit of a valid example and the
 //! error it must produce (path and words).
 
-use hke::diag::Severity;
-use hke::generate::prepare;
+use hke::model::diag::Severity;
 use hke::model::load::SetArg;
+use hke::ops::generate::prepare;
 
 use crate::support::{example, now, rng};
 
@@ -38,7 +38,7 @@ const W: &str = "properties.windowsProfile";
 
 #[test]
 fn the_examples_are_valid() {
-    for ex in ["windows.json", "windows-aws.json", "windows-gcp.json"] {
+    for ex in ["windows.json", "windows-aws.json", "windows-gcp.json", "windows-openstack.json"] {
         assert_eq!(errors(ex, &[]), Vec::<String>::new(), "{ex}");
     }
 }
@@ -425,9 +425,38 @@ fn access_and_provider_rules() {
     );
     check(
         az,
-        &["properties.providerProfile.name=openstack"],
+        &["properties.providerProfile.name=vsphere"],
         "properties.providerProfile.name",
         "not a cloud",
+    );
+    // OpenStack has no public image catalog: the model names the Glance
+    // images, and without Octavia one master.
+    check(
+        az,
+        &["properties.providerProfile.name=openstack"],
+        "properties.providerProfile.images.linux",
+        "Glance",
+    );
+    check(
+        "windows-openstack.json",
+        &["properties.agentPoolProfiles[1].windowsVersion=2019"],
+        "properties.providerProfile.images.windows-2019",
+        "Glance",
+    );
+    check(
+        "windows-openstack.json",
+        &["properties.providerProfile.octavia=false", "properties.masterProfile.count=3"],
+        "properties.masterProfile.count",
+        "Octavia",
+    );
+    check(
+        "windows-openstack.json",
+        &[
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=kubenet",
+            "properties.agentPoolProfiles[0].count=40",
+        ],
+        "properties.orchestratorProfile.kubernetesConfig.networkPlugin",
+        "routes",
     );
     check(
         az,
@@ -472,7 +501,7 @@ fn azure_sizes_map_on_other_clouds() {
     // An Azure size in an AWS model is accepted and mapped.
     assert!(errors("windows-aws.json", &["properties.masterProfile.vmSize=Standard_D2s_v3"]).is_empty());
     assert_eq!(
-        hke::vmsizes::native(hke::model::types::Cloud::Aws, "Standard_D2s_v3").as_deref(),
+        hke::catalog::vmsizes::native(hke::model::types::Cloud::Aws, "Standard_D2s_v3").as_deref(),
         Some("m5.large")
     );
 }

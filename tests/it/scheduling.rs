@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use hke::generate::Prepared;
 use hke::model::types::OsType;
+use hke::ops::generate::Prepared;
 
 use crate::kube::{self, ControlPlane, SimNode};
 
@@ -31,7 +31,7 @@ const WAIT: Duration = Duration::from_secs(90);
 
 fn prepared(model: &str, sets: &[&str]) -> Prepared {
     let sets: Vec<hke::model::load::SetArg> = sets.iter().map(|s| s.parse().expect("set")).collect();
-    hke::generate::prepare(model, &sets, &mut crate::support::rng(21), crate::support::now())
+    hke::ops::generate::prepare(model, &sets, &mut crate::support::rng(21), crate::support::now())
         .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
 }
 
@@ -116,7 +116,7 @@ fn schedules_as_promised(variant: &str, p: &Prepared) {
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    hke::generate::tree(p)
+    hke::ops::generate::tree(p)
         .expect("tree")
         .commit(&out, false)
         .expect("write");

@@ -285,7 +285,7 @@ fn kubeadm_init_dry_run_accepts_the_first_masters_config_and_hkes_pki() {
     for (variant, p) in crate::nodes::variants() {
         let tmp = tempfile::tempdir().expect("tmp");
         let out_dir = tmp.path().join("out");
-        hke::generate::tree(&p)
+        hke::ops::generate::tree(&p)
             .expect("tree")
             .commit(&out_dir, false)
             .expect("write");
@@ -422,12 +422,12 @@ fn kubeadm_init_dry_run_refuses_a_broken_pki() {
     let (_, other) = crate::nodes::variants().into_iter().nth(1).expect("another variant");
     let tmp = tempfile::tempdir().expect("tmp");
     let out_dir = tmp.path().join("out");
-    hke::generate::tree(&p)
+    hke::ops::generate::tree(&p)
         .expect("tree")
         .commit(&out_dir, false)
         .expect("write");
     let other_dir = tmp.path().join("other");
-    hke::generate::tree(&other)
+    hke::ops::generate::tree(&other)
         .expect("tree")
         .commit(&other_dir, false)
         .expect("write");

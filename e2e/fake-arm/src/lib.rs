@@ -64,6 +64,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// The service principal secret the identity endpoint accepts.
+pub const CLIENT_SECRET: &str = "e2e-client-secret-value";
+
 pub const TOKEN: &str = "fake-arm-access-token";
 
 #[derive(Debug, Clone)]
@@ -1393,6 +1396,16 @@ fn respond(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "client credentials expected",
+            );
+        }
+        // A wrong secret: 401 invalid_client with AADSTS7000215, as the
+        // Microsoft identity platform answers (learn.microsoft.com/entra/
+        // identity-platform/reference-error-codes).
+        if !form.contains(&format!("client_secret={CLIENT_SECRET}")) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided.",
             );
         }
         return reply(

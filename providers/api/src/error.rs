@@ -16,7 +16,16 @@ pub enum Class {
     AlreadyExists,
     /// Retrying will not help.
     Permanent,
+    /// The cloud refused hke's identity (no, expired or wrong credentials) or
+    /// its permissions: retrying will not help, and the fix is the user's
+    /// credentials, not the model (`main` exits 3, not 2).
+    Credentials,
 }
+
+/// The code of an error where no request reached the cloud (DNS,
+/// connection refused, TLS, a timeout before any answer): retried as
+/// transient; a command that ends on it exits 4.
+pub const CODE_UNREACHABLE: &str = "Unreachable";
 
 /// What a failed call left in the cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +95,26 @@ impl ProviderError {
             code: Some("AlreadyExists".into()),
             message: message.into(),
         }
+    }
+
+    /// The cloud refused the credentials or their permissions.
+    pub fn credentials(code: &str, message: impl Into<String>) -> Self {
+        ProviderError {
+            class: Class::Credentials,
+            left_behind: LeftBehind::Nothing,
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+
+    /// No request reached the cloud (retried as transient).
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        ProviderError::transient(CODE_UNREACHABLE, message, None)
+    }
+
+    /// Whether no request reached the cloud.
+    pub fn is_unreachable(&self) -> bool {
+        self.code.as_deref() == Some(CODE_UNREACHABLE)
     }
 
     pub fn is_transient(&self) -> bool {

@@ -88,7 +88,33 @@ where
         ),
         other => (other.code().map(str::to_string), describe(other)),
     };
-    let class = classify(code.as_deref(), status);
+    let mut class = classify(code.as_deref(), status);
+    // EC2's common client errors for a refused identity or permission
+    // (docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html),
+    // and STS's for a bad or expired token.
+    if matches!(
+        code.as_deref(),
+        Some(
+            "AuthFailure"
+                | "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "UnauthorizedOperation"
+                | "AccessDenied"
+                | "AccessDeniedException"
+        )
+    ) {
+        class = Class::Credentials;
+    }
+    let unreachable = status.is_none()
+        && matches!(&err, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
+        || matches!(&err, SdkError::TimeoutError(_));
+    let code = if unreachable {
+        Some(hke_provider_api::error::CODE_UNREACHABLE.to_string())
+    } else {
+        code
+    };
     let left_behind = match (&class, creates, status) {
         // The request may have reached AWS before the connection broke.
         (Class::Transient { .. }, true, None) => LeftBehind::Unknown,

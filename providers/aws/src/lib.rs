@@ -286,7 +286,7 @@ impl Aws {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ProviderError::permanent("Unreachable", "EC2 did not answer")))
+        Err(last.unwrap_or_else(|| ProviderError::unreachable("EC2 did not answer")))
     }
 
     /// The region in use.

@@ -735,13 +735,13 @@ pub fn classify(what: &str, r: &Reply) -> ProviderError {
         },
         401 => {
             msg.push_str(" — the credential was refused: check AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or run `az login`");
-            Class::Permanent
+            Class::Credentials
         }
         403 => {
             msg.push_str(
                 " — the identity lacks permission: grant it Contributor on the subscription or resource group",
             );
-            Class::Permanent
+            Class::Credentials
         }
         _ => {
             if is_quota(&err) {
@@ -762,7 +762,7 @@ fn transport_error(what: &str, e: &azure_core::Error) -> ProviderError {
     use azure_core::error::ErrorKind;
     let text = e.to_string();
     match e.kind() {
-        ErrorKind::Credential => ProviderError::permanent(
+        ErrorKind::Credential => ProviderError::credentials(
             "CredentialUnavailable",
             format!(
                 "{what}: no Azure credential: {text}. Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
@@ -775,7 +775,15 @@ fn transport_error(what: &str, e: &azure_core::Error) -> ProviderError {
         _ => ProviderError {
             class: Class::Transient { retry_after: None },
             left_behind: LeftBehind::Unknown,
-            code: Some("RequestFailed".into()),
+            // No answer: the request may or may not have reached ARM.
+            code: Some(
+                if matches!(e.kind(), ErrorKind::Io) {
+                    hke_provider_api::error::CODE_UNREACHABLE
+                } else {
+                    "RequestFailed"
+                }
+                .into(),
+            ),
             message: format!("{what}: {text}"),
         },
     }

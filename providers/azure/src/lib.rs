@@ -129,27 +129,13 @@ pub struct Azure {
 /// (pacing, rate scale).
 // Read here until `deploy::provider_for` passes them (as for AWS and GCP).
 #[allow(clippy::disallowed_methods)]
-fn pacing_from_env(cfg: &AzureConfig) -> R<(bool, f64)> {
-    let pacing = match cfg.pacing {
-        Some(p) => p,
-        None => match std::env::var("HKE_PACING").ok().as_deref() {
-            None | Some("") | Some("on") => true,
-            Some("off") => false,
-            Some(v) => return Err(config_error(format!("HKE_PACING={v:?}: on or off"))),
-        },
-    };
-    let scale = match cfg.rate_scale {
-        Some(f) => f,
-        None => match std::env::var("HKE_AZURE_RATE_SCALE").ok().filter(|v| !v.is_empty()) {
-            None => 1.0,
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|f| *f > 0.0)
-                .ok_or_else(|| config_error(format!("HKE_AZURE_RATE_SCALE={v:?} is not a positive number")))?,
-        },
-    };
-    Ok((pacing, scale))
+/// Pacing on unless the caller says otherwise (hke's `HKE_PACING`, read by
+/// `ops::target`), at the documented rates times `rate_scale`.
+fn pacing_of(cfg: &AzureConfig) -> (bool, f64) {
+    (
+        cfg.pacing.unwrap_or(true),
+        cfg.rate_scale.filter(|f| *f > 0.0).unwrap_or(1.0),
+    )
 }
 
 fn config_error(msg: String) -> ProviderError {
@@ -250,7 +236,7 @@ impl Azure {
                 cause = format!("{cause}: {s}");
                 src = s.source();
             }
-            return Err(config_error(format!(
+            return Err(ProviderError::unreachable(format!(
                 "cannot reach the Azure Resource Manager at {endpoint}: {cause}. Check --endpoint-url / \
                  HKE_AZURE_ENDPOINT_URL, and HKE_AZURE_CA_FILE when the endpoint uses a private CA"
             )));
@@ -262,7 +248,7 @@ impl Azure {
         };
         let cred = credential(&options)?;
         let mut arm = Arm::new(base, cred, scope, transport, http, cfg.poll);
-        let (pacing, rate_scale) = pacing_from_env(&cfg)?;
+        let (pacing, rate_scale) = pacing_of(&cfg);
         if !pacing {
             arm.pacer = hke_provider_api::Pacer::off();
         }
@@ -289,9 +275,13 @@ impl Azure {
             .arm
             .get(&format!("/subscriptions/{subscription}"), API_SUBSCRIPTIONS)
             .await
-            .map_err(|e| ProviderError {
-                class: hke_provider_api::Class::Permanent,
-                ..e
+            .map_err(|e| match e.class {
+                // A refused credential stays one (main exits 3 for it).
+                hke_provider_api::Class::Credentials => e,
+                _ => ProviderError {
+                    class: hke_provider_api::Class::Permanent,
+                    ..e
+                },
             })?;
         if sub.is_none() {
             return Err(config_error(format!(

@@ -113,10 +113,12 @@ pub fn from_gax(what: &str, e: Error) -> ProviderError {
     if throttled {
         message.push_str(" (a Compute Engine rate quota: retried with backoff)");
     }
-    if status.is_none() && (e.is_io() || e.is_connect() || e.is_transport() || e.is_timeout()) {
+    let unreachable = status.is_none() && (e.is_io() || e.is_connect() || e.is_transport() || e.is_timeout());
+    if unreachable {
         message = format!("{what}: cannot reach the Compute Engine API ({e})");
     }
     if matches!(status, Some(401 | 403)) && class == Class::Permanent {
+        class = Class::Credentials;
         message.push_str(
             "; check the credentials (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, \
              `gcloud auth application-default login`, or the attached service account) and that they \
@@ -124,7 +126,7 @@ pub fn from_gax(what: &str, e: Error) -> ProviderError {
         );
     }
     if e.is_authentication() {
-        class = Class::Permanent;
+        class = Class::Credentials;
         message = format!(
             "{what}: no usable Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS or run \
              `gcloud auth application-default login`"
@@ -135,6 +137,8 @@ pub fn from_gax(what: &str, e: Error) -> ProviderError {
         left_behind: LeftBehind::Nothing,
         code: if throttled {
             Some("rateLimitExceeded".into())
+        } else if unreachable {
+            Some(hke_provider_api::error::CODE_UNREACHABLE.into())
         } else {
             code_of(&e)
         },

@@ -393,7 +393,7 @@ impl Gcp {
             google_cloud_auth::credentials::Builder::default()
                 .build()
                 .map_err(|e| {
-                    ProviderError::permanent(
+                    ProviderError::credentials(
                         "Credentials",
                         format!(
                             "no usable Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS or run \

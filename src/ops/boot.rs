@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::cluster::Cluster;
 use crate::engine::Bootstrap;
 use crate::pki::Pki;
-use crate::plan::Plan;
+use crate::plan::{Plan, INPUT_ENDPOINT};
 use crate::render::Renderer;
 
 /// Renders boot files for the engine.
@@ -27,37 +27,17 @@ impl BootFiles {
     }
 }
 
-/// The bootstrap input naming the API server's address.
-pub const INPUT_ENDPOINT: &str = "endpoint";
-
 impl Bootstrap for BootFiles {
     fn user_data(&self, node: &str, inputs: &BTreeMap<String, String>) -> Result<String, String> {
         let endpoint = inputs
             .get(INPUT_ENDPOINT)
             .cloned()
-            .unwrap_or_else(|| crate::generate::endpoint_host(&self.cluster));
+            .unwrap_or_else(|| crate::cluster::endpoint_host(&self.cluster));
         let r = Renderer::new(&self.cluster, &self.pki, &self.pod_cidrs).map_err(|e| e.to_string())?;
         r.node(node, &endpoint).map(|f| f.content).map_err(|e| e.to_string())
     }
 
     fn login(&self, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
-        login(&self.cluster, os)
-    }
-}
-
-/// The administrator account of a cluster's machines, for clouds that
-/// create it (Azure's osProfile).
-pub fn login(c: &Cluster, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
-    match os {
-        hke_provider_api::Os::Linux => Some(hke_provider_api::Login {
-            username: c.linux.admin_username.clone(),
-            ssh_public_keys: c.linux.ssh_public_keys.clone(),
-            password: None,
-        }),
-        hke_provider_api::Os::Windows => c.windows.as_ref().map(|w| hke_provider_api::Login {
-            username: w.admin_username.clone(),
-            ssh_public_keys: c.linux.ssh_public_keys.clone(),
-            password: Some(w.admin_password.expose().to_string()),
-        }),
+        crate::cluster::login(&self.cluster, os)
     }
 }

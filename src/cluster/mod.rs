@@ -2,10 +2,19 @@
 //! `validate::validate` builds one, so holding a `Cluster` means the model
 //! passed every check.
 
+pub mod defaults;
+pub mod names;
+pub mod validate;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use rand::{CryptoRng, RngCore};
 use serde::Serialize;
+
+use crate::model::diag::{Diagnostics, Origins, Rejected};
+use crate::model::load::SetArg;
+use crate::model::vlabs::ApiModel;
 
 use crate::model::types::{Cidr, Cloud, DnsPrefix, K8sVersion, KeyAlgorithm, NetworkPlugin, OsType, WindowsVersion};
 use crate::secrets::Secret;
@@ -47,6 +56,22 @@ pub struct Provider {
     pub gcp_zone: Option<String>,
     pub azure_subscription: Option<String>,
     pub azure_resource_group: Option<String>,
+    /// OpenStack's settings (`None` on other clouds).
+    pub openstack: Option<OpenStack>,
+}
+
+/// Where a cluster lives on OpenStack, from the provider profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStack {
+    /// The clouds.yaml entry (`None`: `OS_CLOUD` or the `OS_*` variables).
+    pub cloud: Option<String>,
+    /// The external network (`None`: the project's only one).
+    pub external_network: Option<String>,
+    /// Glance image (name or id) per node OS: `linux`, `windows-2022`, ….
+    pub images: BTreeMap<String, String>,
+    /// `Some(false)`: no Octavia, a floating IP on the single master.
+    pub octavia: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,4 +184,69 @@ impl Cluster {
     pub fn node_count(&self) -> u64 {
         u64::from(self.masters.count) + self.pools.iter().map(|p| u64::from(p.count)).sum::<u64>()
     }
+}
+
+/// The API server host a node should use as known now: the planned name,
+/// or a placeholder where the cloud assigns it at deploy.
+pub fn endpoint_host(c: &Cluster) -> String {
+    let u = c.endpoint.url.trim_start_matches("https://");
+    u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u).to_string()
+}
+
+/// The administrator account of a cluster's machines, for clouds that
+/// create it (Azure's osProfile).
+pub fn login(c: &Cluster, os: &hke_provider_api::Os) -> Option<hke_provider_api::Login> {
+    match os {
+        hke_provider_api::Os::Linux => Some(hke_provider_api::Login {
+            username: c.linux.admin_username.clone(),
+            ssh_public_keys: c.linux.ssh_public_keys.clone(),
+            password: None,
+        }),
+        hke_provider_api::Os::Windows => c.windows.as_ref().map(|w| hke_provider_api::Login {
+            username: w.admin_username.clone(),
+            ssh_public_keys: c.linux.ssh_public_keys.clone(),
+            password: Some(w.admin_password.expose().to_string()),
+        }),
+    }
+}
+
+/// A model that passed the cluster stage: loaded, defaulted and validated.
+#[derive(Debug)]
+pub struct Built {
+    /// The defaulted model (secrets filled in, certificates not yet).
+    pub model: ApiModel,
+    pub cluster: Cluster,
+    /// Where each value came from, for diagnostics of later stages.
+    pub origins: Origins,
+    /// Warnings so far (errors would have rejected the model).
+    pub diagnostics: Diagnostics,
+}
+
+/// Load, default and validate a model: everything up to the PKI.
+pub fn build<R: RngCore + CryptoRng>(text: &str, sets: &[SetArg], rng: &mut R) -> Result<Built, Rejected> {
+    let loaded = crate::model::load::load(text, sets)?;
+    let mut diagnostics = loaded.diagnostics;
+    let model = defaults::apply(loaded.model, &loaded.origins, rng, &mut diagnostics);
+    let cluster = validate::validate(&model, &loaded.origins, &mut diagnostics);
+    match (cluster, diagnostics.has_errors()) {
+        (Some(cluster), false) => Ok(Built {
+            model,
+            cluster,
+            origins: loaded.origins,
+            diagnostics,
+        }),
+        _ => Err(Rejected {
+            diagnostics: diagnostics.items,
+        }),
+    }
+}
+
+/// The shipped example, built with `sets` and a fixed seed, for unit tests.
+#[cfg(test)]
+pub fn example(sets: &[&str]) -> Cluster {
+    use rand::SeedableRng;
+    let text = include_str!("../../examples/windows.json");
+    let sets: Vec<_> = sets.iter().map(|s| s.parse().expect("set")).collect();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    build(text, &sets, &mut rng).expect("valid").cluster
 }

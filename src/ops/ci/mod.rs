@@ -19,10 +19,13 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::context::Env;
-use crate::deploy::{self, Target, TeardownOptions};
 use crate::engine::{EventSink, RetryPolicy};
 use crate::model::load::SetArg;
 use crate::model::types::OsType;
+use crate::ops::deploy::{self, TeardownOptions};
+pub use crate::ops::junit::{junit_suite, xml_escape, Phase, PhaseResult};
+use crate::ops::target::{provider_for, Target};
+use crate::ops::workspace::Workspace;
 
 /// Exit codes of a run whose command did not decide it.
 pub mod exit {
@@ -52,8 +55,8 @@ pub struct Options {
     pub keep_on_failure: bool,
     pub command: Vec<String>,
     pub kubectl: String,
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
+    /// The command line's say in the cloud target.
+    pub flags: crate::ops::target::Flags,
     pub parallelism: usize,
     /// How often to ask the cluster for its nodes.
     pub poll: Duration,
@@ -62,23 +65,6 @@ pub struct Options {
     pub command_stdout_to_stderr: bool,
     /// `--check`: run `hke check` before the command (steps to skip, and why).
     pub check: Option<(std::collections::BTreeSet<String>, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PhaseResult {
-    Passed,
-    Failed,
-    Skipped,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Phase {
-    pub name: String,
-    pub seconds: f64,
-    pub result: PhaseResult,
-    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,25 +119,6 @@ pub fn unique_name(prefix: &str, rng: &mut impl rand::RngCore) -> String {
     format!("{}-{suffix}", p.trim_end_matches('-'))
 }
 
-/// XML text and attribute escaping; characters XML 1.0 cannot carry are
-/// dropped.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JUnit XML with one test case per phase.
 pub fn junit(m: &Metadata) -> String {
     junit_suite(
@@ -167,64 +134,6 @@ pub fn junit(m: &Metadata) -> String {
         ],
         &m.phases,
     )
-}
-
-/// JUnit XML of one suite, a test case per phase (`classname` names the
-/// tool: `hke.ci`, `hke.check`).
-pub fn junit_suite(
-    name: &str,
-    suite: &str,
-    classname: &str,
-    started_at: &str,
-    properties: &[(&str, &str)],
-    phases: &[Phase],
-) -> String {
-    let failures = phases.iter().filter(|p| p.result == PhaseResult::Failed).count();
-    let skipped = phases.iter().filter(|p| p.result == PhaseResult::Skipped).count();
-    let total: f64 = phases.iter().map(|p| p.seconds).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str(&format!(
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
-        xml_escape(name),
-        phases.len()
-    ));
-    x.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\" timestamp=\"{}\">\n",
-        xml_escape(suite),
-        phases.len(),
-        // JUnit's timestamp: ISO 8601 without a zone or fractions.
-        xml_escape(started_at.get(..19).unwrap_or(started_at))
-    ));
-    x.push_str("    <properties>\n");
-    for (k, v) in properties {
-        x.push_str(&format!("      <property name=\"{k}\" value=\"{}\"/>\n", xml_escape(v)));
-    }
-    x.push_str("    </properties>\n");
-    for p in phases {
-        let head = format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(classname),
-            xml_escape(&p.name),
-            p.seconds
-        );
-        let msg = p.message.clone().unwrap_or_default();
-        let first = msg.lines().next().unwrap_or_default();
-        match p.result {
-            PhaseResult::Passed => x.push_str(&format!("{head}/>\n")),
-            PhaseResult::Failed => x.push_str(&format!(
-                "{head}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
-                xml_escape(first),
-                xml_escape(&p.name),
-                xml_escape(&msg)
-            )),
-            PhaseResult::Skipped => x.push_str(&format!(
-                "{head}>\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                xml_escape(first)
-            )),
-        }
-    }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
 }
 
 /// Signals: the first stops the current phase, the rest are acknowledged.
@@ -394,8 +303,8 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.timeout;
     // Validate first: a bad model fails before anything exists.
-    let probe = crate::generate::prepare(&opts.text, &opts.sets, &mut rand::rngs::OsRng, crate::generate::now())
-        .map_err(deploy::DeployError::Rejected)?;
+    let probe =
+        crate::cluster::build(&opts.text, &opts.sets, &mut rand::rngs::OsRng).map_err(deploy::DeployError::Rejected)?;
     let prefix = opts
         .name_prefix
         .clone()
@@ -407,15 +316,13 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
             .parse()
             .map_err(deploy::DeployError::Usage)?,
     );
-    let prepared = crate::generate::prepare(&opts.text, &sets, &mut rand::rngs::OsRng, crate::generate::now())
-        .map_err(deploy::DeployError::Rejected)?;
-    let c = &prepared.cluster;
-    // Teardown and log collection find the GCP project and zone here too.
-    let env = &env
-        .with_default(deploy::FLAG_PROJECT, c.provider.gcp_project.as_deref())
-        .with_default(deploy::FLAG_ZONE, c.provider.gcp_zone.as_deref())
-        .with_default(deploy::FLAG_SUBSCRIPTION, c.provider.azure_subscription.as_deref())
-        .with_default(deploy::FLAG_RESOURCE_GROUP, c.provider.azure_resource_group.as_deref());
+    // The cluster stage once more with the unique name; the workspace
+    // issues its PKI and plans it once, at deploy.
+    let built =
+        crate::cluster::build(&opts.text, &sets, &mut rand::rngs::OsRng).map_err(deploy::DeployError::Rejected)?;
+    let cluster = built.cluster.clone();
+    let c = &cluster;
+    let target = Target::of_cluster(c, &opts.flags, env).map_err(deploy::DeployError::Usage)?;
     let linux_nodes: u32 = c.masters.count
         + c.pools
             .iter()
@@ -438,7 +345,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         meta: Metadata {
             cluster: name.clone(),
             cloud: c.provider.cloud.to_string(),
-            region: opts.region.clone().unwrap_or_else(|| c.provider.location.clone()),
+            region: target.region.clone().unwrap_or_else(|| c.provider.location.clone()),
             kubernetes_version: c.kubernetes.to_string(),
             containerd_version: c.containerd_version.clone(),
             windows_versions: c.windows_versions().iter().map(|w| w.to_string()).collect(),
@@ -487,24 +394,26 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
 
     // 1. Deploy.
     let t0 = Instant::now();
-    let deployed = deploy::deploy(
-        deploy::Options {
-            text: opts.text.clone(),
-            sets,
-            output_dir: Some(out_dir.clone()),
-            parallelism: opts.parallelism,
-            ttl: Some(opts.ttl.clone()),
-            retry: RetryPolicy::default(),
-            durability: crate::state::Durability::GroupCommit,
-            cancel: stop.clone(),
-            region: opts.region.clone(),
-            endpoint: opts.endpoint.clone(),
-        },
-        env,
-        events.clone(),
-        None,
-    )
-    .await;
+    let ws = Workspace::generate(built, out_dir.clone(), &events);
+    let deployed = match &ws {
+        Ok(ws) => {
+            deploy::deploy(
+                ws,
+                &target,
+                deploy::Options {
+                    parallelism: opts.parallelism,
+                    ttl: Some(opts.ttl.clone()),
+                    retry: RetryPolicy::default(),
+                    durability: crate::engine::state::Durability::GroupCommit,
+                    cancel: stop.clone(),
+                },
+                events.clone(),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(deploy::DeployError::Usage(e.to_string())),
+    };
     let kubeconfig = match deployed {
         Ok(d) => {
             run.record("deploy", t0, PhaseResult::Passed, None);
@@ -584,19 +493,19 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         match (&kubeconfig, ready) {
             (Some(k), true) => {
                 let t0 = Instant::now();
-                let check_opts = crate::check::Options {
+                let check_opts = crate::ops::check::Options {
                     kubectl: opts.kubectl.clone(),
                     kubeconfig: k.clone(),
-                    expected: crate::check::Expected::of(c),
+                    expected: crate::ops::check::Expected::of(c),
                     skip: skip.clone(),
                     skip_reason: skip_reason.clone(),
                     ready_timeout: opts.windows_ready_timeout.min(Duration::from_secs(1800)),
                     poll: opts.poll,
-                    namespace: crate::check::namespace(&mut rand::rngs::OsRng),
+                    namespace: crate::ops::check::namespace(&mut rand::rngs::OsRng),
                     keep: false,
                 };
                 let report = tokio::select! {
-                    r = crate::check::run(&check_opts) => Some(r),
+                    r = crate::ops::check::run(&check_opts) => Some(r),
                     _ = signals.notify.notified() => None,
                 };
                 match report {
@@ -721,16 +630,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     }
 
     // From here on nothing stops: logs and teardown run to the end.
-    let target = Target {
-        cluster: name.clone(),
-        region: opts.region.clone().or_else(|| Some(c.provider.location.clone())),
-        endpoint: opts.endpoint.clone(),
-        project: c.provider.gcp_project.clone(),
-        zone: c.provider.gcp_zone.clone(),
-        subscription: c.provider.azure_subscription.clone(),
-        resource_group: c.provider.azure_resource_group.clone(),
-    };
-    let state = crate::state::load(&out_dir).unwrap_or_default();
+    let state = crate::engine::state::load(&out_dir).unwrap_or_default();
     let has_machines = state.resources.values().any(|e| {
         matches!(
             e.kind,
@@ -742,8 +642,8 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     if has_machines {
         let t0 = Instant::now();
         let logs = opts.artifacts.join("logs");
-        let collected = match deploy::provider_for(c.provider.cloud, &target, env).await {
-            Ok(p) => tokio::time::timeout(Duration::from_secs(600), crate::logs::collect(p, &state, &logs))
+        let collected = match provider_for(&target).await {
+            Ok(p) => tokio::time::timeout(Duration::from_secs(600), crate::ops::logs::collect(p, &state, &logs))
                 .await
                 .map_err(|_| "log collection took over 10 minutes".to_string()),
             Err(e) => Err(e.to_string()),
@@ -781,18 +681,14 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
     } else {
         let t0 = Instant::now();
         let torn = deploy::teardown(
+            &target,
             TeardownOptions {
                 dir: out_dir.clone(),
-                cluster: name.clone(),
-                cloud: c.provider.cloud,
-                region: target.region.clone(),
-                endpoint: target.endpoint.clone(),
                 retry: RetryPolicy::default(),
                 parallelism: opts.parallelism,
                 // Signals do not reach teardown.
                 cancel: Arc::new(AtomicBool::new(false)),
             },
-            env,
             events,
             None,
         )

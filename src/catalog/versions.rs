@@ -105,7 +105,7 @@ pub fn table() -> &'static Table {
     TABLE.get_or_init(|| {
         // Checked by the `shipped_table_is_well_formed` test; a broken table
         // cannot be built into a passing binary.
-        serde_json::from_str(include_str!("../data/versions.json")).unwrap_or_else(|e| {
+        serde_json::from_str(include_str!("../../data/versions.json")).unwrap_or_else(|e| {
             panic!("data/versions.json is malformed: {e}");
         })
     })

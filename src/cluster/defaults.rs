@@ -12,11 +12,11 @@ use std::net::Ipv4Addr;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostics, Origins};
+use crate::catalog::versions;
+use crate::model::diag::{Diagnostics, Origins};
 use crate::model::types::{Cidr, Cloud, WindowsVersion, WindowsVersionError};
 use crate::model::vlabs::{self, ApiModel};
 use crate::secrets;
-use crate::versions;
 
 pub const API_VERSION: &str = "vlabs";
 pub const ORCHESTRATOR: &str = "Kubernetes";
@@ -24,6 +24,9 @@ pub const DEFAULT_CLOUD: Cloud = Cloud::Azure;
 pub const DEFAULT_AZURE_LOCATION: &str = "eastus";
 pub const DEFAULT_AWS_REGION: &str = "us-east-1";
 pub const DEFAULT_GCP_REGION: &str = "us-central1";
+/// Keystone's default region name (`keystone-manage bootstrap
+/// --bootstrap-region-id`), which most single-region clouds keep.
+pub const DEFAULT_OPENSTACK_REGION: &str = "RegionOne";
 
 /// Node network for plugins whose pods live in their own range.
 pub const NODE_CIDR: &str = "10.240.0.0/16";
@@ -79,6 +82,7 @@ pub fn default_location(cloud: Cloud) -> &'static str {
         Cloud::Azure | Cloud::Fake => DEFAULT_AZURE_LOCATION,
         Cloud::Aws => DEFAULT_AWS_REGION,
         Cloud::Gcp => DEFAULT_GCP_REGION,
+        Cloud::OpenStack => DEFAULT_OPENSTACK_REGION,
     }
 }
 
@@ -495,7 +499,7 @@ mod tests {
 
     #[test]
     fn apply_fills_only_what_is_missing_and_is_idempotent() {
-        let text = include_str!("../examples/windows.json");
+        let text = include_str!("../../examples/windows.json");
         let loaded = crate::model::load::load(text, &[]).expect("example loads");
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
         let mut d = Diagnostics::default();

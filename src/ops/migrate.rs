@@ -4,13 +4,13 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::defaults::{self, infer_windows_version};
-use crate::diag::Rejected;
+use crate::catalog::versions;
+use crate::cluster::defaults::{self, infer_windows_version};
+use crate::cluster::validate::{LEGACY_API_VERSIONS, REMOVED_KUBELET_FLAGS};
+use crate::model::diag::Rejected;
 use crate::model::load::{self, SetArg};
 use crate::model::types::{K8sVersion, WindowsVersion};
 use crate::model::vlabs::ApiModel;
-use crate::validate::{LEGACY_API_VERSIONS, REMOVED_KUBELET_FLAGS};
-use crate::versions;
 
 /// One change `migrate` made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,10 +28,7 @@ pub enum MigrateError {
     NotKubernetes(String),
 }
 
-fn is_placeholder(s: &str) -> bool {
-    let t = s.trim();
-    t.len() >= 3 && t.starts_with('<') && t.ends_with('>')
-}
+use crate::secrets::is_placeholder;
 
 struct Log(Vec<Change>);
 

@@ -8,16 +8,15 @@ use std::sync::Arc;
 use rand::{CryptoRng, RngCore};
 use time::OffsetDateTime;
 
-use crate::cluster::Cluster;
-use crate::defaults;
-use crate::diag::{Diagnostic, Diagnostics, Rejected};
-use crate::kubeconfig;
-use crate::model::load::{self, SetArg};
+use crate::cluster::endpoint_host;
+use crate::cluster::{Built, Cluster};
+use crate::model::diag::{Diagnostic, Rejected};
+use crate::model::load::SetArg;
 use crate::model::vlabs::ApiModel;
 use crate::output::{Mode, Tree};
 use crate::pki::{self, Pki};
+use crate::render::kubeconfig;
 use crate::render::{self, NodeRef, RenderError, Renderer};
-use crate::validate;
 
 /// A model that passed every stage, ready to be written.
 #[derive(Debug)]
@@ -30,30 +29,35 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Run every pure stage.
+/// Run every pure stage: the cluster stage, then the PKI.
 pub fn prepare<R: RngCore + CryptoRng>(
     text: &str,
     sets: &[SetArg],
     rng: &mut R,
     now: OffsetDateTime,
 ) -> Result<Prepared, Rejected> {
-    let loaded = load::load(text, sets)?;
-    let mut diags: Diagnostics = loaded.diagnostics;
-    let mut model = defaults::apply(loaded.model, &loaded.origins, rng, &mut diags);
-    let cluster = validate::validate(&model, &loaded.origins, &mut diags);
-    let (Some(cluster), false) = (cluster, diags.has_errors()) else {
-        return Err(Rejected {
-            diagnostics: diags.items,
-        });
-    };
+    let built = crate::cluster::build(text, sets, rng)?;
+    issue(built, now)
+}
+
+/// Issue (or take from the model) the PKI of a built cluster: the rest of
+/// `prepare`, for a caller that built the cluster already.
+pub fn issue(built: Built, now: OffsetDateTime) -> Result<Prepared, Rejected> {
+    let Built {
+        mut model,
+        cluster,
+        origins,
+        mut diagnostics,
+    } = built;
+    PREPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let profile = model
         .properties
         .as_ref()
         .and_then(|p| p.certificate_profile.clone())
         .unwrap_or_default();
-    let Some(pki) = pki::issue(&cluster, &profile, now, &loaded.origins, &mut diags) else {
+    let Some(pki) = pki::issue(&cluster, &profile, now, &origins, &mut diagnostics) else {
         return Err(Rejected {
-            diagnostics: diags.items,
+            diagnostics: diagnostics.items,
         });
     };
     if let Some(props) = model.properties.as_mut() {
@@ -63,9 +67,13 @@ pub fn prepare<R: RngCore + CryptoRng>(
         model,
         cluster,
         pki,
-        warnings: diags.items,
+        warnings: diagnostics.items,
     })
 }
+
+/// How many times this process prepared a cluster (issued or loaded its
+/// PKI): one command prepares once, which a test holds.
+pub static PREPARED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The default output directory: `_output/<dnsPrefix>`.
 pub fn default_dir(cluster: &Cluster) -> PathBuf {
@@ -76,13 +84,6 @@ fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"));
     s.push('\n');
     s.into_bytes()
-}
-
-/// The API server host a node should use as known now: the planned name,
-/// or a placeholder where the cloud assigns it at deploy.
-pub fn endpoint_host(c: &Cluster) -> String {
-    let u = c.endpoint.url.trim_start_matches("https://");
-    u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u).to_string()
 }
 
 /// A machine (or machine group) of a plan that gets a boot file.
@@ -188,7 +189,7 @@ fn arm_template_with(
         });
     }
     let tags = hke_provider_api::standard_tags(c.name.as_str(), template::CREATED_AT, None, &c.tags);
-    let linux = crate::bootstrap::login(c, &hke_provider_api::Os::Linux).unwrap_or_else(|| hke_provider_api::Login {
+    let linux = crate::cluster::login(c, &hke_provider_api::Os::Linux).unwrap_or_else(|| hke_provider_api::Login {
         username: c.linux.admin_username.clone(),
         ssh_public_keys: Vec::new(),
         password: None,
@@ -199,7 +200,7 @@ fn arm_template_with(
         resources: &resources,
         bootstrap: &bootstrap,
         linux,
-        windows: crate::bootstrap::login(c, &hke_provider_api::Os::Windows),
+        windows: crate::cluster::login(c, &hke_provider_api::Os::Windows),
     })
     .map_err(RenderError::Other)
 }
@@ -211,14 +212,22 @@ fn arm_template_with(
 pub fn tree(p: &Prepared) -> Result<Tree<'_>, RenderError> {
     // Compile the templates while the plan is made.
     let templates = std::thread::Builder::new().spawn(render::compile_templates);
+    let plan = crate::plan::plan(&p.cluster);
+    if let Ok(t) = templates {
+        let _ = t.join();
+    }
+    tree_planned(p, plan)
+}
+
+/// The output tree of a cluster already planned (or whose plan failed).
+pub fn tree_planned(
+    p: &Prepared,
+    plan: Result<crate::plan::Plan, crate::plan::PlanError>,
+) -> Result<Tree<'_>, RenderError> {
     let mut t = Tree::default();
     let c = &p.cluster;
     t.add_lazy("apimodel.json", Mode::Secret, || Ok(pretty(&p.model)));
     t.add_lazy("cluster.json", Mode::Public, || Ok(pretty(&p.cluster)));
-    let plan = crate::plan::plan(c);
-    if let Ok(t) = templates {
-        let _ = t.join();
-    }
     match plan {
         Ok(plan) => {
             let machines = machines(c, &plan)?;
@@ -308,22 +317,4 @@ pub fn tree(p: &Prepared) -> Result<Tree<'_>, RenderError> {
 /// Current time for certificate validity.
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
-}
-
-/// The shipped example, prepared with `sets` and a fixed seed and clock, for
-/// unit tests.
-#[cfg(test)]
-pub fn example_cluster(sets: &[&str]) -> Cluster {
-    use rand::SeedableRng;
-    let text = include_str!("../examples/windows.json");
-    let sets: Vec<_> = sets.iter().map(|s| s.parse().expect("set")).collect();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-    prepare(
-        text,
-        &sets,
-        &mut rng,
-        OffsetDateTime::UNIX_EPOCH + time::Duration::days(20000),
-    )
-    .expect("valid")
-    .cluster
 }

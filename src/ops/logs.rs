@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hke_provider_api::{Kind, Provider};
 use serde::Serialize;
 
-use crate::state::State;
+use crate::engine::state::State;
 
 /// Connections open at once.
 pub const CONCURRENCY: usize = 10;
@@ -189,7 +189,7 @@ I0101 kubelet started
 
     #[tokio::test]
     async fn at_most_ten_consoles_are_read_at_once_and_failures_are_named() {
-        use crate::state::{Entry, Status};
+        use crate::engine::state::{Entry, Status};
         let mut state = State::default();
         for i in 0..35 {
             let name = if i == 7 {

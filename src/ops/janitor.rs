@@ -8,20 +8,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hke_provider_api::{Found, TAG_CLUSTER, TAG_CREATED, TAG_TTL};
+use hke_provider_api::{Found, ProviderError, TAG_CLUSTER, TAG_CREATED, TAG_TTL};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::context::Env;
-use crate::deploy::{self, DeployError, Target, TeardownOptions};
 use crate::engine::{EventSink, RetryPolicy};
-use crate::model::types::Cloud;
+use crate::ops::deploy::{self, DeployError, TeardownOptions};
+use crate::ops::target::{provider_for, Target};
 
 pub struct Options {
-    pub cloud: Cloud,
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
+    /// The cloud and where on it (no cluster: the janitor finds them).
+    pub target: Target,
     /// Expire clusters created longer ago than this, whatever their TTL.
     pub older_than: Option<Duration>,
     pub dry_run: bool,
@@ -160,23 +158,20 @@ pub fn candidates(found: &[Found], opts: &Options) -> Vec<Candidate> {
 }
 
 /// Find and (unless a dry run) tear down every expired cluster.
-pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Report, DeployError> {
-    let target = Target {
-        cluster: String::new(),
-        region: opts.region.clone(),
-        endpoint: opts.endpoint.clone(),
-        ..Target::default()
-    };
-    let provider = deploy::provider_for(opts.cloud, &target, env).await?;
-    let found = provider
-        .list_all()
-        .await
-        .map_err(|e| DeployError::Usage(format!("cannot list the clusters on {}: {e}", opts.cloud)))?;
+pub async fn run(opts: Options, events: EventSink) -> Result<Report, DeployError> {
+    let provider = provider_for(&opts.target).await?;
+    // A cloud that refuses the listing is not a usage error: keep its class.
+    let found = provider.list_all().await.map_err(|e| {
+        DeployError::Cloud(ProviderError {
+            message: format!("cannot list the clusters on {}: {}", opts.target.cloud, e.message),
+            ..e
+        })
+    })?;
     drop(provider);
     let all = candidates(&found, &opts);
     let (expired, kept): (Vec<Candidate>, Vec<Candidate>) = all.into_iter().partition(|c| c.expired);
     let mut report = Report {
-        cloud: opts.cloud.to_string(),
+        cloud: opts.target.cloud.to_string(),
         now: opts.now.format(&Rfc3339).unwrap_or_default(),
         dry_run: opts.dry_run,
         expired,
@@ -195,18 +190,18 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Report, 
         if opts.cancel.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
+        let target = Target {
+            cluster: c.cluster.clone(),
+            ..opts.target.clone()
+        };
         let result = deploy::teardown(
+            &target,
             TeardownOptions {
                 dir: scratch.path().join(&c.cluster),
-                cluster: c.cluster.clone(),
-                cloud: opts.cloud,
-                region: opts.region.clone(),
-                endpoint: opts.endpoint.clone(),
                 retry: opts.retry.clone(),
                 parallelism: opts.parallelism,
                 cancel: opts.cancel.clone(),
             },
-            env,
             events.clone(),
             None,
         )
@@ -258,9 +253,14 @@ mod tests {
 
     fn opts(older_than: Option<Duration>) -> Options {
         Options {
-            cloud: Cloud::Fake,
-            region: None,
-            endpoint: None,
+            target: Target::resolve(
+                crate::model::types::Cloud::Fake,
+                "",
+                None,
+                &Default::default(),
+                &Default::default(),
+            )
+            .expect("target"),
             older_than,
             dry_run: true,
             include: vec![],

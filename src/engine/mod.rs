@@ -2,6 +2,8 @@
 //! recording intent before every create and the id after; and tears down in
 //! reverse, finding by tags what the state does not know.
 
+pub mod state;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::state::{Entry, Journal, State, StateError, Status};
 use crate::plan::{Plan, Planned};
-use crate::state::{Entry, Journal, State, StateError, Status};
 
 /// When and how often to retry transient errors.
 #[derive(Debug, Clone)]
@@ -142,11 +144,46 @@ pub trait Bootstrap: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{} failed: {}", .0.len(), .0.iter().map(|(id, e)| format!("{id}: {e}")).collect::<Vec<_>>().join("; "))]
-    Failed(Vec<(String, String)>),
+    Failed(Vec<(String, StepError)>),
     #[error("interrupted: the calls in flight finished and are recorded; nothing new was started")]
     Interrupted,
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// Why one step (a resource's create or delete) failed: the cloud's own
+/// error, kept typed up to `main` (which tells a refused credential from an
+/// unreachable cloud from a refused request), or hke's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Cloud(#[from] ProviderError),
+    /// hke's side: a reference without outputs, a boot file that would not
+    /// render, the state file.
+    #[error("{0}")]
+    Hke(String),
+}
+
+impl From<String> for StepError {
+    fn from(s: String) -> Self {
+        StepError::Hke(s)
+    }
+}
+
+impl EngineError {
+    /// The cloud errors among the failures.
+    pub fn cloud_errors(&self) -> Vec<&ProviderError> {
+        match self {
+            EngineError::Failed(f) => f
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    StepError::Cloud(p) => Some(p),
+                    StepError::Hke(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Typical create latency of each kind on a real cloud, for scheduling
@@ -285,7 +322,7 @@ impl Engine {
         kind: Kind,
         name: &str,
         shared: &Shared,
-    ) -> Result<Option<Outputs>, String> {
+    ) -> Result<Option<Outputs>, StepError> {
         let provider = self.provider.clone();
         self.with_retry(Op::Deploy, id, kind, name, shared, || {
             let provider = provider.clone();
@@ -293,7 +330,7 @@ impl Engine {
             async move { provider.read(kind, &name).await }
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(StepError::Cloud)
     }
 
     async fn create_one(
@@ -302,7 +339,7 @@ impl Engine {
         req: Request,
         prior: Option<Entry>,
         shared: &Shared,
-    ) -> Result<(Outputs, Outcome), String> {
+    ) -> Result<(Outputs, Outcome), StepError> {
         let kind = req.spec.kind();
         let name = req.name.clone();
         let entry = |status, outputs: Outputs| Entry {
@@ -319,14 +356,14 @@ impl Engine {
                 self.journal
                     .record(id, Some(entry(Status::Created, outputs.clone())))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| StepError::Hke(e.to_string()))?;
                 return Ok((outputs, Outcome::Adopted));
             }
         }
         self.journal
             .record(id, Some(entry(Status::Intent, Outputs::new())))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StepError::Hke(e.to_string()))?;
         let req = Arc::new(req);
         let created = self
             .with_retry(Op::Deploy, id, kind, &name, shared, || {
@@ -339,16 +376,21 @@ impl Engine {
             Ok(o) => (o, Outcome::Created),
             Err(e) if e.class == Class::AlreadyExists => match self.read_existing(id, kind, &name, shared).await? {
                 Some(o) => (o, Outcome::Adopted),
-                None => return Err(format!("{e}, but it cannot be read")),
+                None => {
+                    return Err(StepError::Cloud(ProviderError {
+                        message: format!("{}, but it cannot be read", e.message),
+                        ..e
+                    }))
+                }
             },
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(StepError::Cloud(e)),
         };
         // The intent is durable: if this record is lost in a crash, the next
         // run finds the resource by name.
         self.journal
             .record_soon(id, Some(entry(Status::Created, outputs.clone())))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StepError::Hke(e.to_string()))?;
         Ok((outputs, outcome))
     }
 
@@ -371,7 +413,7 @@ impl Engine {
             let st = shared
                 .state
                 .lock()
-                .map_err(|_| EngineError::Failed(vec![("state".into(), "lock poisoned".into())]))?;
+                .map_err(|_| EngineError::Failed(vec![("state".into(), StepError::Hke("lock poisoned".into()))]))?;
             for (id, p) in &plan.resources {
                 if let Some(e) = st.resources.get(id) {
                     if e.status == Status::Created && e.id.is_some() {
@@ -418,7 +460,7 @@ impl Engine {
             .map(|(id, _)| key(id))
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut failures: Vec<(String, StepError)> = Vec::new();
         let parallelism = self.parallelism.max(1);
         loop {
             while tasks.len() < parallelism && failures.is_empty() && !self.cancelled() {
@@ -427,7 +469,7 @@ impl Engine {
                 let req = match self.resolve(&id, &p, &outputs) {
                     Ok(r) => r,
                     Err(e) => {
-                        failures.push((id.clone(), e));
+                        failures.push((id.clone(), StepError::Hke(e)));
                         break;
                     }
                 };
@@ -450,7 +492,7 @@ impl Engine {
             let (id, p, result, elapsed) = match joined {
                 Ok(x) => x,
                 Err(e) => {
-                    failures.push(("task".into(), e.to_string()));
+                    failures.push(("task".into(), StepError::Hke(e.to_string())));
                     continue;
                 }
             };
@@ -498,7 +540,7 @@ impl Engine {
                         id: id.clone(),
                         kind: p.spec.kind(),
                         name: p.name.clone(),
-                        error: e.clone(),
+                        error: e.to_string(),
                     });
                     failures.push((id, e));
                 }
@@ -512,7 +554,7 @@ impl Engine {
         &self,
         op: Op,
         shared: &Shared,
-        failures: Vec<(String, String)>,
+        failures: Vec<(String, StepError)>,
         started: Instant,
     ) -> Result<(State, Summary), EngineError> {
         if self.cancelled() && failures.is_empty() {
@@ -544,7 +586,7 @@ impl Engine {
             state: Mutex::new(state),
             summary: Mutex::new(Summary::default()),
         });
-        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut failures: Vec<(String, StepError)> = Vec::new();
         let mut first = true;
         if !self.cancelled() {
             self.delete_whole(&shared).await?;
@@ -619,7 +661,7 @@ impl Engine {
                 async move { provider.delete_cluster(&cluster).await }
             })
             .await
-            .map_err(|e| EngineError::Failed(vec![("cluster".into(), e.to_string())]))?;
+            .map_err(|e| EngineError::Failed(vec![("cluster".into(), StepError::Cloud(e))]))?;
         if deleted.is_empty() {
             return Ok(());
         }
@@ -648,7 +690,7 @@ impl Engine {
             self.journal
                 .record_soon(&id, None)
                 .await
-                .map_err(|e| EngineError::Failed(vec![(id.clone(), e.to_string())]))?;
+                .map_err(|e| EngineError::Failed(vec![(id.clone(), StepError::Hke(e.to_string()))]))?;
             if let Ok(mut st) = shared.state.lock() {
                 st.resources.remove(&id);
             }
@@ -677,7 +719,7 @@ impl Engine {
                 async move { provider.list(&cluster).await }
             })
             .await
-            .map_err(|e| EngineError::Failed(vec![("list".into(), e.to_string())]))?;
+            .map_err(|e| EngineError::Failed(vec![("list".into(), StepError::Cloud(e))]))?;
         let mut targets: Vec<Target> = Vec::new();
         let st = shared.state.lock().map(|s| s.clone()).unwrap_or_default();
         for (id, e) in &st.resources {
@@ -705,7 +747,7 @@ impl Engine {
         Ok(targets)
     }
 
-    async fn delete_layer(self: &Arc<Self>, layer: Vec<Target>, shared: &Arc<Shared>) -> Vec<(String, String)> {
+    async fn delete_layer(self: &Arc<Self>, layer: Vec<Target>, shared: &Arc<Shared>) -> Vec<(String, StepError)> {
         let mut failures = Vec::new();
         let mut queue = layer.into_iter();
         let mut tasks = tokio::task::JoinSet::new();
@@ -729,7 +771,10 @@ impl Engine {
             }
             let Some(joined) = tasks.join_next().await else { break };
             let Ok((t, label, result, elapsed)) = joined else {
-                failures.push(("task".to_string(), "a teardown task panicked".to_string()));
+                failures.push((
+                    "task".to_string(),
+                    StepError::Hke("a teardown task panicked".to_string()),
+                ));
                 continue;
             };
             match result {
@@ -755,7 +800,7 @@ impl Engine {
                         id: label.clone(),
                         kind: t.kind,
                         name: t.name.clone(),
-                        error: e.clone(),
+                        error: e.to_string(),
                     });
                     failures.push((label, e));
                 }
@@ -764,7 +809,7 @@ impl Engine {
         failures
     }
 
-    async fn delete_one(&self, t: &Target, label: &str, shared: &Shared) -> Result<Outcome, String> {
+    async fn delete_one(&self, t: &Target, label: &str, shared: &Shared) -> Result<Outcome, StepError> {
         if let Some(lid) = &t.logical_id {
             let entry = Entry {
                 kind: t.kind,
@@ -773,7 +818,10 @@ impl Engine {
                 id: t.id.clone(),
                 outputs: Outputs::new(),
             };
-            self.journal.record(lid, Some(entry)).await.map_err(|e| e.to_string())?;
+            self.journal
+                .record(lid, Some(entry))
+                .await
+                .map_err(|e| StepError::Hke(e.to_string()))?;
         }
         let provider = self.provider.clone();
         let r = self
@@ -786,10 +834,13 @@ impl Engine {
         let outcome = match r {
             Ok(()) => Outcome::Deleted,
             Err(e) if e.class == Class::NotFound => Outcome::AlreadyGone,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(StepError::Cloud(e)),
         };
         if let Some(lid) = &t.logical_id {
-            self.journal.record_soon(lid, None).await.map_err(|e| e.to_string())?;
+            self.journal
+                .record_soon(lid, None)
+                .await
+                .map_err(|e| StepError::Hke(e.to_string()))?;
             if let Ok(mut st) = shared.state.lock() {
                 st.resources.remove(lid);
             }

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ci::{Phase, PhaseResult};
 use crate::cluster::Cluster;
 use crate::model::types::OsType;
+use crate::ops::junit::{Phase, PhaseResult};
 
 /// Steps that need a data plane (kubelets, a CNI, kube-proxy, DNS): on a
 /// simulated cluster (kwok) they cannot pass.
@@ -82,7 +82,7 @@ pub struct WindowsTarget {
 
 impl Expected {
     pub fn of(c: &Cluster) -> Expected {
-        let t = crate::versions::table();
+        let t = crate::catalog::versions::table();
         let linux_nodes = c.masters.count
             + c.pools
                 .iter()
@@ -969,7 +969,7 @@ mod tests {
     use super::*;
 
     fn cluster(sets: &[&str]) -> Cluster {
-        crate::generate::example_cluster(sets)
+        crate::cluster::example(sets)
     }
 
     #[test]

@@ -28,7 +28,7 @@ struct File {
 fn sizes() -> &'static [Size] {
     static SIZES: OnceLock<Vec<Size>> = OnceLock::new();
     SIZES.get_or_init(|| {
-        serde_json::from_str::<File>(include_str!("../data/vmsizes.json"))
+        serde_json::from_str::<File>(include_str!("../../data/vmsizes.json"))
             .map(|f| f.sizes)
             .unwrap_or_else(|e| panic!("data/vmsizes.json is malformed: {e}"))
     })
@@ -81,6 +81,10 @@ pub fn is_native(cloud: Cloud, size: &str) -> bool {
         // n2-standard-2, e2-medium, custom-4-16384
         Cloud::Gcp => size.contains('-') && size.split('-').all(|p| !p.is_empty() && p.chars().all(ok)),
         Cloud::Azure | Cloud::Fake => size.starts_with("Standard_") || size.starts_with("Basic_"),
+        // Flavor names are the operator's: anything that is not an Azure size.
+        Cloud::OpenStack => {
+            !size.trim().is_empty() && !(size.starts_with("Standard_") || size.starts_with("Basic_"))
+        }
     }
 }
 
@@ -91,6 +95,11 @@ pub fn native(cloud: Cloud, size: &str) -> Option<String> {
         Cloud::Aws | Cloud::Gcp if is_native(cloud, size) => Some(size.to_string()),
         Cloud::Aws => lookup(size).map(|s| s.aws.clone()),
         Cloud::Gcp => lookup(size).map(|s| s.gcp.clone()),
+        Cloud::OpenStack if is_native(cloud, size) => Some(size.to_string()),
+        // An Azure size: the smallest flavor with its vCPUs and memory,
+        // which the OpenStack provider picks from the cloud's flavor list
+        // (its `size_request` form: `2vcpu-8192mib`).
+        Cloud::OpenStack => lookup(size).map(|s| format!("{}vcpu-{}mib", s.vcpus, s.memory_gib * 1024)),
     }
 }
 
