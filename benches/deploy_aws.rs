@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke_provider_api::Provider;
 
 const REGION: &str = "us-west-2";
@@ -139,7 +139,8 @@ fn run(nodes: u32, pool: u32, batch: bool) {
         .build()
         .expect("runtime");
     let text = model(nodes, pool);
-    let prepared = hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
+    let prepared =
+        hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let cluster = prepared.cluster.name.to_string();
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let all_nodes = 3 + nodes;
@@ -182,7 +183,14 @@ fn run(nodes: u32, pool: u32, batch: bool) {
     let before = aws.call_stats();
     let t0 = Instant::now();
     let deployed = rt
-        .block_on(deploy::deploy_model(model(), &Default::default(), &env, options(), sink.clone(), Some(provider.clone())))
+        .block_on(deploy::deploy_model(
+            model(),
+            &Default::default(),
+            &env,
+            options(),
+            sink.clone(),
+            Some(provider.clone()),
+        ))
         .expect("deploy");
     let command = t0.elapsed();
     let wall = Duration::from_millis(engine_ms.load(Ordering::SeqCst));
@@ -224,7 +232,14 @@ fn run(nodes: u32, pool: u32, batch: bool) {
     let connected = aws2.call_stats();
     let t2 = Instant::now();
     let again = rt
-        .block_on(deploy::deploy_model(model(), &Default::default(), &env, options(), sink.clone(), Some(provider2)))
+        .block_on(deploy::deploy_model(
+            model(),
+            &Default::default(),
+            &env,
+            options(),
+            sink.clone(),
+            Some(provider2),
+        ))
         .expect("redeploy");
     let redeploy = t2.elapsed();
     assert_eq!(again.summary.failed, 0);

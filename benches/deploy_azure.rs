@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hke::context::Env;
-use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke::engine::RetryPolicy;
+use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke_fake_arm::{Call, Config, FakeArm, RateLimits};
 use hke_provider_api::{Kind, Os, Provider, Spec, Val};
 use hke_provider_azure::{Azure, AzureConfig};
@@ -197,7 +197,8 @@ fn run(name: &str, pools: u32, per_pool: u32, scale: f64, parallelism: usize) {
     let ca = tempfile::NamedTempFile::new().expect("ca file");
     std::fs::write(ca.path(), fake.ca_pem()).expect("ca");
     let text = model(pools, per_pool);
-    let prepared = hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
+    let prepared =
+        hke::ops::generate::prepare(&text, &[], &mut rand::rngs::OsRng, hke::ops::generate::now()).expect("model");
     let plan = hke::plan::plan(&prepared.cluster).expect("plan");
     let nodes = 3 + pools * per_pool;
     let mut cfg = AzureConfig::new(CLUSTER);

@@ -60,7 +60,8 @@ impl Phases {
 
 fn run(text: &str, sets: &[hke::model::load::SetArg], out: &Path) -> Phases {
     let start = Instant::now();
-    let prepared = hke::ops::generate::prepare(text, sets, &mut OsRng, hke::ops::generate::now()).expect("model generates");
+    let prepared =
+        hke::ops::generate::prepare(text, sets, &mut OsRng, hke::ops::generate::now()).expect("model generates");
     let prepare = start.elapsed();
     let start = Instant::now();
     let tree = hke::ops::generate::tree(&prepared).expect("renders");

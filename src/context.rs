@@ -23,7 +23,10 @@ impl Env {
                 .filter(|(k, _)| {
                     k.starts_with("HKE_")
                         || k.starts_with("OS_")
-                        || matches!(k.as_str(), "ARTIFACTS" | "AZURE_SUBSCRIPTION_ID" | "HOME" | "XDG_CONFIG_HOME")
+                        || matches!(
+                            k.as_str(),
+                            "ARTIFACTS" | "AZURE_SUBSCRIPTION_ID" | "HOME" | "XDG_CONFIG_HOME"
+                        )
                 })
                 .collect(),
         }

@@ -82,9 +82,7 @@ pub fn is_native(cloud: Cloud, size: &str) -> bool {
         Cloud::Gcp => size.contains('-') && size.split('-').all(|p| !p.is_empty() && p.chars().all(ok)),
         Cloud::Azure | Cloud::Fake => size.starts_with("Standard_") || size.starts_with("Basic_"),
         // Flavor names are the operator's: anything that is not an Azure size.
-        Cloud::OpenStack => {
-            !size.trim().is_empty() && !(size.starts_with("Standard_") || size.starts_with("Basic_"))
-        }
+        Cloud::OpenStack => !size.trim().is_empty() && !size.starts_with("Standard_") && !size.starts_with("Basic_"),
     }
 }
 

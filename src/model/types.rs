@@ -303,7 +303,9 @@ impl FromStr for Cloud {
             "gcp" | "gce" | "google" => Ok(Cloud::Gcp),
             "openstack" => Ok(Cloud::OpenStack),
             "fake" => Ok(Cloud::Fake),
-            _ => Err(format!("{s:?} is not a cloud hke knows; use azure, aws, gcp or openstack")),
+            _ => Err(format!(
+                "{s:?} is not a cloud hke knows; use azure, aws, gcp or openstack"
+            )),
         }
     }
 }

@@ -38,7 +38,12 @@ const W: &str = "properties.windowsProfile";
 
 #[test]
 fn the_examples_are_valid() {
-    for ex in ["windows.json", "windows-aws.json", "windows-gcp.json", "windows-openstack.json"] {
+    for ex in [
+        "windows.json",
+        "windows-aws.json",
+        "windows-gcp.json",
+        "windows-openstack.json",
+    ] {
         assert_eq!(errors(ex, &[]), Vec::<String>::new(), "{ex}");
     }
 }
@@ -445,7 +450,10 @@ fn access_and_provider_rules() {
     );
     check(
         "windows-openstack.json",
-        &["properties.providerProfile.octavia=false", "properties.masterProfile.count=3"],
+        &[
+            "properties.providerProfile.octavia=false",
+            "properties.masterProfile.count=3",
+        ],
         "properties.masterProfile.count",
         "Octavia",
     );

@@ -107,8 +107,7 @@ where
     ) {
         class = Class::Credentials;
     }
-    let unreachable = status.is_none()
-        && matches!(&err, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
+    let unreachable = status.is_none() && matches!(&err, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
         || matches!(&err, SdkError::TimeoutError(_));
     let code = if unreachable {
         Some(hke_provider_api::error::CODE_UNREACHABLE.to_string())

@@ -223,7 +223,11 @@ pub(super) fn check_vm_size(v: &mut V<'_>, cloud: Cloud, path: &str, size: &str)
         // and memory is picked at deploy).
         Cloud::OpenStack => {
             if size.trim().is_empty() {
-                v.err(path, "the VM size is empty", "name a flavor of the cloud, such as m1.large".to_string());
+                v.err(
+                    path,
+                    "the VM size is empty",
+                    "name a flavor of the cloud, such as m1.large".to_string(),
+                );
             } else if azure_shaped && vmsizes::lookup(size).is_none() {
                 v.err(
                     path,
