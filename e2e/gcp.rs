@@ -538,9 +538,11 @@ fn a_permission_403_fails_at_once_and_names_the_credentials() {
     let args = deploy_args(MODEL, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = gce.hke(dir.path(), &args);
+    // A refused permission is the credentials' failure (exit 3), not a usage
+    // error (2) nor a failed request of the model's (1).
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(3),
         "{}\n{}",
         text(&out.stdout),
         text(&out.stderr)
