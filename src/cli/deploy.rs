@@ -42,6 +42,9 @@ pub fn map_error(e: DeployError, format: Format) -> Failure {
         DeployError::Rejected(r) => report_rejected(r, format),
         DeployError::Usage(m) => Failure::Usage(m),
         DeployError::State(crate::engine::state::StateError::Locked(m)) => Failure::Usage(m),
+        // The cloud does not know the target (no project, region or
+        // subscription): the user's settings, exit 2.
+        DeployError::Connect(p) => Failure::Usage(p.to_string()),
         DeployError::Engine(crate::engine::EngineError::Interrupted, dir) => Failure::Interrupted(format!(
             "interrupted: the calls in flight finished and are recorded in {}; run the same command again to continue, or `hke teardown` to remove what exists",
             dir.display()

@@ -102,7 +102,9 @@ async fn missing_permissions_are_permanent_with_a_hint() {
         .read(Kind::Machine, "k8s-master-0")
         .await
         .expect_err("denied");
-    assert_eq!(e.class, Class::Permanent);
+    // A credentials problem (exit 3), not retried.
+    assert_eq!(e.class, Class::Credentials);
+    assert!(!e.is_transient());
     assert!(e.message.contains("lacks this permission"), "{}", e.message);
 }
 
