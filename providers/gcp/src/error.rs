@@ -224,7 +224,7 @@ mod tests {
                 "Required 'compute.networks.create' permission for 'projects/p/global/networks/n'",
             ),
         );
-        assert_eq!(e.class, Class::Permanent);
+        assert_eq!(e.class, Class::Credentials);
         assert!(
             e.message.contains("credentials") && e.message.contains("roles/compute.admin"),
             "{}",
