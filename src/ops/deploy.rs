@@ -94,7 +94,19 @@ pub async fn deploy(
     let mut st = state::load(&dir)?;
     st.cluster = c.name.to_string();
     st.cloud = c.provider.cloud.to_string();
-    let created = st.created.get_or_insert_with(now_rfc3339).clone();
+    let created = match &st.created {
+        Some(c) => c.clone(),
+        None => {
+            // The creation time is the first deploy's, also when that
+            // deploy is killed before its state is folded at the end: kept
+            // before any cloud call, so a resumed deploy tags what it makes
+            // (and re-tags what it adopts) with the same `hke.io/created`.
+            let now = now_rfc3339();
+            st.created = Some(now.clone());
+            state::compact(&dir, &st)?;
+            now
+        }
+    };
     let journal = Arc::new(state::Journal::open_with(&dir, opts.durability)?);
     let tags = hke_provider_api::standard_tags(c.name.as_str(), &created, opts.ttl.as_deref(), &c.tags);
     let engine = Arc::new(Engine {
