@@ -10,7 +10,7 @@ use hke_provider_aws::aws_sdk_ec2 as ec2;
 use hke_provider_aws::aws_sdk_elasticloadbalancingv2 as elbv2;
 use serde_json::Value;
 
-use crate::harness::{deploy_args, kill_after, root, summary, text};
+use crate::harness::{cidr_contains, deploy_args, kill_after, root, summary, text};
 use crate::moto::Moto;
 
 const MODEL: &str = "examples/windows-aws.json";
@@ -1232,17 +1232,6 @@ fn kubenet_over_the_route_table_quota_is_refused_before_any_call() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-/// An IPv4 CIDR contains an address.
-fn cidr_contains(cidr: &str, ip: &str) -> bool {
-    let (Some((net, prefix)), Ok(ip)) = (cidr.split_once('/'), ip.parse::<std::net::Ipv4Addr>()) else {
-        return false;
-    };
-    let (Ok(net), Ok(prefix)) = (net.parse::<std::net::Ipv4Addr>(), prefix.parse::<u32>()) else {
-        return false;
-    };
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    u32::from(ip) & mask == u32::from(net) & mask
-}
 
 /// The source address a master's security group sees on a machine's
 /// packet to `endpoint`, by what AWS documents of each path.

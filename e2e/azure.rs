@@ -11,7 +11,7 @@ use std::time::Duration;
 use hke_fake_arm::{Config, FakeArm, PutMatch, RateLimits, Retryable};
 use serde_json::Value;
 
-use crate::harness::{deploy_args, kill_after, path, root, summary, text, Served};
+use crate::harness::{cidr_contains, deploy_args, kill_after, path, root, summary, text, Served};
 
 const MODEL: &str = "examples/windows.json";
 const CLUSTER: &str = "kubernetes-windows";
@@ -1213,6 +1213,92 @@ fn a_thousand_nodes_get_their_snat_ports_from_enough_outbound_addresses() {
         .filter(|k| k.starts_with("publicAddress/outbound-"))
         .count();
     assert_eq!(planned, 15);
+    teardown(&arm, dir.path());
+    assert!(arm.fake().resources().is_empty());
+}
+
+#[test]
+fn restricted_api_source_ranges_still_let_every_node_reach_the_api_server() {
+    // Clients from one range only. Nodes reach the API server at the load
+    // balancer's public frontend; their packets leave through its outbound
+    // rule and arrive SNATed to one of that rule's frontend addresses
+    // (learn.microsoft.com/azure/load-balancer/outbound-rules), so the
+    // NSG must admit every one of them. 101 nodes need two frontends.
+    let arm = Arm::start(Config {
+        operation_time: Duration::from_millis(20),
+        ..Config::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let sets = [
+        "--set",
+        "properties.masterProfile.HTTPSourceAddressPrefix=198.51.100.0/24",
+        "--set",
+        "properties.agentPoolProfiles[0].count=95",
+    ];
+    let d = deploy(&arm, dir.path(), &sets);
+    assert_eq!(d["summary"]["failed"], 0, "{d}");
+    let all = arm.fake().resources();
+    let lbs = arm.of("microsoft.network/loadbalancers");
+    let lb = &lbs[&format!("{CLUSTER}-apiserver")]["properties"];
+    let frontend_address = |fe_id: &str| -> String {
+        let fe = lb["frontendIPConfigurations"]
+            .as_array()
+            .expect("frontends")
+            .iter()
+            .find(|f| f["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(fe_id)))
+            .unwrap_or_else(|| panic!("no frontend {fe_id}"));
+        let pip_id = fe["properties"]["publicIPAddress"]["id"]
+            .as_str()
+            .expect("public address")
+            .to_ascii_lowercase();
+        all[&pip_id]["properties"]["ipAddress"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{pip_id} has no address"))
+            .to_string()
+    };
+    let egress: Vec<String> = lb["outboundRules"][0]["properties"]["frontendIPConfigurations"]
+        .as_array()
+        .expect("outbound frontends")
+        .iter()
+        .map(|f| frontend_address(f["id"].as_str().expect("id")))
+        .collect();
+    assert_eq!(egress.len(), 2, "{egress:?}");
+    let nsgs = arm.of("microsoft.network/networksecuritygroups");
+    let api = nsgs[&format!("{CLUSTER}-nsg")]["properties"]["securityRules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["name"] == "apiserver")
+        .expect("apiserver rule")["properties"]
+        .clone();
+    let sources: Vec<String> = api["sourceAddressPrefixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(api.get("sourceAddressPrefix"))
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect();
+    let admits = |ip: &str| sources.iter().any(|s| cidr_contains(s, ip));
+    assert!(!admits("203.0.113.7"), "open to all: {sources:?}");
+    assert!(admits("198.51.100.9"), "{sources:?}");
+    for ip in &egress {
+        assert!(admits(ip), "a node's packet from {ip} is refused: {sources:?}");
+    }
+    // The nodes' endpoint is that public frontend.
+    let fqdn = format!("{CLUSTER}.{LOCATION}.cloudapp.azure.com");
+    let vms = arm.of("microsoft.compute/virtualmachines");
+    let windows = vms
+        .iter()
+        .find(|(name, _)| !name.starts_with("k8s-master"))
+        .map(|(_, v)| v)
+        .expect("a Windows VM (the Linux pool is a scale set)");
+    let data = windows["properties"]["osProfile"]["customData"].as_str().expect("custom data");
+    use base64::Engine as _;
+    let boot = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
+    assert!(String::from_utf8_lossy(&boot).contains(&fqdn), "the node is not sent to {fqdn}");
+    // Redeploying writes nothing: the rule is stable.
+    let again = deploy(&arm, dir.path(), &sets);
+    assert_eq!(again["summary"]["created"], 0, "{again}");
     teardown(&arm, dir.path());
     assert!(arm.fake().resources().is_empty());
 }

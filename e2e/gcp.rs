@@ -10,7 +10,7 @@ use std::time::Duration;
 use hke_fake_gce::{Config, FakeGce};
 use serde_json::Value;
 
-use crate::harness::{deploy_args, kill_after, path, summary, text, Served};
+use crate::harness::{cidr_contains, deploy_args, kill_after, path, summary, text, Served};
 
 const MODEL: &str = "examples/windows-gcp.json";
 const PROJECT: &str = "my-gcp-project";
@@ -775,17 +775,6 @@ fn the_api_servers_load_balancer_health_checks_each_master_and_goes_in_order() {
     assert!(gce.resources().is_empty(), "left behind: {:?}", gce.resources().keys());
 }
 
-/// An IPv4 CIDR contains an address.
-fn cidr_contains(cidr: &str, ip: &str) -> bool {
-    let (Some((net, prefix)), Ok(ip)) = (cidr.split_once('/'), ip.parse::<std::net::Ipv4Addr>()) else {
-        return false;
-    };
-    let (Ok(net), Ok(prefix)) = (net.parse::<std::net::Ipv4Addr>(), prefix.parse::<u32>()) else {
-        return false;
-    };
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    u32::from(ip) & mask == u32::from(net) & mask
-}
 
 #[test]
 fn restricted_api_source_ranges_still_let_every_machine_reach_the_api_server() {

@@ -97,3 +97,20 @@ impl<T> Drop for Served<T> {
         drop(inner);
     }
 }
+
+/// An IPv4 CIDR (or a bare address, as `/32`) contains an address; `*`
+/// contains every address, as in an Azure NSG rule.
+pub fn cidr_contains(cidr: &str, ip: &str) -> bool {
+    let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
+        return false;
+    };
+    if cidr == "*" {
+        return true;
+    }
+    let (net, prefix) = cidr.split_once('/').unwrap_or((cidr, "32"));
+    let (Ok(net), Ok(prefix)) = (net.parse::<std::net::Ipv4Addr>(), prefix.parse::<u32>()) else {
+        return false;
+    };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    u32::from(ip) & mask == u32::from(net) & mask
+}

@@ -76,3 +76,10 @@ impl Env {
             .unwrap_or_else(|| PathBuf::from("_output/.fake-cloud"))
     }
 }
+
+/// The current time as RFC 3339 in UTC (`2026-11-29T05:00:00Z`): the
+/// stamps hke writes into state, tags and reports.
+pub fn now_rfc3339() -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}

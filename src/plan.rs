@@ -246,6 +246,22 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             sources: vec![c.network.pod_cidr.to_string()],
         });
     }
+    // Azure: a node's packet to the API server's public frontend leaves
+    // through the load balancer's outbound rule and arrives from one of its
+    // frontend addresses (SNAT; learn.microsoft.com/azure/load-balancer/
+    // outbound-rules), so a restricted rule must admit those addresses too.
+    // The other clouds give nodes an endpoint they reach privately.
+    let azure_restricted = c.provider.cloud == crate::model::types::Cloud::Azure
+        && !c.network.api_source_ranges.iter().any(|s| s == "0.0.0.0/0");
+    let mut more_sources = BTreeMap::new();
+    if azure_restricted {
+        let egress = std::iter::once(Val::output(ADDRESS, hke_provider_api::resource::OUT_ADDRESS))
+            .chain((1..snat::frontend_ips(c.node_count())).map(|k| {
+                Val::output(&format!("{OUTBOUND_ADDRESS}{k}"), hke_provider_api::resource::OUT_ADDRESS)
+            }))
+            .collect();
+        more_sources.insert("apiserver".to_string(), egress);
+    }
     r.insert(
         FIREWALL.into(),
         (
@@ -253,6 +269,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             Spec::Firewall {
                 network: Val::id_of(NETWORK),
                 rules,
+                more_sources,
             },
         ),
     );
@@ -319,7 +336,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             crate::model::types::Cloud::Gcp | crate::model::types::Cloud::OpenStack => {
                 hke_provider_api::resource::OUT_ADDRESS
             }
-            crate::model::types::Cloud::Aws => "internalDnsName",
+            crate::model::types::Cloud::Aws => hke_provider_api::resource::OUT_INTERNAL_DNS_NAME,
             _ => hke_provider_api::resource::OUT_DNS_NAME,
         };
         m.insert(INPUT_ENDPOINT.to_string(), Val::output(LB, output));
@@ -674,7 +691,7 @@ mod tests {
             if let Spec::Machine { bootstrap_inputs, .. } = &r.spec {
                 assert_eq!(
                     bootstrap_inputs[INPUT_ENDPOINT],
-                    Val::output(LB, "internalDnsName"),
+                    Val::output(LB, hke_provider_api::resource::OUT_INTERNAL_DNS_NAME),
                     "{}",
                     r.name
                 );

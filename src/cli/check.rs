@@ -84,7 +84,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
         namespace: check::namespace(&mut rand::rngs::OsRng),
         keep: a.keep,
     };
-    let started = crate::ops::ci::now();
+    let started = crate::context::now_rfc3339();
     let rt = runtime()?;
     let report = rt.block_on(check::run(&opts));
     if let Some(path) = &a.junit {

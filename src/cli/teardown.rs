@@ -109,11 +109,7 @@ pub fn run(a: Args, format: Format, env: &Env) -> Result<(), Failure> {
             )))
         }
     };
-    let mut target = Target::resolve(cloud, &name, model.as_ref(), &a.where_.flags(), env).map_err(Failure::Usage)?;
-    if let Some(p) = &model {
-        // The resource group the plan names: the model's, or the cluster's name.
-        target.resource_group = Some(p.azure_resource_group.clone().unwrap_or_else(|| name.clone()));
-    }
+    let target = Target::resolve(cloud, &name, model.as_ref(), &a.where_.flags(), env).map_err(Failure::Usage)?;
     let _token = confirm(a.yes, &name, cloud)?;
     let events = ui::event_sink(format);
     let rt = runtime()?;

@@ -290,7 +290,8 @@ impl Engine {
                     .cloned()
                     .ok_or_else(|| format!("{resource} has no output {output:?}"))
             }
-        })?;
+        })?
+        .fold_sources();
         let (user_data, login) = match &spec {
             Spec::Machine {
                 bootstrap_inputs, os, ..

@@ -23,7 +23,7 @@
 //!   unless `--keep`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -957,11 +957,6 @@ async fn finish(mut r: Runner<'_>) -> Report {
         skipped: count(PhaseResult::Skipped),
         steps: r.steps,
     }
-}
-
-/// The kubeconfig of a cluster directory.
-pub fn kubeconfig_in(dir: &Path, c: &Cluster) -> PathBuf {
-    dir.join(format!("kubeconfig/kubeconfig.{}.json", c.provider.location))
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hke_provider_api::Provider;
-use time::format_description::well_known::Rfc3339;
 
-use crate::context::Env;
+use crate::context::{now_rfc3339, Env};
 use crate::engine::state;
 use crate::engine::{Engine, Event, EventSink, RetryPolicy, Summary};
 use crate::model::load::SetArg;
@@ -24,10 +23,6 @@ pub struct Options {
     pub durability: state::Durability,
     /// Set by Ctrl-C: stop starting new work.
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
 /// Take the cluster's lock, reporting a broken stale one.

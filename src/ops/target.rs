@@ -117,7 +117,11 @@ impl Target {
                 model.map(|m| &m.azure_subscription),
                 "AZURE_SUBSCRIPTION_ID",
             ),
-            resource_group: some(model.and_then(|m| m.azure_resource_group.clone())),
+            // The resource group the plan names: the model's, or the
+            // cluster's name. Without a model the provider's own default.
+            resource_group: model.map(|m| {
+                m.azure_resource_group.clone().unwrap_or_else(|| cluster.to_string())
+            }),
             openstack: model.and_then(|m| m.openstack.clone()),
             tuning: Tuning::from_env(cloud, env)?,
         })
@@ -125,17 +129,9 @@ impl Target {
 }
 
 impl Target {
-    /// The target of a cluster whose model is at hand; the resource group is
-    /// the one the plan names (the model's, or the cluster's name).
+    /// The target of a cluster whose model is at hand.
     pub fn of_cluster(c: &cluster::Cluster, flags: &Flags, env: &Env) -> Result<Target, String> {
-        let mut t = Target::resolve(c.provider.cloud, c.name.as_str(), Some(&c.provider), flags, env)?;
-        t.resource_group = Some(
-            c.provider
-                .azure_resource_group
-                .clone()
-                .unwrap_or_else(|| c.name.to_string()),
-        );
-        Ok(t)
+        Target::resolve(c.provider.cloud, c.name.as_str(), Some(&c.provider), flags, env)
     }
 }
 
@@ -374,6 +370,14 @@ mod tests {
         assert_eq!(t.resource_group.as_deref(), Some("rg-model"));
         let t = Target::resolve(Cloud::Azure, "c", None, &Flags::default(), &e).expect("resolves");
         assert_eq!(t.subscription.as_deref(), Some("sub-env"));
+        assert_eq!(t.resource_group, None, "the provider's default");
+        // A model without a group: the cluster's name, as the plan names it.
+        let no_group = crate::cluster::Provider {
+            azure_resource_group: None,
+            ..m.clone()
+        };
+        let t = Target::resolve(Cloud::Azure, "c", Some(&no_group), &Flags::default(), &e).expect("resolves");
+        assert_eq!(t.resource_group.as_deref(), Some("c"));
     }
 
     #[test]

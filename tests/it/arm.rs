@@ -204,3 +204,66 @@ fn other_clouds_get_no_arm_template() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!tmp.path().join("out/azuredeploy.json").exists());
 }
+
+#[test]
+fn a_restricted_api_server_rule_admits_the_clusters_own_outbound_addresses() {
+    // 100 nodes: two outbound frontends (1,024 SNAT ports per node).
+    let sets = [
+        "--set",
+        "properties.masterProfile.HTTPSourceAddressPrefix=198.51.100.0/24",
+        "--set",
+        "properties.agentPoolProfiles[0].count=95",
+    ];
+    // 3 masters and 3 Windows VMs; the 95 Linux nodes are a scale set.
+    check(&sets, 6);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = root().join("examples/windows.json");
+    let mut args = vec!["generate", "-m", model.to_str().expect("utf8"), "-o", "out"];
+    args.extend_from_slice(&sets);
+    let out = hke(tmp.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t: Value = serde_json::from_str(&fs::read_to_string(tmp.path().join("out/azuredeploy.json")).expect("template"))
+        .expect("json");
+    let nsg = t["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Microsoft.Network/networkSecurityGroups")
+        .expect("nsg");
+    let rule = |name: &str| {
+        nsg["properties"]["securityRules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("rule {name}"))["properties"]
+            .clone()
+    };
+    let pip = |name: &str| format!("[reference(resourceId('Microsoft.Network/publicIPAddresses', '{name}')).ipAddress]");
+    let api = rule("apiserver");
+    let sources: Vec<&str> = api["sourceAddressPrefixes"]
+        .as_array()
+        .expect("several sources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // The clients' range, then every frontend a node's packet to the
+    // public endpoint can leave from.
+    assert_eq!(
+        sources,
+        [
+            "198.51.100.0/24".to_string(),
+            pip("kubernetes-windows-apiserver-ip"),
+            pip("kubernetes-windows-apiserver-outbound-1"),
+        ],
+        "{api}"
+    );
+    // SSH is not widened: nodes do not log in to masters.
+    assert_eq!(rule("ssh")["sourceAddressPrefix"], "198.51.100.0/24");
+    // ARM creates the addresses before it reads them.
+    let deps = nsg["dependsOn"].to_string();
+    assert!(
+        deps.contains("kubernetes-windows-apiserver-ip") && deps.contains("kubernetes-windows-apiserver-outbound-1"),
+        "{deps}"
+    );
+}

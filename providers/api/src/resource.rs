@@ -126,6 +126,10 @@ pub const OUT_ID: &str = "id";
 pub const OUT_ADDRESS: &str = "address";
 pub const OUT_DNS_NAME: &str = "dnsName";
 pub const OUT_PRIVATE_IP: &str = "privateIp";
+/// The API server's name as machines inside the cluster's network reach it,
+/// where it differs from the public one (AWS: a name that resolves to
+/// private addresses inside the VPC).
+pub const OUT_INTERNAL_DNS_NAME: &str = "internalDnsName";
 
 pub type Outputs = BTreeMap<String, String>;
 
@@ -181,6 +185,13 @@ pub enum Spec<V> {
     Firewall {
         network: V,
         rules: Vec<Rule>,
+        /// Sources a rule admits that only exist once other resources do
+        /// (Azure: the load balancer's outbound addresses, which nodes'
+        /// packets to the API server's public frontend come from), by rule
+        /// name. The engine folds them into the rules' `sources`
+        /// ([`Spec::fold_sources`]) before a provider sees the spec.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        more_sources: BTreeMap<String, Vec<V>>,
     },
     PublicAddress {
         group: V,
@@ -248,6 +259,36 @@ pub enum Spec<V> {
     },
 }
 
+impl Spec<String> {
+    /// The spec with a firewall's `more_sources` appended to the sources of
+    /// the rules they name, and emptied: what a provider is given.
+    pub fn fold_sources(self) -> Spec<String> {
+        match self {
+            Spec::Firewall {
+                network,
+                mut rules,
+                more_sources,
+            } => {
+                for rule in &mut rules {
+                    if let Some(more) = more_sources.get(&rule.name) {
+                        for s in more {
+                            if !rule.sources.contains(s) {
+                                rule.sources.push(s.clone());
+                            }
+                        }
+                    }
+                }
+                Spec::Firewall {
+                    network,
+                    rules,
+                    more_sources: BTreeMap::new(),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 impl<V> Spec<V> {
     pub fn kind(&self) -> Kind {
         match self {
@@ -270,7 +311,10 @@ impl<V> Spec<V> {
         match self {
             Spec::Group { .. } => vec![],
             Spec::Network { group, .. } => vec![group],
-            Spec::Subnet { network, .. } | Spec::Firewall { network, .. } => vec![network],
+            Spec::Subnet { network, .. } => vec![network],
+            Spec::Firewall {
+                network, more_sources, ..
+            } => std::iter::once(network).chain(more_sources.values().flatten()).collect(),
             Spec::PublicAddress { group, .. } | Spec::PlacementGroup { group } => vec![group],
             Spec::LoadBalancer { address, subnet, .. } => address.iter().chain([subnet]).collect(),
             Spec::LbMember {
@@ -320,9 +364,24 @@ impl<V> Spec<V> {
                 network: f(network)?,
                 cidr: cidr.clone(),
             },
-            Spec::Firewall { network, rules } => Spec::Firewall {
+            Spec::Firewall {
+                network,
+                rules,
+                more_sources,
+            } => Spec::Firewall {
                 network: f(network)?,
                 rules: rules.clone(),
+                more_sources: {
+                    let mut m = BTreeMap::new();
+                    for (rule, sources) in more_sources {
+                        let mut v = Vec::with_capacity(sources.len());
+                        for s in sources {
+                            v.push(f(s)?);
+                        }
+                        m.insert(rule.clone(), v);
+                    }
+                    m
+                },
             },
             Spec::PublicAddress { group, dns_label } => Spec::PublicAddress {
                 group: f(group)?,
@@ -497,4 +556,57 @@ pub struct Found {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_firewall_s_later_sources_fold_into_the_rules_they_name() {
+        let rule = |name: &str, sources: &[&str]| Rule {
+            name: name.into(),
+            protocol: "tcp".into(),
+            ports: "6443".into(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+        };
+        let planned: Spec<Val> = Spec::Firewall {
+            network: Val::id_of("network/vnet"),
+            rules: vec![rule("apiserver", &["198.51.100.0/24"]), rule("ssh", &["198.51.100.0/24"])],
+            more_sources: BTreeMap::from([(
+                "apiserver".to_string(),
+                vec![
+                    Val::output("publicAddress/apiserver", OUT_ADDRESS),
+                    Val::output("publicAddress/outbound-1", OUT_ADDRESS),
+                ],
+            )]),
+        };
+        // The outbound addresses are dependencies of the firewall.
+        let deps: Vec<&Val> = planned.values();
+        assert_eq!(deps.len(), 3, "{deps:?}");
+        let resolved = planned
+            .try_map(&mut |v: &Val| -> Result<String, ()> {
+                Ok(match v {
+                    Val::Lit(s) => s.clone(),
+                    Val::Ref { resource, .. } if resource.ends_with("apiserver") => "20.1.1.1".into(),
+                    Val::Ref { resource, .. } if resource.ends_with("outbound-1") => "20.1.1.2".into(),
+                    Val::Ref { .. } => "/subscriptions/s/vnet".into(),
+                })
+            })
+            .expect("resolved")
+            .fold_sources();
+        let Spec::Firewall { rules, more_sources, .. } = resolved else {
+            panic!("a firewall")
+        };
+        assert!(more_sources.is_empty());
+        assert_eq!(rules[0].sources, ["198.51.100.0/24", "20.1.1.1", "20.1.1.2"]);
+        assert_eq!(rules[1].sources, ["198.51.100.0/24"], "ssh is not widened");
+        // Nothing to fold: the plan's JSON has no `moreSources`.
+        let plain: Spec<Val> = Spec::Firewall {
+            network: Val::id_of("network/vnet"),
+            rules: vec![rule("apiserver", &["*"])],
+            more_sources: BTreeMap::new(),
+        };
+        assert!(!serde_json::to_string(&plain).expect("json").contains("moreSources"));
+    }
 }

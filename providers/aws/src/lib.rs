@@ -81,7 +81,7 @@ pub const CROSS_ZONE: &str = "load_balancing.cross_zone.enabled";
 /// gateway with the machine's public address as its source, which the
 /// `apiserver` rule refuses when `apiServerSourceRanges` is restricted;
 /// private traffic comes from the node range, which the `nodes` rule admits.
-pub const OUT_INTERNAL_DNS_NAME: &str = "internalDnsName";
+pub use hke_provider_api::resource::OUT_INTERNAL_DNS_NAME;
 /// The description of the network interfaces a network load balancer keeps
 /// in each of its subnets: `ELB net/<name>/<id>`, the end of its ARN. AWS
 /// removes them some time after the load balancer is deleted; until then the
@@ -2308,7 +2308,7 @@ impl Provider for Aws {
             Spec::Group { ssh_public_key, .. } => self.create_group(req, ssh_public_key.as_deref()).await,
             Spec::Network { cidr, .. } => self.create_network(req, cidr).await,
             Spec::Subnet { network, cidr } => self.create_subnets(req, network, cidr).await,
-            Spec::Firewall { network, rules } => self.create_firewall(req, network, rules).await,
+            Spec::Firewall { network, rules, .. } => self.create_firewall(req, network, rules).await,
             Spec::PublicAddress { .. } => self.create_address(req).await,
             Spec::LoadBalancer { address, subnet, port } => {
                 self.create_load_balancer(req, address.as_deref(), subnet, *port).await

@@ -224,8 +224,22 @@ impl<'a> Builder<'a> {
                     self.push("Microsoft.Network/routeTables", API_NETWORK, &rt, body, Vec::new());
                 }
             }
-            Spec::Firewall { rules, .. } => {
-                let body = res(to(&nsg_props(rules)));
+            Spec::Firewall { rules, more_sources, .. } => {
+                // Sources known once other resources exist (the outbound
+                // addresses): ARM reads them when it deploys the group.
+                let mut rules = rules.clone();
+                for rule in &mut rules {
+                    for v in more_sources.get(&rule.name).into_iter().flatten() {
+                        let ip = match v {
+                            Val::Ref { resource, .. } => self.arm_id(resource).map(|id| {
+                                format!("[reference({}).ipAddress]", id.trim_start_matches('[').trim_end_matches(']'))
+                            }),
+                            Val::Lit(s) => Some(s.clone()),
+                        };
+                        rule.sources.extend(ip);
+                    }
+                }
+                let body = res(to(&nsg_props(&rules)));
                 self.push(
                     "Microsoft.Network/networkSecurityGroups",
                     API_NETWORK,

@@ -2343,7 +2343,7 @@ impl Provider for Gcp {
             Spec::Group { .. } => Ok(outputs(&format!("projects/{}", self.project), &[])),
             Spec::Network { .. } => self.create_network(req).await,
             Spec::Subnet { network, cidr } => self.create_subnet(req, network, cidr).await,
-            Spec::Firewall { network, rules } => self.create_firewall(req, network, rules).await,
+            Spec::Firewall { network, rules, .. } => self.create_firewall(req, network, rules).await,
             Spec::PublicAddress { .. } => self.create_address(req).await,
             Spec::LoadBalancer { address, port, .. } => self.create_load_balancer(req, address.as_deref(), *port).await,
             Spec::LbMember {

@@ -367,6 +367,7 @@ async fn full_cluster(bed: &Bed) {
         Spec::Firewall {
             network: net[OUT_ID].clone(),
             rules,
+            more_sources: Default::default(),
         },
     );
     let fw = create(&p, &fw_req).await;
@@ -632,6 +633,7 @@ async fn floating_ip_cluster(bed: &Bed) {
                 ports: "6443".into(),
                 sources: vec!["*".into()],
             }],
+            more_sources: Default::default(),
         },
     );
     let fw = create(&p, &fw_req).await;

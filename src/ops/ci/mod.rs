@@ -16,9 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 
-use crate::context::Env;
+use crate::context::{now_rfc3339, Env};
 use crate::engine::{EventSink, RetryPolicy};
 use crate::model::load::SetArg;
 use crate::model::types::OsType;
@@ -89,10 +88,6 @@ pub struct Outcome {
     pub exit_code: i32,
     pub message: String,
     pub metadata: Metadata,
-}
-
-pub fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
 /// A unique cluster name: the prefix and 6 random hex digits, at most 45
@@ -350,7 +345,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
             containerd_version: c.containerd_version.clone(),
             windows_versions: c.windows_versions().iter().map(|w| w.to_string()).collect(),
             nodes,
-            started_at: now(),
+            started_at: now_rfc3339(),
             finished_at: None,
             phases: Vec::new(),
             exit_code: None,
@@ -516,7 +511,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
                                 "hke check",
                                 &format!("hke check {name}"),
                                 "hke.check",
-                                &now(),
+                                &now_rfc3339(),
                                 &[("cluster", name.as_str())],
                                 &report.phases(),
                             ),
@@ -718,7 +713,7 @@ pub async fn run(opts: Options, env: &Env, events: EventSink) -> Result<Outcome,
         _ if run.failed("teardown") => exit::TEARDOWN_FAILED,
         _ => 0,
     };
-    run.meta.finished_at = Some(now());
+    run.meta.finished_at = Some(now_rfc3339());
     run.meta.exit_code = Some(code);
     run.write();
     let summary: Vec<String> = run
