@@ -157,7 +157,6 @@ pub fn boot_files(c: &Cluster, pki: &Pki, plan: &crate::plan::Plan) -> Result<Ve
 }
 
 /// The ARM template of an Azure plan, for `az deployment group create`.
-#[cfg(feature = "azure")]
 pub fn arm_template(
     c: &Cluster,
     pki: &Pki,
@@ -166,7 +165,6 @@ pub fn arm_template(
     arm_template_with(&Renderer::new(c, pki, &plan.pod_cidrs)?, c, plan)
 }
 
-#[cfg(feature = "azure")]
 fn arm_template_with(
     r: &Renderer,
     c: &Cluster,
@@ -232,7 +230,6 @@ pub fn tree_planned(
         Ok(plan) => {
             let machines = machines(c, &plan)?;
             let r = Arc::new(Renderer::with_pod_cidrs(c, &p.pki, Cow::Owned(plan.pod_cidrs.clone()))?);
-            #[cfg(feature = "azure")]
             let arm = if c.provider.cloud == crate::model::types::Cloud::Azure {
                 Some(arm_template_with(&r, c, &plan)?)
             } else {
@@ -254,7 +251,6 @@ pub fn tree_planned(
             for (file, content) in r.manifests()? {
                 t.add(format!("bootstrap/manifests/{file}"), content, Mode::Secret);
             }
-            #[cfg(feature = "azure")]
             if let Some(arm) = arm {
                 t.add("azuredeploy.json", pretty(&arm.template), Mode::Public);
                 // The parameters hold the admin password and every bootstrap.

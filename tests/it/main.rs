@@ -1,6 +1,5 @@
 //! Integration tests: one binary, one module per concern.
 
-#[cfg(feature = "azure")]
 mod arm;
 mod ci;
 mod cli;

@@ -425,14 +425,11 @@ fn azure_cni_runs_on_every_node_and_each_nic_has_an_address_per_pod() {
         }
     }
     assert!(machines > 3);
-    #[cfg(feature = "azure")]
-    {
-        let nic = hke_provider_azure::nic_props("subnet", "nsg", None, false, &[], max_pods);
-        let v = serde_json::to_value(&nic).expect("json");
-        let configs = v["ipConfigurations"].as_array().expect("list");
-        assert_eq!(configs.len() as u32, 1 + max_pods);
-        assert_eq!(configs.iter().filter(|c| c["properties"]["primary"] == true).count(), 1);
-    }
+    let nic = hke_provider_azure::nic_props("subnet", "nsg", None, false, &[], max_pods);
+    let v = serde_json::to_value(&nic).expect("json");
+    let configs = v["ipConfigurations"].as_array().expect("list");
+    assert_eq!(configs.len() as u32, 1 + max_pods);
+    assert_eq!(configs.iter().filter(|c| c["properties"]["primary"] == true).count(), 1);
     // Other plugins: no secondary addresses.
     let plan = hke::plan::plan(&prepared(&example("windows.json"), "flannel").cluster).expect("plan");
     assert!(plan.resources.values().all(|r| !matches!(

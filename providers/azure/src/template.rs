@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use hke_provider_api::{Kind, Login, Os, Spec, Val};
 use serde_json::{json, Value};
 
-use crate::models::*;
-use crate::{
+use crate::bodies::{
     bootstrap_extension, lb_props, nic_props, nsg_props, public_ip_props, vm_props, vmss_props, ScaleSetNet, VmInput,
+    BOOTSTRAP_EXTENSION, POOL_MASTERS, POOL_NODES,
 };
+use crate::models::*;
 
 pub const SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
 pub const PARAMETERS_SCHEMA: &str = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
@@ -340,12 +341,12 @@ impl<'a> Builder<'a> {
             } => {
                 let nic_name = format!("{}-nic", p.name);
                 let nic_id = rid("Microsoft.Network/networkInterfaces", &[&nic_name]);
-                let mut pools: Vec<String> = self.lb_pool(crate::POOL_NODES).into_iter().collect();
+                let mut pools: Vec<String> = self.lb_pool(POOL_NODES).into_iter().collect();
                 let member = self.input.resources.iter().any(|r| {
                     matches!(&r.spec, Spec::LbMember { machine: Val::Ref { resource, .. }, .. } if *resource == p.logical_id)
                 });
                 if member {
-                    pools.extend(self.lb_pool(crate::POOL_MASTERS));
+                    pools.extend(self.lb_pool(POOL_MASTERS));
                 }
                 let nic = res(to(&nic_props(
                     &self.id_of(subnet),
@@ -416,7 +417,7 @@ impl<'a> Builder<'a> {
                     self.push(
                         "Microsoft.Compute/virtualMachines/extensions",
                         API_COMPUTE,
-                        &format!("{}/{}", p.name, crate::BOOTSTRAP_EXTENSION),
+                        &format!("{}/{}", p.name, BOOTSTRAP_EXTENSION),
                         body,
                         vec![vm_id],
                     );
@@ -449,7 +450,7 @@ impl<'a> Builder<'a> {
                     user_data: "",
                 })
                 .map_err(|e| e.to_string())?;
-                let pools: Vec<String> = self.lb_pool(crate::POOL_NODES).into_iter().collect();
+                let pools: Vec<String> = self.lb_pool(POOL_NODES).into_iter().collect();
                 let (subnet_id, nsg_id) = (self.id_of(subnet), self.id_of(firewall));
                 let props = vmss_props(
                     vm,
@@ -573,4 +574,93 @@ pub fn build(input: &Input<'_>) -> Result<Template, String> {
         "parameters": Value::Object(b.values),
     });
     Ok(Template { template, parameters })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(password: Option<&str>) -> Login {
+        Login {
+            username: "azureuser".into(),
+            ssh_public_keys: vec!["ssh-ed25519 AAAA test".into()],
+            password: password.map(String::from),
+        }
+    }
+
+    #[test]
+    fn the_template_gives_the_outbound_rule_every_planned_outbound_address() {
+        let group = Planned {
+            logical_id: "group".into(),
+            name: "c".into(),
+            spec: Spec::Group {
+                location: "westus2".into(),
+                ssh_public_key: None,
+            },
+            depends_on: Vec::new(),
+        };
+        let pip = |id: &str, name: &str, label: Option<&str>| Planned {
+            logical_id: id.into(),
+            name: name.into(),
+            spec: Spec::PublicAddress {
+                group: Val::id_of("group"),
+                dns_label: label.map(String::from),
+            },
+            depends_on: vec!["group".into()],
+        };
+        let lb = Planned {
+            logical_id: "loadBalancer/apiserver".into(),
+            name: "c-apiserver".into(),
+            spec: Spec::LoadBalancer {
+                address: Some(Val::id_of("publicAddress/apiserver")),
+                subnet: Val::lit("/s"),
+                port: 6443,
+            },
+            depends_on: vec![
+                "publicAddress/apiserver".into(),
+                "publicAddress/outbound-1".into(),
+                "publicAddress/outbound-2".into(),
+            ],
+        };
+        let resources = vec![
+            group,
+            pip("publicAddress/apiserver", "c-apiserver-ip", Some("c")),
+            pip("publicAddress/outbound-1", "c-apiserver-outbound-1", None),
+            pip("publicAddress/outbound-2", "c-apiserver-outbound-2", None),
+            lb,
+        ];
+        let tags = BTreeMap::new();
+        let t = build(&Input {
+            location: "westus2",
+            tags: &tags,
+            resources: &resources,
+            bootstrap: &BTreeMap::new(),
+            linux: login(None),
+            windows: None,
+        })
+        .expect("template");
+        let lb = t.template["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["type"] == "Microsoft.Network/loadBalancers")
+            .expect("lb");
+        let p = &lb["properties"];
+        assert_eq!(p["frontendIPConfigurations"].as_array().map(Vec::len), Some(3));
+        assert!(p["frontendIPConfigurations"][2]["properties"]["publicIPAddress"]["id"]
+            .as_str()
+            .is_some_and(|s| s.contains("c-apiserver-outbound-2")));
+        let rule = &p["outboundRules"][0]["properties"];
+        assert_eq!(rule["frontendIPConfigurations"].as_array().map(Vec::len), Some(3));
+        assert_eq!(rule["allocatedOutboundPorts"], hke_provider_api::snat::PORTS_PER_NODE);
+        let deps = lb["dependsOn"].to_string();
+        assert!(
+            deps.contains("c-apiserver-outbound-1") && deps.contains("c-apiserver-outbound-2"),
+            "{deps}"
+        );
+        // The API server's address is the one with a DNS label.
+        assert!(t.template["outputs"]["apiServerFqdn"]["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("'c-apiserver-ip'")));
+    }
 }
