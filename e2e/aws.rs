@@ -1232,7 +1232,6 @@ fn kubenet_over_the_route_table_quota_is_refused_before_any_call() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-
 /// The source address a master's security group sees on a machine's
 /// packet to `endpoint`, by what AWS documents of each path.
 fn source_seen_by_master(s: &Sdk, inv: &Inventory, machine: &ec2::types::Instance, endpoint: &str) -> String {

@@ -1292,10 +1292,15 @@ fn restricted_api_source_ranges_still_let_every_node_reach_the_api_server() {
         .find(|(name, _)| !name.starts_with("k8s-master"))
         .map(|(_, v)| v)
         .expect("a Windows VM (the Linux pool is a scale set)");
-    let data = windows["properties"]["osProfile"]["customData"].as_str().expect("custom data");
+    let data = windows["properties"]["osProfile"]["customData"]
+        .as_str()
+        .expect("custom data");
     use base64::Engine as _;
     let boot = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
-    assert!(String::from_utf8_lossy(&boot).contains(&fqdn), "the node is not sent to {fqdn}");
+    assert!(
+        String::from_utf8_lossy(&boot).contains(&fqdn),
+        "the node is not sent to {fqdn}"
+    );
     // Redeploying writes nothing: the rule is stable.
     let again = deploy(&arm, dir.path(), &sets);
     assert_eq!(again["summary"]["created"], 0, "{again}");

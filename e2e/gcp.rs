@@ -775,7 +775,6 @@ fn the_api_servers_load_balancer_health_checks_each_master_and_goes_in_order() {
     assert!(gce.resources().is_empty(), "left behind: {:?}", gce.resources().keys());
 }
 
-
 #[test]
 fn restricted_api_source_ranges_still_let_every_machine_reach_the_api_server() {
     // Clients from one range only (not the fake's instance or NAT

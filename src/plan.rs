@@ -257,7 +257,10 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     if azure_restricted {
         let egress = std::iter::once(Val::output(ADDRESS, hke_provider_api::resource::OUT_ADDRESS))
             .chain((1..snat::frontend_ips(c.node_count())).map(|k| {
-                Val::output(&format!("{OUTBOUND_ADDRESS}{k}"), hke_provider_api::resource::OUT_ADDRESS)
+                Val::output(
+                    &format!("{OUTBOUND_ADDRESS}{k}"),
+                    hke_provider_api::resource::OUT_ADDRESS,
+                )
             }))
             .collect();
         more_sources.insert("apiserver".to_string(), egress);

@@ -277,21 +277,23 @@ impl Engine {
 
     fn resolve(&self, id: &str, p: &Planned, outputs: &BTreeMap<String, Outputs>) -> Result<Request, String> {
         let mut references = BTreeSet::new();
-        let spec: Spec<String> = p.spec.try_map(&mut |v: &Val| match v {
-            Val::Lit(s) => Ok(s.clone()),
-            Val::Ref { resource, output } => {
-                let o = outputs
-                    .get(resource)
-                    .ok_or_else(|| format!("{resource} has no outputs yet"))?;
-                if let Some(rid) = o.get(hke_provider_api::resource::OUT_ID) {
-                    references.insert(rid.clone());
+        let spec: Spec<String> = p
+            .spec
+            .try_map(&mut |v: &Val| match v {
+                Val::Lit(s) => Ok(s.clone()),
+                Val::Ref { resource, output } => {
+                    let o = outputs
+                        .get(resource)
+                        .ok_or_else(|| format!("{resource} has no outputs yet"))?;
+                    if let Some(rid) = o.get(hke_provider_api::resource::OUT_ID) {
+                        references.insert(rid.clone());
+                    }
+                    o.get(output)
+                        .cloned()
+                        .ok_or_else(|| format!("{resource} has no output {output:?}"))
                 }
-                o.get(output)
-                    .cloned()
-                    .ok_or_else(|| format!("{resource} has no output {output:?}"))
-            }
-        })?
-        .fold_sources();
+            })?
+            .fold_sources();
         let (user_data, login) = match &spec {
             Spec::Machine {
                 bootstrap_inputs, os, ..

@@ -119,9 +119,7 @@ impl Target {
             ),
             // The resource group the plan names: the model's, or the
             // cluster's name. Without a model the provider's own default.
-            resource_group: model.map(|m| {
-                m.azure_resource_group.clone().unwrap_or_else(|| cluster.to_string())
-            }),
+            resource_group: model.map(|m| m.azure_resource_group.clone().unwrap_or_else(|| cluster.to_string())),
             openstack: model.and_then(|m| m.openstack.clone()),
             tuning: Tuning::from_env(cloud, env)?,
         })

@@ -222,8 +222,9 @@ fn a_restricted_api_server_rule_admits_the_clusters_own_outbound_addresses() {
     args.extend_from_slice(&sets);
     let out = hke(tmp.path(), &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let t: Value = serde_json::from_str(&fs::read_to_string(tmp.path().join("out/azuredeploy.json")).expect("template"))
-        .expect("json");
+    let t: Value =
+        serde_json::from_str(&fs::read_to_string(tmp.path().join("out/azuredeploy.json")).expect("template"))
+            .expect("json");
     let nsg = t["resources"]
         .as_array()
         .expect("resources")
@@ -239,7 +240,8 @@ fn a_restricted_api_server_rule_admits_the_clusters_own_outbound_addresses() {
             .unwrap_or_else(|| panic!("rule {name}"))["properties"]
             .clone()
     };
-    let pip = |name: &str| format!("[reference(resourceId('Microsoft.Network/publicIPAddresses', '{name}')).ipAddress]");
+    let pip =
+        |name: &str| format!("[reference(resourceId('Microsoft.Network/publicIPAddresses', '{name}')).ipAddress]");
     let api = rule("apiserver");
     let sources: Vec<&str> = api["sourceAddressPrefixes"]
         .as_array()

@@ -314,7 +314,9 @@ impl<V> Spec<V> {
             Spec::Subnet { network, .. } => vec![network],
             Spec::Firewall {
                 network, more_sources, ..
-            } => std::iter::once(network).chain(more_sources.values().flatten()).collect(),
+            } => std::iter::once(network)
+                .chain(more_sources.values().flatten())
+                .collect(),
             Spec::PublicAddress { group, .. } | Spec::PlacementGroup { group } => vec![group],
             Spec::LoadBalancer { address, subnet, .. } => address.iter().chain([subnet]).collect(),
             Spec::LbMember {
@@ -572,7 +574,10 @@ mod tests {
         };
         let planned: Spec<Val> = Spec::Firewall {
             network: Val::id_of("network/vnet"),
-            rules: vec![rule("apiserver", &["198.51.100.0/24"]), rule("ssh", &["198.51.100.0/24"])],
+            rules: vec![
+                rule("apiserver", &["198.51.100.0/24"]),
+                rule("ssh", &["198.51.100.0/24"]),
+            ],
             more_sources: BTreeMap::from([(
                 "apiserver".to_string(),
                 vec![
@@ -595,7 +600,10 @@ mod tests {
             })
             .expect("resolved")
             .fold_sources();
-        let Spec::Firewall { rules, more_sources, .. } = resolved else {
+        let Spec::Firewall {
+            rules, more_sources, ..
+        } = resolved
+        else {
             panic!("a firewall")
         };
         assert!(more_sources.is_empty());

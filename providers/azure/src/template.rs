@@ -225,7 +225,9 @@ impl<'a> Builder<'a> {
                     self.push("Microsoft.Network/routeTables", API_NETWORK, &rt, body, Vec::new());
                 }
             }
-            Spec::Firewall { rules, more_sources, .. } => {
+            Spec::Firewall {
+                rules, more_sources, ..
+            } => {
                 // Sources known once other resources exist (the outbound
                 // addresses): ARM reads them when it deploys the group.
                 let mut rules = rules.clone();
@@ -233,7 +235,10 @@ impl<'a> Builder<'a> {
                     for v in more_sources.get(&rule.name).into_iter().flatten() {
                         let ip = match v {
                             Val::Ref { resource, .. } => self.arm_id(resource).map(|id| {
-                                format!("[reference({}).ipAddress]", id.trim_start_matches('[').trim_end_matches(']'))
+                                format!(
+                                    "[reference({}).ipAddress]",
+                                    id.trim_start_matches('[').trim_end_matches(']')
+                                )
                             }),
                             Val::Lit(s) => Some(s.clone()),
                         };
