@@ -329,6 +329,20 @@ fn check_cluster(hke: &Hke, inv: &Inventory) -> String {
         "the router's gateway is on {EXTERNAL_NETWORK}"
     );
     has_tags(router, &[&tag, &format!("hke.io:network={}", s(net, "id"))], "router");
+    // The router's gateway address is the network's egress address: a
+    // restricted API rule admits it (nodes' packets to the floating IP are
+    // SNATed to it by the router).
+    let gateway = router["external_gateway_info"]["external_fixed_ips"]
+        .as_array()
+        .expect("the router's external fixed IPs")
+        .iter()
+        .filter_map(|f| f["ip_address"].as_str())
+        .find(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        .expect("an IPv4 gateway address");
+    assert_eq!(
+        state["resources"]["network"]["outputs"]["egressAddress"], gateway,
+        "the network's egress address"
+    );
     let interfaces: Vec<&Value> = inv
         .all("ports")
         .iter()

@@ -250,11 +250,19 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     // through the load balancer's outbound rule and arrives from one of its
     // frontend addresses (SNAT; learn.microsoft.com/azure/load-balancer/
     // outbound-rules), so a restricted rule must admit those addresses too.
-    // The other clouds give nodes an endpoint they reach privately.
-    let azure_restricted = c.provider.cloud == crate::model::types::Cloud::Azure
-        && !c.network.api_source_ranges.iter().any(|s| s == "0.0.0.0/0");
+    // OpenStack: a node's packet to the API server's floating IP is
+    // hairpinned by the router, which SNATs it to its gateway address
+    // (`OUT_EGRESS_ADDRESS`). AWS and GCP give nodes an endpoint they reach
+    // privately.
+    let restricted = !c.network.api_source_ranges.iter().any(|s| s == "0.0.0.0/0");
     let mut more_sources = BTreeMap::new();
-    if azure_restricted {
+    if restricted && c.provider.cloud == crate::model::types::Cloud::OpenStack {
+        more_sources.insert(
+            "apiserver".to_string(),
+            vec![Val::output(NETWORK, hke_provider_api::resource::OUT_EGRESS_ADDRESS)],
+        );
+    }
+    if restricted && c.provider.cloud == crate::model::types::Cloud::Azure {
         let egress = std::iter::once(Val::output(ADDRESS, hke_provider_api::resource::OUT_ADDRESS))
             .chain((1..snat::frontend_ips(c.node_count())).map(|k| {
                 Val::output(
@@ -636,6 +644,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn cluster(sets: &[&str]) -> Cluster {
         crate::cluster::example(sets)
@@ -818,6 +827,53 @@ mod tests {
             "properties.agentPoolProfiles[1].count=995",
         ]);
         assert!(outbound(&plan(&g).expect("plan")).is_empty());
+    }
+
+    #[test]
+    fn a_restricted_api_server_rule_admits_where_nodes_packets_come_from() {
+        let restricted = "properties.masterProfile.HTTPSourceAddressPrefix=198.51.100.0/24";
+        let more = |p: &Plan| -> BTreeMap<String, Vec<Val>> {
+            match &p.resources[FIREWALL].spec {
+                Spec::Firewall { more_sources, .. } => more_sources.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let out = |id: &str| Val::output(id, hke_provider_api::resource::OUT_ADDRESS);
+        // Open to all: nothing to add.
+        assert!(more(&plan(&cluster(&[])).expect("plan")).is_empty());
+        // Azure: every frontend of the outbound rule (101 nodes: two).
+        let p = plan(&cluster(&[restricted, "properties.agentPoolProfiles[0].count=95"])).expect("plan");
+        let m = more(&p);
+        assert_eq!(
+            m["apiserver"],
+            [out(ADDRESS), out(&format!("{OUTBOUND_ADDRESS}1"))],
+            "{m:?}"
+        );
+        assert_eq!(m.len(), 1, "SSH is not widened");
+        // The firewall comes after the addresses it names.
+        assert!(p.resources[FIREWALL].depends_on.contains(&ADDRESS.to_string()));
+        assert!(p.resources[FIREWALL]
+            .depends_on
+            .contains(&format!("{OUTBOUND_ADDRESS}1")));
+        p.topological_order().expect("acyclic");
+        // OpenStack: the router's gateway address (hairpinned floating IP).
+        let text = include_str!("../examples/windows-openstack.json");
+        let sets = [restricted.parse().expect("set")];
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let os = crate::cluster::build(text, &sets, &mut rng).expect("valid").cluster;
+        let m = more(&plan(&os).expect("plan"));
+        assert_eq!(
+            m["apiserver"],
+            [Val::output(NETWORK, hke_provider_api::resource::OUT_EGRESS_ADDRESS)]
+        );
+        // AWS: nodes reach the API server privately.
+        let aws = cluster(&[
+            restricted,
+            "properties.providerProfile.name=aws",
+            "location=us-east-1",
+            "properties.orchestratorProfile.kubernetesConfig.networkPlugin=flannel",
+        ]);
+        assert!(more(&plan(&aws).expect("plan")).is_empty());
     }
 
     #[test]

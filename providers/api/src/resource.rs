@@ -130,6 +130,11 @@ pub const OUT_PRIVATE_IP: &str = "privateIp";
 /// where it differs from the public one (AWS: a name that resolves to
 /// private addresses inside the VPC).
 pub const OUT_INTERNAL_DNS_NAME: &str = "internalDnsName";
+/// The public address a network's machines reach public addresses from,
+/// where the cloud NATs them to one (OpenStack: the router's external
+/// gateway address; the API server's floating IP sees a node's packet
+/// from it too, since the router SNATs hairpinned traffic to it).
+pub const OUT_EGRESS_ADDRESS: &str = "egressAddress";
 
 pub type Outputs = BTreeMap<String, String>;
 

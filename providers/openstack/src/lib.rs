@@ -53,7 +53,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
+use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_EGRESS_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::{
     Class, Found, Image, Kind, LeftBehind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec,
 };
@@ -123,6 +123,24 @@ impl Net {
             Net::FloatingIp => "floating IP",
         }
     }
+}
+
+/// A router's IPv4 address on the external network
+/// (`external_gateway_info.external_fixed_ips[].ip_address`, Networking API
+/// v2 routers): the source of the packets its SNAT sends out, and of a
+/// node's packets to a floating IP behind the same router (the L3 agent
+/// SNATs DNATed traffic from inside to it: `-m conntrack --ctstate DNAT -j
+/// SNAT --to-source <gateway>` in neutron-l3-agent-snat).
+fn gateway_address(router: &Value) -> String {
+    router
+        .pointer("/external_gateway_info/external_fixed_ips")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("ip_address").and_then(Value::as_str))
+        .find(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -709,7 +727,15 @@ impl OpenStack {
         }
         let id = str_of(&net, "id").to_string();
         let router = self.router_of(&id).await?.unwrap_or_default();
-        Ok(Some(outputs(&id, &[(OUT_ROUTER, &router)])))
+        let egress = if router.is_empty() {
+            String::new()
+        } else {
+            gateway_address(&self.neutron_get(Net::Router, &router).await?)
+        };
+        Ok(Some(outputs(
+            &id,
+            &[(OUT_ROUTER, &router), (OUT_EGRESS_ADDRESS, &egress)],
+        )))
     }
 
     async fn create_network(&self, req: &Request) -> R<Outputs> {
@@ -735,16 +761,26 @@ impl OpenStack {
         };
         let id = str_of(&net, "id").to_string();
         self.ensure_tags(Net::Network, &net, &req.tags, &[]).await?;
-        let router = self.ensure_router(req, &id).await?;
+        let (router, egress) = self.ensure_router(req, &id).await?;
         self.mark_complete(Net::Network, &net, &req.tags).await?;
-        Ok(outputs(&id, &[(OUT_ROUTER, &router)]))
+        Ok(outputs(&id, &[(OUT_ROUTER, &router), (OUT_EGRESS_ADDRESS, &egress)]))
     }
 
     /// The network's router (same name), with its gateway on the external
-    /// network.
-    async fn ensure_router(&self, req: &Request, network: &str) -> R<String> {
+    /// network: its id and its gateway address.
+    async fn ensure_router(&self, req: &Request, network: &str) -> R<(String, String)> {
         let external = self.external_network().await?;
-        let router = match self.neutron_find(Net::Router, &req.name).await? {
+        let found = match self.neutron_find(Net::Router, &req.name).await? {
+            Some(r) if r.get("external_gateway_info").is_some_and(|g| !g.is_null()) => Some(r),
+            // Still being made (by a killed deploy's request, which Neutron
+            // finishes): Neutron commits the router before it sets the
+            // gateway, and deletes it again when setting the gateway fails
+            // (`create_router` in neutron/db/l3_db.py). Adopt it once the
+            // gateway is set; create a new one if it goes.
+            Some(r) => self.router_settled(str_of(&r, "id")).await?,
+            None => None,
+        };
+        let router = match found {
             Some(r) => r,
             None => {
                 let what = format!("create router {}", req.name);
@@ -775,7 +811,21 @@ impl OpenStack {
         if let Ok(mut m) = self.routers.lock() {
             m.insert(network.to_string(), id.clone());
         }
-        Ok(id)
+        Ok((id, gateway_address(&router)))
+    }
+
+    /// A router being made, once Neutron has set its gateway (`Some`) or
+    /// deleted it (`None`).
+    async fn router_settled(&self, id: &str) -> R<Option<Value>> {
+        self.wait_for(&format!("router {id}'s gateway"), || async {
+            match self.neutron_get(Net::Router, id).await {
+                Ok(r) if r.get("external_gateway_info").is_some_and(|g| !g.is_null()) => Ok(Some(Some(r))),
+                Ok(_) => Ok(None),
+                Err(e) if e.class == Class::NotFound => Ok(Some(None)),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     /// The router of a network hke made (tagged `hke.io/network=<id>`).
