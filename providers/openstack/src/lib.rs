@@ -125,6 +125,29 @@ impl Net {
     }
 }
 
+/// The tags an object should carry: hke's (`want`), one per key, its own
+/// creation time kept (adopted by a deploy that lost its state, and so
+/// stamps a new one, it is as old as it is), the marker of a finished
+/// create and others' tags kept.
+fn merged_tags(have: &[String], mut want: BTreeMap<String, String>) -> Vec<String> {
+    let created = have
+        .iter()
+        .filter_map(|t| tags::decode(t))
+        .find(|(k, _)| k == hke_provider_api::TAG_CREATED);
+    if let Some((k, v)) = created {
+        want.insert(k, v);
+    }
+    let mut out: Vec<String> = tags::encode_all(&want);
+    let kept: Vec<String> = have
+        .iter()
+        .filter(|t| !out.contains(t))
+        .filter(|t| tags::decode(t).is_none_or(|(k, _)| !want.contains_key(&k)))
+        .cloned()
+        .collect();
+    out.extend(kept);
+    out
+}
+
 /// A router's IPv4 address on the external network
 /// (`external_gateway_info.external_fixed_ips[].ip_address`, Networking API
 /// v2 routers): the source of the packets its SNAT sends out, and of a
@@ -545,12 +568,9 @@ impl OpenStack {
             want_map.insert((*k).to_string(), (*v).to_string());
         }
         let have = tag_strings(obj);
-        let mut want: Vec<String> = tags::encode_all(&want_map);
-        // Keep the marker of a finished create, and others' tags.
-        let kept: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
-        want.extend(kept);
-        let have_set: BTreeSet<&String> = have.iter().collect();
-        if want.iter().all(|t| have_set.contains(t)) {
+        let want = merged_tags(&have, want_map);
+        // Unchanged: no write (a redeploy makes none).
+        if want.iter().collect::<BTreeSet<_>>() == have.iter().collect::<BTreeSet<_>>() {
             return Ok(());
         }
         self.neutron_tag(r, str_of(obj, "id"), &want).await
@@ -2370,6 +2390,32 @@ impl Provider for OpenStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_keeps_its_creation_time_and_one_tag_per_key() {
+        let want = |created: &str| {
+            BTreeMap::from([
+                ("hke.io/cluster".to_string(), "c1".to_string()),
+                ("hke.io/created".to_string(), created.to_string()),
+            ])
+        };
+        let have: Vec<String> = vec![
+            "hke.io:cluster=c1".into(),
+            "hke.io:created=2026-11-01T00:00:00Z".into(),
+            "hke.io:complete=true".into(),
+            "team-owned".into(),
+        ];
+        // A deploy that lost its state stamps a new time: the object's stays.
+        let t = merged_tags(&have, want("2026-11-29T05:00:00Z"));
+        let created: Vec<&String> = t.iter().filter(|x| x.starts_with("hke.io:created=")).collect();
+        assert_eq!(created, ["hke.io:created=2026-11-01T00:00:00Z"]);
+        assert!(t.contains(&"hke.io:complete=true".to_string()) && t.contains(&"team-owned".to_string()));
+        assert_eq!(t.len(), have.len(), "{t:?}");
+        // A key hke sets has hke's value, once.
+        let stale = vec!["hke.io:cluster=old".to_string()];
+        let t = merged_tags(&stale, want("2026-11-29T05:00:00Z"));
+        assert_eq!(t, ["hke.io:cluster=c1", "hke.io:created=2026-11-29T05:00:00Z"]);
+    }
 
     #[test]
     fn rules_become_ingress_rules() {
