@@ -2356,7 +2356,7 @@ impl Provider for OpenStack {
     }
 
     async fn console_output(&self, kind: Kind, name: &str, id: &str) -> R<Vec<(String, String)>> {
-        let servers: Vec<(String, String)> = match kind {
+        let mut servers: Vec<(String, String)> = match kind {
             Kind::Machine if !id.starts_with("port:") => vec![(name.to_string(), id.to_string())],
             Kind::MachineGroup => self
                 .group_servers(id.strip_prefix("mg:").unwrap_or(name))
@@ -2366,6 +2366,8 @@ impl Provider for OpenStack {
                 .collect(),
             _ => Vec::new(),
         };
+        // By name: Nova lists servers newest first, and creations race.
+        servers.sort();
         let mut out = Vec::new();
         for (n, sid) in servers {
             let what = format!("read the console of server {n}");
