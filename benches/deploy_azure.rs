@@ -24,7 +24,7 @@ use hke::context::Env;
 use hke::engine::RetryPolicy;
 use hke::ops::deploy::{self, Options, TeardownOptions};
 use hke_fake_arm::{Call, Config, FakeArm, RateLimits};
-use hke_provider_api::{Kind, Os, Provider, Spec, Val};
+use hke_provider_api::{Kind, MachineSpec, Os, Provider, Spec, Val};
 use hke_provider_azure::{Azure, AzureConfig};
 
 /// Seconds an ARM operation on each resource type takes, from PUT to
@@ -58,7 +58,7 @@ fn op_secs(t: &str) -> f64 {
 /// follow one another (a Windows VM's bootstrap extension after it).
 fn resource_secs(spec: &Spec<Val>) -> f64 {
     match spec {
-        Spec::Machine { os: Os::Windows, .. } => {
+        Spec::Machine(MachineSpec { os: Os::Windows, .. }) => {
             kind_secs(Kind::Machine) + op_secs("microsoft.compute/virtualmachines/extensions")
         }
         _ => kind_secs(spec.kind()),

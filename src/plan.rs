@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use hke_provider_api::{snat, Image, Kind, Os, Rule, Spec, Val};
+use hke_provider_api::{snat, Image, Kind, MachineGroupSpec, MachineSpec, Os, Rule, Spec, Val};
 use serde::Serialize;
 
 use crate::catalog::versions;
@@ -394,7 +394,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
     };
     let machine =
         |size: &str, os: Os, windows, pinned: Option<&str>, disk: u32, ip: Option<Ipv4Addr>, placement: Option<Val>| {
-            Spec::Machine {
+            Spec::Machine(MachineSpec {
                 subnet: Val::id_of(SUBNET),
                 firewall: Val::id_of(FIREWALL),
                 os,
@@ -406,7 +406,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 ip_forwarding: kubenet,
                 pod_ips,
                 bootstrap_inputs: bootstrap_inputs(),
-            }
+            })
         };
     let mut nodes: Vec<String> = Vec::new();
     for (i, node) in c.masters.names.iter().enumerate() {
@@ -449,7 +449,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 format!("machineGroup/{}", pool.name),
                 (
                     group_name(c, &pool.name),
-                    Spec::MachineGroup {
+                    Spec::MachineGroup(MachineGroupSpec {
                         subnet: Val::id_of(SUBNET),
                         firewall: Val::id_of(FIREWALL),
                         os: os.clone(),
@@ -461,7 +461,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                         ip_forwarding: kubenet,
                         pod_ips,
                         bootstrap_inputs: bootstrap_inputs(),
-                    },
+                    }),
                 ),
             );
             continue;
@@ -700,7 +700,7 @@ mod tests {
         // Machines reach the API server by a name that resolves inside the
         // VPC, not by the public one (apiServerSourceRanges may refuse it).
         for r in p.resources.values() {
-            if let Spec::Machine { bootstrap_inputs, .. } = &r.spec {
+            if let Spec::Machine(MachineSpec { bootstrap_inputs, .. }) = &r.spec {
                 assert_eq!(
                     bootstrap_inputs[INPUT_ENDPOINT],
                     Val::output(LB, hke_provider_api::resource::OUT_INTERNAL_DNS_NAME),
@@ -720,7 +720,7 @@ mod tests {
         let c = cluster(&["properties.agentPoolProfiles[1].imageId=ami-0123456789abcdef0"]);
         let p = plan(&c).expect("plan");
         for r in p.resources.values() {
-            if let Spec::Machine { image, .. } = &r.spec {
+            if let Spec::Machine(MachineSpec { image, .. }) = &r.spec {
                 let pinned = c.pools[1].node_names.contains(&r.name);
                 assert_eq!(image.lookup.contains_key("imageId"), pinned, "{}", r.name);
                 assert_eq!(image.lookup.contains_key("amiNamePattern"), !pinned, "{}", r.name);
@@ -750,7 +750,7 @@ mod tests {
         assert_eq!(cidrs.len(), 8);
         assert_eq!(p.pod_cidrs[&c.masters.names[0]], "10.244.0.0/24");
         assert!(p.resources.values().all(|r| match &r.spec {
-            Spec::Machine { ip_forwarding, .. } => *ip_forwarding,
+            Spec::Machine(MachineSpec { ip_forwarding, .. }) => *ip_forwarding,
             _ => true,
         }));
     }
@@ -765,7 +765,7 @@ mod tests {
             5,
             "masters and the small Linux pool stay machines"
         );
-        let Some(Spec::MachineGroup { count, name_prefix, .. }) =
+        let Some(Spec::MachineGroup(MachineGroupSpec { count, name_prefix, .. })) =
             p.resources.get("machineGroup/windowspool1").map(|r| &r.spec)
         else {
             panic!("group planned")

@@ -29,7 +29,7 @@ pub fn run(a: Args, format: Format) -> Result<(), Failure> {
             .filter(|r| {
                 matches!(
                     r.spec,
-                    hke_provider_api::Spec::Machine { .. } | hke_provider_api::Spec::MachineGroup { .. }
+                    hke_provider_api::Spec::Machine(_) | hke_provider_api::Spec::MachineGroup(_)
                 )
             })
             .map(|r| r.name.as_str())

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hke_provider_api::{Class, Kind, Outputs, Provider, ProviderError, Request, Spec, Val};
+use hke_provider_api::{
+    Class, Kind, MachineGroupSpec, MachineSpec, Outputs, Provider, ProviderError, Request, Spec, Val,
+};
 use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -295,12 +297,12 @@ impl Engine {
             })?
             .fold_sources();
         let (user_data, login) = match &spec {
-            Spec::Machine {
+            Spec::Machine(MachineSpec {
                 bootstrap_inputs, os, ..
-            }
-            | Spec::MachineGroup {
+            })
+            | Spec::MachineGroup(MachineGroupSpec {
                 bootstrap_inputs, os, ..
-            } => (
+            }) => (
                 Some(self.bootstrap.user_data(&p.name, bootstrap_inputs)?),
                 self.bootstrap.login(os),
             ),

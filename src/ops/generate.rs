@@ -102,8 +102,8 @@ fn machines<'c>(c: &'c Cluster, plan: &crate::plan::Plan) -> Result<Vec<Machine<
     let mut out = Vec::new();
     for res in plan.resources.values() {
         let dir = match &res.spec {
-            hke_provider_api::Spec::Machine { .. } => res.name.clone(),
-            hke_provider_api::Spec::MachineGroup { .. } => c
+            hke_provider_api::Spec::Machine(_) => res.name.clone(),
+            hke_provider_api::Spec::MachineGroup(_) => c
                 .pools
                 .iter()
                 .find(|p| crate::plan::group_name(c, &p.name) == res.name)

@@ -378,13 +378,11 @@ pub fn planned_nodes(p: &Prepared) -> Vec<SimNode> {
     let mut out = Vec::new();
     for res in plan.resources.values() {
         let (image, hostnames) = match &res.spec {
-            hke_provider_api::Spec::Machine { image, .. } => (image, vec![res.name.clone()]),
-            hke_provider_api::Spec::MachineGroup {
-                image,
-                count,
-                name_prefix,
-                ..
-            } => (image, (0..*count).map(|i| format!("{name_prefix}{i:06}")).collect()),
+            hke_provider_api::Spec::Machine(m) => (&m.image, vec![res.name.clone()]),
+            hke_provider_api::Spec::MachineGroup(g) => (
+                &g.image,
+                (0..g.count).map(|i| format!("{}{i:06}", g.name_prefix)).collect(),
+            ),
             _ => continue,
         };
         let spec = r.node_spec(&res.name, &host).expect("node spec");
@@ -1251,8 +1249,8 @@ fn simulated_nodes_carry_what_their_boot_files_register() {
         .resources
         .values()
         .map(|r| match &r.spec {
-            hke_provider_api::Spec::Machine { .. } => 1,
-            hke_provider_api::Spec::MachineGroup { count, .. } => *count as usize,
+            hke_provider_api::Spec::Machine(_) => 1,
+            hke_provider_api::Spec::MachineGroup(g) => g.count as usize,
             _ => 0,
         })
         .sum::<usize>();

@@ -97,7 +97,7 @@ mod tests {
                     n.name == spec.name.to_lowercase()
                         || plan.resources.values().any(|r| {
                             r.name == spec.name
-                                && matches!(&r.spec, hke_provider_api::Spec::MachineGroup { name_prefix, .. } if n.name.starts_with(name_prefix.as_str()))
+                                && matches!(&r.spec, hke_provider_api::Spec::MachineGroup(g) if n.name.starts_with(g.name_prefix.as_str()))
                         })
                 }) {
                     let image = match node.windows_version.as_deref() {

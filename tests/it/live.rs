@@ -45,9 +45,8 @@ fn play_machines(cp: &ControlPlane, cloud: &Path, stop: &AtomicBool) -> BTreeSet
         for m in FakeCloud::resources_in(cloud) {
             let Some(boot) = m.user_data.clone() else { continue };
             let image = match &m.spec {
-                hke_provider_api::Spec::Machine { image, .. } | hke_provider_api::Spec::MachineGroup { image, .. } => {
-                    image.name.clone()
-                }
+                hke_provider_api::Spec::Machine(m) => m.image.name.clone(),
+                hke_provider_api::Spec::MachineGroup(g) => g.image.name.clone(),
                 _ => continue,
             };
             let names: Vec<String> = match m.kind {

@@ -416,13 +416,13 @@ fn azure_cni_runs_on_every_node_and_each_nic_has_an_address_per_pod() {
     let plan = hke::plan::plan(&p.cluster).expect("plan");
     let mut machines = 0;
     for r in plan.resources.values() {
-        match &r.spec {
-            hke_provider_api::Spec::Machine { pod_ips, .. } | hke_provider_api::Spec::MachineGroup { pod_ips, .. } => {
-                assert_eq!(*pod_ips, max_pods, "{}", r.name);
-                machines += 1;
-            }
-            _ => {}
-        }
+        let pod_ips = match &r.spec {
+            hke_provider_api::Spec::Machine(m) => m.pod_ips,
+            hke_provider_api::Spec::MachineGroup(g) => g.pod_ips,
+            _ => continue,
+        };
+        assert_eq!(pod_ips, max_pods, "{}", r.name);
+        machines += 1;
     }
     assert!(machines > 3);
     let nic = hke_provider_azure::nic_props("subnet", "nsg", None, false, &[], max_pods);
@@ -434,6 +434,6 @@ fn azure_cni_runs_on_every_node_and_each_nic_has_an_address_per_pod() {
     let plan = hke::plan::plan(&prepared(&example("windows.json"), "flannel").cluster).expect("plan");
     assert!(plan.resources.values().all(|r| !matches!(
         &r.spec,
-        hke_provider_api::Spec::Machine { pod_ips, .. } if *pod_ips > 0
+        hke_provider_api::Spec::Machine(m) if m.pod_ips > 0
     )));
 }

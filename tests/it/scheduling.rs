@@ -442,7 +442,7 @@ fn two_tainted_windows_versions_schedule_by_runtime_class() {
     assert!(
         plan.resources
             .values()
-            .any(|r| matches!(r.spec, hke_provider_api::Spec::MachineGroup { .. })),
+            .any(|r| matches!(r.spec, hke_provider_api::Spec::MachineGroup(_))),
         "the 2019 pool is a machine group"
     );
     schedules_as_promised("windows.json/flannel + tainted win2019 ×20", &p);

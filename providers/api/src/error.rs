@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::resource::Kind;
+
 /// How the engine should treat an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Class {
@@ -26,6 +28,9 @@ pub enum Class {
 /// connection refused, TLS, a timeout before any answer): retried as
 /// transient; a command that ends on it exits 4.
 pub const CODE_UNREACHABLE: &str = "Unreachable";
+
+/// The code of [`ProviderError::wrong_spec`].
+pub const CODE_WRONG_SPEC: &str = "WrongSpec";
 
 /// What a failed call left in the cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +112,12 @@ impl ProviderError {
         }
     }
 
+    /// A provider was handed a spec of another kind than the call expects
+    /// (a bug in hke, never the cloud's answer).
+    pub fn wrong_spec(expected: Kind, got: Kind) -> Self {
+        ProviderError::permanent(CODE_WRONG_SPEC, format!("expected a {expected} spec, got a {got} spec"))
+    }
+
     /// No request reached the cloud (retried as transient).
     pub fn unreachable(message: impl Into<String>) -> Self {
         ProviderError::transient(CODE_UNREACHABLE, message, None)
@@ -126,5 +137,87 @@ impl ProviderError {
             Class::Transient { retry_after } => retry_after,
             _ => None,
         }
+    }
+}
+
+/// A "not found" that answers the call rather than failing it, on
+/// `Result<T, ProviderError>`.
+pub trait NotFoundExt<T>: Sized {
+    /// A delete's (or any unit call's) "not found" is success:
+    /// `Err(NotFound)` becomes `Ok(())`; other errors stay. Only for
+    /// `Result<(), ProviderError>` (map a value away first), so that no value
+    /// is dropped unseen:
+    ///
+    /// ```compile_fail
+    /// use hke_provider_api::{NotFoundExt, ProviderError};
+    /// let read: Result<String, ProviderError> = Ok("vpc-1".into());
+    /// let _ = read.done_if_not_found();
+    /// ```
+    fn done_if_not_found(self) -> Result<(), ProviderError>
+    where
+        Self: Into<Result<(), ProviderError>>,
+    {
+        match self.into() {
+            Err(e) if e.class == Class::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A read's "not found" is `None`: `Ok(t)` becomes `Ok(Some(t))`,
+    /// `Err(NotFound)` `Ok(None)`; other errors stay.
+    fn none_if_not_found(self) -> Result<Option<T>, ProviderError>;
+}
+
+impl<T> NotFoundExt<T> for Result<T, ProviderError> {
+    fn none_if_not_found(self) -> Result<Option<T>, ProviderError> {
+        match self {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.class == Class::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone() -> ProviderError {
+        ProviderError::not_found("vpc-1")
+    }
+
+    fn busy() -> ProviderError {
+        ProviderError::transient("Throttling", "slow down", None)
+    }
+
+    #[test]
+    fn not_found_is_done_for_a_unit_call() {
+        assert_eq!(Ok::<(), ProviderError>(()).done_if_not_found(), Ok(()));
+        assert_eq!(Err(gone()).done_if_not_found(), Ok(()));
+        assert_eq!(Err(busy()).done_if_not_found(), Err(busy()));
+        let denied = ProviderError::credentials("AccessDenied", "no");
+        assert_eq!(Err(denied.clone()).done_if_not_found(), Err(denied));
+    }
+
+    #[test]
+    fn not_found_is_none_for_a_read() {
+        assert_eq!(Ok::<_, ProviderError>("i-1").none_if_not_found(), Ok(Some("i-1")));
+        assert_eq!(Err::<&str, _>(gone()).none_if_not_found(), Ok(None));
+        assert_eq!(Err::<&str, _>(busy()).none_if_not_found(), Err(busy()));
+        let exists = ProviderError::already_exists("vpc-1");
+        assert_eq!(Err::<(), _>(exists.clone()).none_if_not_found(), Err(exists));
+    }
+
+    #[test]
+    fn a_spec_of_the_wrong_kind_is_one_permanent_error() {
+        let e = ProviderError::wrong_spec(Kind::Machine, Kind::MachineGroup);
+        assert_eq!(e.class, Class::Permanent);
+        assert_eq!(e.code.as_deref(), Some(CODE_WRONG_SPEC));
+        assert_eq!(e.left_behind, LeftBehind::Nothing);
+        assert_eq!(
+            e.to_string(),
+            "WrongSpec: expected a machine spec, got a machineGroup spec"
+        );
+        assert!(!e.is_transient());
     }
 }

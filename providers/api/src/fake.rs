@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ProviderError;
 use crate::provider::Provider;
-use crate::resource::{Found, Kind, Outputs, Request, Spec, OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
+use crate::resource::{outputs, Found, Kind, Outputs, Request, Spec, OUT_ADDRESS, OUT_DNS_NAME, OUT_PRIVATE_IP};
 use crate::TAG_CLUSTER;
 
 /// Behaviour of the fake cloud.
@@ -331,14 +331,13 @@ impl FakeCloud {
     }
 
     fn outputs_for(&self, req: &Request, id: &str, all: &BTreeMap<String, Stored>) -> Outputs {
-        let mut o = Outputs::new();
-        o.insert(OUT_ID.into(), id.into());
         let seq = self.ids.load(Ordering::SeqCst);
+        let mut more: Vec<(&str, String)> = Vec::new();
         match &req.spec {
             Spec::PublicAddress { dns_label, .. } => {
-                o.insert(OUT_ADDRESS.into(), format!("203.0.113.{}", 1 + seq % 250));
+                more.push((OUT_ADDRESS, format!("203.0.113.{}", 1 + seq % 250)));
                 if let Some(label) = dns_label {
-                    o.insert(OUT_DNS_NAME.into(), format!("{label}.fake.hke.invalid"));
+                    more.push((OUT_DNS_NAME, format!("{label}.fake.hke.invalid")));
                 }
             }
             Spec::LoadBalancer {
@@ -347,28 +346,30 @@ impl FakeCloud {
                 if let Some(a) = all.get(address) {
                     for k in [OUT_ADDRESS, OUT_DNS_NAME] {
                         if let Some(v) = a.outputs.get(k) {
-                            o.insert(k.into(), v.clone());
+                            more.push((k, v.clone()));
                         }
                     }
                 }
             }
             Spec::LoadBalancer { address: None, .. } => {
-                o.insert(OUT_DNS_NAME.into(), format!("{}-{seq}.lb.fake.hke.invalid", req.name));
+                more.push((OUT_DNS_NAME, format!("{}-{seq}.lb.fake.hke.invalid", req.name)));
             }
-            Spec::MachineGroup { count, name_prefix, .. } => {
-                o.insert("count".into(), count.to_string());
-                let names: Vec<String> = (0..*count).map(|i| format!("{name_prefix}{i:06}")).collect();
-                o.insert("instances".into(), names.join(","));
+            Spec::MachineGroup(g) => {
+                more.push(("count", g.count.to_string()));
+                let names: Vec<String> = (0..g.count).map(|i| format!("{}{i:06}", g.name_prefix)).collect();
+                more.push(("instances", names.join(",")));
             }
-            Spec::Machine { private_ip, .. } => {
-                let ip = private_ip
+            Spec::Machine(m) => {
+                let ip = m
+                    .private_ip
                     .clone()
                     .unwrap_or_else(|| format!("10.{}.{}.{}", 200 + (seq >> 16) % 50, (seq >> 8) % 256, seq % 256));
-                o.insert(OUT_PRIVATE_IP.into(), ip);
+                more.push((OUT_PRIVATE_IP, ip));
             }
             _ => {}
         }
-        o
+        let more: Vec<(&str, &str)> = more.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        outputs(id, &more)
     }
 }
 
@@ -593,7 +594,7 @@ mod tests {
             ))
             .await
             .expect("group");
-        let gid = g[OUT_ID].clone();
+        let gid = g[crate::resource::OUT_ID].clone();
         let net = cloud
             .create(&req(
                 "n",

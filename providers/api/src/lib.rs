@@ -15,10 +15,12 @@ pub mod provider;
 pub mod resource;
 pub mod snat;
 
-pub use error::{Class, LeftBehind, ProviderError};
+pub use error::{Class, LeftBehind, NotFoundExt, ProviderError};
 pub use pace::{Limit, Pacer};
 pub use provider::Provider;
-pub use resource::{Found, Image, Kind, Login, Os, Outputs, Request, Rule, Spec, Val};
+pub use resource::{
+    outputs, Found, Image, Kind, Login, MachineGroupSpec, MachineSpec, Os, Outputs, Request, Rule, Spec, Val,
+};
 
 /// Tag naming the cluster a resource belongs to.
 pub const TAG_CLUSTER: &str = "hke.io/cluster";

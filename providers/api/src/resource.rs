@@ -138,6 +138,22 @@ pub const OUT_EGRESS_ADDRESS: &str = "egressAddress";
 
 pub type Outputs = BTreeMap<String, String>;
 
+/// A resource's outputs: its id and the other values it has. An empty value
+/// is no value: its key is left out, so that a reference to it fails in the
+/// engine ("X has no output Y") rather than handing "" on (to a bootstrap,
+/// a route, a kubeconfig). The id is always there; callers make sure it is
+/// not empty.
+pub fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
+    let mut o = Outputs::new();
+    o.insert(OUT_ID.into(), id.into());
+    for (k, v) in more {
+        if !v.is_empty() {
+            o.insert((*k).into(), (*v).into());
+        }
+    }
+    o
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Os {
@@ -223,45 +239,126 @@ pub enum Spec<V> {
     PlacementGroup {
         group: V,
     },
-    Machine {
-        subnet: V,
-        firewall: V,
-        os: Os,
-        size: String,
-        image: Image,
-        disk_gb: u32,
-        private_ip: Option<String>,
-        /// The placement group (Azure availability set) of the machine's pool.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        placement: Option<V>,
-        /// Route pod traffic (kubenet): AWS source/dest check off, GCP canIpForward.
-        ip_forwarding: bool,
-        /// Secondary private addresses for pods on the machine's NIC (Azure
-        /// CNI hands them out; acs-engine made 1 + maxPods IP configurations).
-        #[serde(default, skip_serializing_if = "is_zero")]
-        pod_ips: u32,
-        /// The values the node's bootstrap needs from other resources
-        /// (`endpoint` → the load balancer's address).
-        bootstrap_inputs: BTreeMap<String, V>,
-    },
-    MachineGroup {
-        subnet: V,
-        firewall: V,
-        os: Os,
-        size: String,
-        image: Image,
-        disk_gb: u32,
-        /// Instances to run.
-        count: u32,
-        /// Instance names are this prefix plus a cloud-chosen suffix
-        /// (at most 9 characters for Windows' 15-character limit).
-        name_prefix: String,
-        ip_forwarding: bool,
-        /// As for Machine: secondary addresses per instance for Azure CNI.
-        #[serde(default, skip_serializing_if = "is_zero")]
-        pod_ips: u32,
-        bootstrap_inputs: BTreeMap<String, V>,
-    },
+    Machine(MachineSpec<V>),
+    MachineGroup(MachineGroupSpec<V>),
+}
+
+/// A machine. In a plan's JSON its fields sit flat beside `"kind":
+/// "machine"` (an internally tagged newtype variant), as they did when they
+/// were the variant's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// The bound: serde would otherwise ask `V: Default` for `placement`'s
+// `default` (an `Option` needs none).
+#[serde(rename_all = "camelCase", bound(deserialize = "V: Deserialize<'de>"))]
+pub struct MachineSpec<V> {
+    pub subnet: V,
+    pub firewall: V,
+    pub os: Os,
+    pub size: String,
+    pub image: Image,
+    pub disk_gb: u32,
+    pub private_ip: Option<String>,
+    /// The placement group (Azure availability set) of the machine's pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<V>,
+    /// Route pod traffic (kubenet): AWS source/dest check off, GCP canIpForward.
+    pub ip_forwarding: bool,
+    /// Secondary private addresses for pods on the machine's NIC (Azure
+    /// CNI hands them out; acs-engine made 1 + maxPods IP configurations).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pod_ips: u32,
+    /// The values the node's bootstrap needs from other resources
+    /// (`endpoint` → the load balancer's address).
+    pub bootstrap_inputs: BTreeMap<String, V>,
+}
+
+/// A pool's machines as one scalable object; flat in JSON like
+/// [`MachineSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineGroupSpec<V> {
+    pub subnet: V,
+    pub firewall: V,
+    pub os: Os,
+    pub size: String,
+    pub image: Image,
+    pub disk_gb: u32,
+    /// Instances to run.
+    pub count: u32,
+    /// Instance names are this prefix plus a cloud-chosen suffix
+    /// (at most 9 characters for Windows' 15-character limit).
+    pub name_prefix: String,
+    pub ip_forwarding: bool,
+    /// As for Machine: secondary addresses per instance for Azure CNI.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pod_ips: u32,
+    pub bootstrap_inputs: BTreeMap<String, V>,
+}
+
+impl<V> MachineSpec<V> {
+    /// Every value that may reference another resource.
+    pub fn values(&self) -> Vec<&V> {
+        let mut v = vec![&self.subnet, &self.firewall];
+        v.extend(self.placement.iter());
+        v.extend(self.bootstrap_inputs.values());
+        v
+    }
+
+    /// The same machine with every value mapped.
+    pub fn try_map<W, E>(&self, f: &mut impl FnMut(&V) -> Result<W, E>) -> Result<MachineSpec<W>, E> {
+        // Inputs first, then the rest: the first reference the engine
+        // cannot resolve is the one it reports.
+        let bootstrap_inputs = map_inputs(&self.bootstrap_inputs, f)?;
+        Ok(MachineSpec {
+            subnet: f(&self.subnet)?,
+            firewall: f(&self.firewall)?,
+            os: self.os.clone(),
+            size: self.size.clone(),
+            image: self.image.clone(),
+            disk_gb: self.disk_gb,
+            private_ip: self.private_ip.clone(),
+            placement: self.placement.as_ref().map(&mut *f).transpose()?,
+            ip_forwarding: self.ip_forwarding,
+            pod_ips: self.pod_ips,
+            bootstrap_inputs,
+        })
+    }
+}
+
+impl<V> MachineGroupSpec<V> {
+    /// Every value that may reference another resource.
+    pub fn values(&self) -> Vec<&V> {
+        let mut v = vec![&self.subnet, &self.firewall];
+        v.extend(self.bootstrap_inputs.values());
+        v
+    }
+
+    /// The same group with every value mapped.
+    pub fn try_map<W, E>(&self, f: &mut impl FnMut(&V) -> Result<W, E>) -> Result<MachineGroupSpec<W>, E> {
+        // Inputs first, then the rest: the first reference the engine
+        // cannot resolve is the one it reports.
+        let bootstrap_inputs = map_inputs(&self.bootstrap_inputs, f)?;
+        Ok(MachineGroupSpec {
+            subnet: f(&self.subnet)?,
+            firewall: f(&self.firewall)?,
+            os: self.os.clone(),
+            size: self.size.clone(),
+            image: self.image.clone(),
+            disk_gb: self.disk_gb,
+            count: self.count,
+            name_prefix: self.name_prefix.clone(),
+            ip_forwarding: self.ip_forwarding,
+            pod_ips: self.pod_ips,
+            bootstrap_inputs,
+        })
+    }
+}
+
+fn map_inputs<V, W, E>(
+    inputs: &BTreeMap<String, V>,
+    f: &mut impl FnMut(&V) -> Result<W, E>,
+) -> Result<BTreeMap<String, W>, E> {
+    inputs.iter().map(|(k, v)| Ok((k.clone(), f(v)?))).collect()
 }
 
 impl Spec<String> {
@@ -306,8 +403,8 @@ impl<V> Spec<V> {
             Spec::LbMember { .. } => Kind::LbMember,
             Spec::Route { .. } => Kind::Route,
             Spec::PlacementGroup { .. } => Kind::PlacementGroup,
-            Spec::Machine { .. } => Kind::Machine,
-            Spec::MachineGroup { .. } => Kind::MachineGroup,
+            Spec::Machine(_) => Kind::Machine,
+            Spec::MachineGroup(_) => Kind::MachineGroup,
         }
     }
 
@@ -328,28 +425,8 @@ impl<V> Spec<V> {
                 load_balancer, machine, ..
             } => vec![load_balancer, machine],
             Spec::Route { network, next_hop, .. } => vec![network, next_hop],
-            Spec::Machine {
-                subnet,
-                firewall,
-                placement,
-                bootstrap_inputs,
-                ..
-            } => {
-                let mut v = vec![subnet, firewall];
-                v.extend(placement.iter());
-                v.extend(bootstrap_inputs.values());
-                v
-            }
-            Spec::MachineGroup {
-                subnet,
-                firewall,
-                bootstrap_inputs,
-                ..
-            } => {
-                let mut v = vec![subnet, firewall];
-                v.extend(bootstrap_inputs.values());
-                v
-            }
+            Spec::Machine(m) => m.values(),
+            Spec::MachineGroup(g) => g.values(),
         }
     }
 
@@ -421,71 +498,8 @@ impl<V> Spec<V> {
                 next_hop: f(next_hop)?,
             },
             Spec::PlacementGroup { group } => Spec::PlacementGroup { group: f(group)? },
-            Spec::Machine {
-                subnet,
-                firewall,
-                os,
-                size,
-                image,
-                disk_gb,
-                private_ip,
-                placement,
-                ip_forwarding,
-                pod_ips,
-                bootstrap_inputs,
-            } => {
-                let mut inputs = BTreeMap::new();
-                for (k, v) in bootstrap_inputs {
-                    inputs.insert(k.clone(), f(v)?);
-                }
-                Spec::Machine {
-                    subnet: f(subnet)?,
-                    firewall: f(firewall)?,
-                    os: os.clone(),
-                    size: size.clone(),
-                    image: image.clone(),
-                    disk_gb: *disk_gb,
-                    private_ip: private_ip.clone(),
-                    placement: match placement {
-                        Some(p) => Some(f(p)?),
-                        None => None,
-                    },
-                    ip_forwarding: *ip_forwarding,
-                    pod_ips: *pod_ips,
-                    bootstrap_inputs: inputs,
-                }
-            }
-            Spec::MachineGroup {
-                subnet,
-                firewall,
-                os,
-                size,
-                image,
-                disk_gb,
-                count,
-                name_prefix,
-                ip_forwarding,
-                pod_ips,
-                bootstrap_inputs,
-            } => {
-                let mut inputs = BTreeMap::new();
-                for (k, v) in bootstrap_inputs {
-                    inputs.insert(k.clone(), f(v)?);
-                }
-                Spec::MachineGroup {
-                    subnet: f(subnet)?,
-                    firewall: f(firewall)?,
-                    os: os.clone(),
-                    size: size.clone(),
-                    image: image.clone(),
-                    disk_gb: *disk_gb,
-                    count: *count,
-                    name_prefix: name_prefix.clone(),
-                    ip_forwarding: *ip_forwarding,
-                    pod_ips: *pod_ips,
-                    bootstrap_inputs: inputs,
-                }
-            }
+            Spec::Machine(m) => Spec::Machine(m.try_map(f)?),
+            Spec::MachineGroup(g) => Spec::MachineGroup(g.try_map(f)?),
         })
     }
 }
@@ -621,5 +635,109 @@ mod tests {
             more_sources: BTreeMap::new(),
         };
         assert!(!serde_json::to_string(&plain).expect("json").contains("moreSources"));
+    }
+
+    #[test]
+    fn an_empty_output_is_no_output() {
+        let o = outputs(
+            "vpc-1",
+            &[
+                ("routeTable", "rtb-1"),
+                (OUT_DNS_NAME, ""),
+                (OUT_ADDRESS, "203.0.113.7"),
+            ],
+        );
+        assert_eq!(o[OUT_ID], "vpc-1");
+        assert_eq!(o["routeTable"], "rtb-1");
+        assert_eq!(o[OUT_ADDRESS], "203.0.113.7");
+        assert!(!o.contains_key(OUT_DNS_NAME), "{o:?}");
+        assert_eq!(o.len(), 3);
+        assert_eq!(
+            outputs("i-1", &[]),
+            Outputs::from([(OUT_ID.to_string(), "i-1".to_string())])
+        );
+    }
+
+    fn image() -> Image {
+        Image {
+            name: "ubuntu-24.04".into(),
+            lookup: BTreeMap::from([("family".to_string(), "ubuntu-2404-lts".to_string())]),
+        }
+    }
+
+    /// The struct variants serialise flat beside the tag, with the field
+    /// names and omissions the plan's JSON always had.
+    #[test]
+    fn machine_specs_are_flat_in_json() {
+        let machine: Spec<Val> = Spec::Machine(MachineSpec {
+            subnet: Val::id_of("subnet/s"),
+            firewall: Val::id_of("firewall/f"),
+            os: Os::Linux,
+            size: "m5.large".into(),
+            image: image(),
+            disk_gb: 30,
+            private_ip: None,
+            placement: None,
+            ip_forwarding: true,
+            pod_ips: 0,
+            bootstrap_inputs: BTreeMap::from([("endpoint".to_string(), Val::output("lb", OUT_DNS_NAME))]),
+        });
+        let json = serde_json::to_value(&machine).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "machine",
+                "subnet": {"ref": {"resource": "subnet/s", "output": "id"}},
+                "firewall": {"ref": {"resource": "firewall/f", "output": "id"}},
+                "os": "linux",
+                "size": "m5.large",
+                "image": {"name": "ubuntu-24.04", "lookup": {"family": "ubuntu-2404-lts"}},
+                "diskGb": 30,
+                "privateIp": null,
+                "ipForwarding": true,
+                "bootstrapInputs": {"endpoint": {"ref": {"resource": "lb", "output": "dnsName"}}},
+            })
+        );
+        assert_eq!(machine.kind(), Kind::Machine);
+        assert_eq!(machine.values().len(), 3);
+        let resolved = machine
+            .try_map(&mut |v: &Val| -> Result<String, ()> { Ok(v.to_string()) })
+            .expect("resolved");
+        let json = serde_json::to_value(&resolved).expect("json");
+        assert_eq!(json["subnet"], "${subnet/s.id}");
+        assert_eq!(serde_json::from_value::<Spec<String>>(json).expect("back"), resolved);
+
+        let group: Spec<String> = Spec::MachineGroup(MachineGroupSpec {
+            subnet: "s".into(),
+            firewall: "f".into(),
+            os: Os::Windows,
+            size: "Standard_D2s_v3".into(),
+            image: image(),
+            disk_gb: 128,
+            count: 2,
+            name_prefix: "2674k8s".into(),
+            ip_forwarding: false,
+            pod_ips: 31,
+            bootstrap_inputs: BTreeMap::new(),
+        });
+        let json = serde_json::to_value(&group).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "machineGroup",
+                "subnet": "s",
+                "firewall": "f",
+                "os": "windows",
+                "size": "Standard_D2s_v3",
+                "image": {"name": "ubuntu-24.04", "lookup": {"family": "ubuntu-2404-lts"}},
+                "diskGb": 128,
+                "count": 2,
+                "namePrefix": "2674k8s",
+                "ipForwarding": false,
+                "podIps": 31,
+                "bootstrapInputs": {},
+            })
+        );
+        assert_eq!(serde_json::from_value::<Spec<String>>(json).expect("back"), group);
     }
 }

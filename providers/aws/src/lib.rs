@@ -48,7 +48,10 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
-use hke_provider_api::{Found, Image, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
+use hke_provider_api::{
+    outputs, Found, Image, Kind, MachineGroupSpec, MachineSpec, NotFoundExt, Os, Outputs, Provider, ProviderError,
+    Request, Rule, Spec, TAG_CLUSTER,
+};
 
 pub mod batch;
 pub mod error;
@@ -390,14 +393,7 @@ impl Aws {
     async fn find_key_pair(&self, name: &str) -> R<Option<String>> {
         let out = match self.ec2.describe_key_pairs().key_names(name).send().await {
             Ok(o) => o,
-            Err(e) => {
-                let e = from_sdk(&format!("describe key pair {name}"), false, e);
-                return if e.class == hke_provider_api::Class::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+            Err(e) => return Err(from_sdk(&format!("describe key pair {name}"), false, e)).none_if_not_found(),
         };
         let Some(kp) = out.key_pairs().first() else {
             return Ok(None);
@@ -603,27 +599,25 @@ impl Aws {
             }
             for a in rt.associations() {
                 if let Some(aid) = a.route_table_association_id() {
-                    ignore_not_found(
-                        self.ec2
-                            .disassociate_route_table()
-                            .association_id(aid)
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| from_sdk(&format!("disassociate {aid}"), false, e)),
-                    )?;
-                }
-            }
-            if let Some(id) = rt.route_table_id() {
-                ignore_not_found(
                     self.ec2
-                        .delete_route_table()
-                        .route_table_id(id)
+                        .disassociate_route_table()
+                        .association_id(aid)
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| from_sdk(&format!("delete route table {id}"), false, e)),
-                )?;
+                        .map_err(|e| from_sdk(&format!("disassociate {aid}"), false, e))
+                        .done_if_not_found()?;
+                }
+            }
+            if let Some(id) = rt.route_table_id() {
+                self.ec2
+                    .delete_route_table()
+                    .route_table_id(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sdk(&format!("delete route table {id}"), false, e))
+                    .done_if_not_found()?;
             }
         }
         // The load balancer's public addresses are mapped through the
@@ -639,7 +633,7 @@ impl Aws {
             .map_err(|e| from_sdk(&format!("describe internet gateways of {vpc}"), false, e))?;
         for g in igws.internet_gateways() {
             if let Some(id) = g.internet_gateway_id() {
-                self.delete_internet_gateway(id).await.or_else(done_if_not_found)?;
+                self.delete_internet_gateway(id).await.done_if_not_found()?;
             }
         }
         if let Ok(mut m) = self.route_tables.lock() {
@@ -697,16 +691,15 @@ impl Aws {
             .map_err(|e| from_sdk(&format!("describe internet gateway {id}"), false, e))?;
         for a in g.internet_gateways().iter().flat_map(|g| g.attachments()) {
             if let Some(vpc) = a.vpc_id() {
-                ignore_not_found(
-                    self.ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(id)
-                        .vpc_id(vpc)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| from_sdk(&format!("detach {id} from {vpc}"), false, e)),
-                )?;
+                self.ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sdk(&format!("detach {id} from {vpc}"), false, e))
+                    .done_if_not_found()?;
             }
         }
         self.ec2
@@ -1087,15 +1080,14 @@ impl Aws {
             .map_err(|e| from_sdk(&format!("describe Elastic IP {allocation}"), false, e))?;
         for a in out.addresses() {
             if let Some(assoc) = a.association_id() {
-                ignore_not_found(
-                    self.ec2
-                        .disassociate_address()
-                        .association_id(assoc)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| from_sdk(&format!("disassociate {assoc}"), false, e)),
-                )?;
+                self.ec2
+                    .disassociate_address()
+                    .association_id(assoc)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sdk(&format!("disassociate {assoc}"), false, e))
+                    .done_if_not_found()?;
             }
         }
         self.ec2
@@ -1304,7 +1296,7 @@ impl Aws {
     async fn describe_lb(&self, lb_name: &str) -> R<Option<elbv2::types::LoadBalancer>> {
         match self.elb.describe_load_balancers().names(lb_name).send().await {
             Ok(o) => Ok(o.load_balancers().first().cloned()),
-            Err(e) => done_if_not_found(from_sdk(&format!("describe load balancer {lb_name}"), false, e)).map(|_| None),
+            Err(e) => Err(from_sdk(&format!("describe load balancer {lb_name}"), false, e)).none_if_not_found(),
         }
     }
 
@@ -1315,7 +1307,7 @@ impl Aws {
                 .first()
                 .and_then(|t| t.target_group_arn())
                 .map(str::to_string)),
-            Err(e) => done_if_not_found(from_sdk(&format!("describe target group {tg_name}"), false, e)).map(|_| None),
+            Err(e) => Err(from_sdk(&format!("describe target group {tg_name}"), false, e)).none_if_not_found(),
         }
     }
 
@@ -1325,8 +1317,13 @@ impl Aws {
             // The address's public DNS name, for clients and machines alike:
             // outside the VPC it resolves to the Elastic IP, inside it to the
             // master's private address, so machines reach the API server
-            // privately (see `OUT_INTERNAL_DNS_NAME`).
-            let name = public_dns_name(ip, self.region());
+            // privately (see `OUT_INTERNAL_DNS_NAME`). Without an address,
+            // no name either (not `ec2-.…`): the outputs leave both out.
+            let name = if ip.is_empty() {
+                String::new()
+            } else {
+                public_dns_name(ip, self.region())
+            };
             outputs(
                 &format!("eip:{}", a.allocation_id().unwrap_or_default()),
                 &[(OUT_ADDRESS, ip), (OUT_DNS_NAME, &name), (OUT_INTERNAL_DNS_NAME, &name)],
@@ -1388,7 +1385,7 @@ impl Aws {
         let mut deleted = match self.elb.delete_load_balancer().load_balancer_arn(id).send().await {
             Ok(_) => true,
             Err(e) => {
-                done_if_not_found(from_sdk(&format!("delete load balancer {id}"), false, e))?;
+                Err(from_sdk(&format!("delete load balancer {id}"), false, e)).done_if_not_found()?;
                 false
             }
         };
@@ -1401,7 +1398,9 @@ impl Aws {
             {
                 match self.elb.delete_load_balancer().load_balancer_arn(&arn).send().await {
                     Ok(_) => deleted = true,
-                    Err(e) => done_if_not_found(from_sdk(&format!("delete load balancer {lb_name}"), false, e))?,
+                    Err(e) => {
+                        Err(from_sdk(&format!("delete load balancer {lb_name}"), false, e)).done_if_not_found()?
+                    }
                 }
             }
             self.wait_for(&format!("deletion of load balancer {lb_name}"), || async {
@@ -1882,8 +1881,8 @@ impl Aws {
         Ok(running)
     }
 
-    async fn create_machine(&self, req: &Request) -> R<Outputs> {
-        let Spec::Machine {
+    async fn create_machine(&self, req: &Request, m: &MachineSpec<String>) -> R<Outputs> {
+        let MachineSpec {
             subnet,
             firewall,
             os,
@@ -1893,10 +1892,7 @@ impl Aws {
             private_ip,
             ip_forwarding,
             ..
-        } = &req.spec
-        else {
-            return Err(invalid(&req.name, "not a machine"));
-        };
+        } = m;
         let existing = self.find_instances("Name", &req.name, false).await?;
         if self.cfg.batch {
             // Found running: nothing to wait for.
@@ -1944,8 +1940,8 @@ impl Aws {
         Ok(running.first().map(Self::instance_outputs).unwrap_or_default())
     }
 
-    async fn create_machine_group(&self, req: &Request) -> R<Outputs> {
-        let Spec::MachineGroup {
+    async fn create_machine_group(&self, req: &Request, g: &MachineGroupSpec<String>) -> R<Outputs> {
+        let MachineGroupSpec {
             subnet,
             firewall,
             os,
@@ -1955,10 +1951,7 @@ impl Aws {
             count,
             ip_forwarding,
             ..
-        } = &req.spec
-        else {
-            return Err(invalid(&req.name, "not a machine group"));
-        };
+        } = g;
         let parts = self.subnet_parts(subnet).await?;
         let mut zones = BTreeSet::new();
         let spread_over: Vec<&SubnetPart> = parts.iter().filter(|(_, _, z)| zones.insert(z.clone())).collect();
@@ -2217,15 +2210,6 @@ fn permissions(rule: &Rule) -> Result<Vec<Permission>, String> {
         .collect())
 }
 
-fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
-    let mut o = Outputs::new();
-    o.insert(OUT_ID.into(), id.into());
-    for (k, v) in more {
-        o.insert((*k).into(), (*v).into());
-    }
-    o
-}
-
 /// The names of a plan load balancer's network load balancer and target
 /// group: the internet-facing pair, or the internal one.
 pub fn nlb_names(name: &str, internal: bool) -> (String, String) {
@@ -2285,18 +2269,6 @@ fn lb_outputs(lb: &elbv2::types::LoadBalancer, tg: &str) -> Outputs {
     )
 }
 
-fn done_if_not_found(e: ProviderError) -> R<()> {
-    if e.class == hke_provider_api::Class::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
-fn ignore_not_found(r: R<()>) -> R<()> {
-    r.or_else(done_if_not_found)
-}
-
 #[async_trait]
 impl Provider for Aws {
     fn cloud(&self) -> &str {
@@ -2323,8 +2295,8 @@ impl Provider for Aws {
                 destination,
                 next_hop,
             } => self.create_route(network, destination, next_hop).await,
-            Spec::Machine { .. } => self.create_machine(req).await,
-            Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+            Spec::Machine(m) => self.create_machine(req, m).await,
+            Spec::MachineGroup(g) => self.create_machine_group(req, g).await,
             Spec::PlacementGroup { .. } => Err(ProviderError::permanent(
                 "Unsupported",
                 "placement groups are planned on Azure only",
@@ -2419,7 +2391,7 @@ impl Provider for Aws {
                 for s in ids {
                     match self.ec2.delete_subnet().subnet_id(s).send().await {
                         Ok(_) => deleted = true,
-                        Err(e) => done_if_not_found(from_sdk(&format!("delete subnet {s}"), false, e))?,
+                        Err(e) => Err(from_sdk(&format!("delete subnet {s}"), false, e)).done_if_not_found()?,
                     }
                 }
                 if let Ok(mut m) = self.subnets.lock() {

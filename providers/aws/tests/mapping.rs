@@ -171,7 +171,7 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
     let req = hke_provider_api::Request {
         logical_id: "machine/k8s-master-0".into(),
         name: "k8s-master-0".into(),
-        spec: hke_provider_api::Spec::Machine {
+        spec: hke_provider_api::Spec::Machine(hke_provider_api::MachineSpec {
             subnet: "subnet-1".into(),
             firewall: "sg-1".into(),
             os: hke_provider_api::Os::Linux,
@@ -186,7 +186,7 @@ async fn a_machine_found_by_its_tags_is_not_created_again() {
             ip_forwarding: false,
             pod_ips: 0,
             bootstrap_inputs: Default::default(),
-        },
+        }),
         tags: Default::default(),
         references: vec![],
         client_token: "tok".into(),
@@ -408,7 +408,7 @@ async fn machines_created_together_share_their_describe_calls() {
             let req = hke_provider_api::Request {
                 logical_id: format!("machine/m{k}"),
                 name: format!("m{k}"),
-                spec: hke_provider_api::Spec::Machine {
+                spec: hke_provider_api::Spec::Machine(hke_provider_api::MachineSpec {
                     subnet: "subnet-1".into(),
                     firewall: "sg-1".into(),
                     os: hke_provider_api::Os::Linux,
@@ -423,7 +423,7 @@ async fn machines_created_together_share_their_describe_calls() {
                     ip_forwarding: false,
                     pod_ips: 0,
                     bootstrap_inputs: Default::default(),
-                },
+                }),
                 tags: Default::default(),
                 references: vec![],
                 client_token: format!("tok-{k}"),

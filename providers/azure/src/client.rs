@@ -11,7 +11,10 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport, Url};
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::snat;
-use hke_provider_api::{Found, Kind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER};
+use hke_provider_api::{
+    outputs, Found, Kind, MachineGroupSpec, MachineSpec, Os, Outputs, Provider, ProviderError, Request, Rule, Spec,
+    TAG_CLUSTER,
+};
 use serde_json::Value;
 
 use crate::arm::{self, Arm, R};
@@ -371,20 +374,20 @@ impl Azure {
             return match owner {
                 Some(c) if c == self.cluster => {
                     self.own_group.store(true, std::sync::atomic::Ordering::SeqCst);
-                    Ok(out(&path, &[("owned", "true")]))
+                    Ok(outputs(&path, &[("owned", "true")]))
                 }
                 Some(c) => Err(ProviderError::permanent(
                     "Conflict",
                     format!("resource group {} belongs to cluster {c}", self.resource_group),
                 )),
                 // The user's own group: used, never tagged or deleted.
-                None => Ok(out(&path, &[("owned", "false")])),
+                None => Ok(outputs(&path, &[("owned", "false")])),
             };
         }
         let body = Resource::new(location, &self.tags(req), Empty {});
         self.arm.put(&path, API_RESOURCES, &body).await?;
         self.own_group.store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(out(&path, &[("owned", "true")]))
+        Ok(outputs(&path, &[("owned", "true")]))
     }
 
     async fn create_network(&self, req: &Request, cidr: &str) -> R<Outputs> {
@@ -399,7 +402,7 @@ impl Azure {
             },
         );
         self.ensure(&path, API_NETWORK, &body).await?;
-        Ok(out(&path, &[]))
+        Ok(outputs(&path, &[]))
     }
 
     async fn create_subnet(&self, req: &Request, network: &str, cidr: &str) -> R<Outputs> {
@@ -416,14 +419,14 @@ impl Azure {
         if self.existing(&path, API_NETWORK).await?.is_none() {
             self.arm.put_for(&path, API_NETWORK, &body, arm::Need::Done).await?;
         }
-        Ok(out(&path, &[]))
+        Ok(outputs(&path, &[]))
     }
 
     async fn create_firewall(&self, req: &Request, rules: &[Rule]) -> R<Outputs> {
         let path = self.id("Microsoft.Network/networkSecurityGroups", &req.name);
         let body = Resource::new(&self.location()?, &self.tags(req), nsg_props(rules));
         self.ensure(&path, API_NETWORK, &body).await?;
-        Ok(out(&path, &[]))
+        Ok(outputs(&path, &[]))
     }
 
     async fn create_address(&self, req: &Request, dns_label: Option<&str>) -> R<Outputs> {
@@ -506,7 +509,7 @@ impl Azure {
         )
         .with_sku(Sku::named("Aligned"));
         self.ensure(&path, API_COMPUTE, &body).await?;
-        Ok(out(&path, &[]))
+        Ok(outputs(&path, &[]))
     }
 
     /// The `nodes` backend pool (outbound rule) of the cluster's load
@@ -530,8 +533,8 @@ impl Azure {
         Ok(cached.clone())
     }
 
-    async fn create_machine(&self, req: &Request) -> R<Outputs> {
-        let Spec::Machine {
+    async fn create_machine(&self, req: &Request, m: &MachineSpec<String>) -> R<Outputs> {
+        let MachineSpec {
             subnet,
             firewall,
             os,
@@ -543,10 +546,7 @@ impl Azure {
             ip_forwarding,
             pod_ips,
             ..
-        } = &req.spec
-        else {
-            return Err(ProviderError::permanent("InvalidPlan", "not a machine"));
-        };
+        } = m;
         let location = self.location()?;
         let tags = self.tags(req);
         let nic_path = self.id("Microsoft.Network/networkInterfaces", &format!("{}-nic", req.name));
@@ -598,10 +598,12 @@ impl Azure {
         let ip = nic_o
             .str_at("/ipConfigurations/0/properties/privateIPAddress")
             .unwrap_or_default();
-        if let Ok(mut ips) = self.private_ips.lock() {
+        // Not an empty one: a route through this machine would take it for
+        // the next hop's address (`create_route` reads the NIC instead).
+        if let (false, Ok(mut ips)) = (ip.is_empty(), self.private_ips.lock()) {
             ips.insert(vm_path.to_ascii_lowercase(), ip.clone());
         }
-        Ok(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)]))
+        Ok(outputs(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)]))
     }
 
     async fn read_machine(&self, name: &str) -> R<Option<Outputs>> {
@@ -635,11 +637,11 @@ impl Azure {
         if let (false, Ok(mut ips)) = (ip.is_empty(), self.private_ips.lock()) {
             ips.insert(vm_path.to_ascii_lowercase(), ip.clone());
         }
-        Ok(Some(out(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)])))
+        Ok(Some(outputs(&vm_path, &[(OUT_PRIVATE_IP, &ip), ("nic", &nic_path)])))
     }
 
-    async fn create_machine_group(&self, req: &Request) -> R<Outputs> {
-        let Spec::MachineGroup {
+    async fn create_machine_group(&self, req: &Request, g: &MachineGroupSpec<String>) -> R<Outputs> {
+        let MachineGroupSpec {
             subnet,
             firewall,
             os,
@@ -651,10 +653,7 @@ impl Azure {
             ip_forwarding,
             pod_ips,
             ..
-        } = &req.spec
-        else {
-            return Err(ProviderError::permanent("InvalidPlan", "not a machine group"));
-        };
+        } = g;
         if *count > SCALE_SET_MAX {
             return Err(ProviderError::permanent(
                 "InvalidParameter",
@@ -696,7 +695,7 @@ impl Azure {
             capacity: Some(*count),
         });
         self.ensure(&path, API_COMPUTE, &body).await?;
-        Ok(out(&path, &[("count", &count.to_string())]))
+        Ok(outputs(&path, &[("count", &count.to_string())]))
     }
 
     /// A master joins the API server's backend pool: its NIC's IP
@@ -712,7 +711,7 @@ impl Azure {
             // A NIC whose update failed (a retryable operation failure) shows
             // the pool it did not get: PUT it again.
             if !failed(&nic) {
-                return Ok(out(&id, &[]));
+                return Ok(outputs(&id, &[]));
             }
         } else {
             edit_pools(&mut nic, |pools| pools.push(serde_json::json!({ "id": pool })));
@@ -720,7 +719,7 @@ impl Azure {
         self.arm
             .put_for(&nic_path, API_NETWORK, &strip_readonly(nic), arm::Need::Done)
             .await?;
-        Ok(out(&id, &[]))
+        Ok(outputs(&id, &[]))
     }
 
     async fn read_member(&self, name_or_id: &str) -> R<Option<Outputs>> {
@@ -732,7 +731,7 @@ impl Azure {
         };
         Ok(
             (!failed(&nic) && nic_pools(&nic).iter().any(|p| p.eq_ignore_ascii_case(pool)))
-                .then(|| out(name_or_id, &[])),
+                .then(|| outputs(name_or_id, &[])),
         )
     }
 
@@ -820,7 +819,7 @@ impl Azure {
             },
         );
         self.ensure(&path, API_NETWORK, &body).await?;
-        Ok(out(&path, &[]))
+        Ok(outputs(&path, &[]))
     }
 
     /// Every resource group and resource with the cluster tag (any cluster
@@ -985,24 +984,10 @@ fn strip_readonly(mut v: Value) -> Value {
     v
 }
 
-fn out(id: &str, extra: &[(&str, &str)]) -> Outputs {
-    let mut o = Outputs::new();
-    o.insert(OUT_ID.into(), id.into());
-    for (k, v) in extra {
-        o.insert((*k).into(), (*v).into());
-    }
-    o
-}
-
 fn address_outputs(id: &str, pip: &Observed) -> Outputs {
-    let mut o = out(id, &[]);
-    if let Some(ip) = pip.str_at("/ipAddress") {
-        o.insert(OUT_ADDRESS.into(), ip);
-    }
-    if let Some(fqdn) = pip.str_at("/dnsSettings/fqdn") {
-        o.insert(OUT_DNS_NAME.into(), fqdn);
-    }
-    o
+    let ip = pip.str_at("/ipAddress").unwrap_or_default();
+    let fqdn = pip.str_at("/dnsSettings/fqdn").unwrap_or_default();
+    outputs(id, &[(OUT_ADDRESS, &ip), (OUT_DNS_NAME, &fqdn)])
 }
 
 #[async_trait]
@@ -1028,8 +1013,8 @@ impl Provider for Azure {
                 next_hop,
             } => self.create_route(req, network, destination, next_hop).await,
             Spec::PlacementGroup { .. } => self.create_placement_group(req).await,
-            Spec::Machine { .. } => self.create_machine(req).await,
-            Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+            Spec::Machine(m) => self.create_machine(req, m).await,
+            Spec::MachineGroup(g) => self.create_machine_group(req, g).await,
         }
     }
 
@@ -1044,7 +1029,7 @@ impl Provider for Azure {
                             *cur = Some(l);
                         }
                         let owned = if self.ours(&o.tags) { "true" } else { "false" };
-                        Some(out(&path, &[("owned", owned)]))
+                        Some(outputs(&path, &[("owned", owned)]))
                     }
                     None => None,
                 });
@@ -1088,7 +1073,7 @@ impl Provider for Azure {
             Kind::LbMember => return self.read_member(name).await,
             Kind::Route => return Ok(None),
         };
-        Ok(self.existing(&path, api).await?.map(|_| out(&path, &[])))
+        Ok(self.existing(&path, api).await?.map(|_| outputs(&path, &[])))
     }
 
     async fn delete(&self, kind: Kind, name: &str, id: Option<&str>) -> R<()> {

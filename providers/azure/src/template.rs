@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use hke_provider_api::{Kind, Login, Os, Spec, Val};
+use hke_provider_api::{Kind, Login, MachineGroupSpec, MachineSpec, Os, Spec, Val};
 use serde_json::{json, Value};
 
 use crate::bodies::{
@@ -96,8 +96,8 @@ impl<'a> Builder<'a> {
             Spec::PublicAddress { .. } => rid("Microsoft.Network/publicIPAddresses", &[&p.name]),
             Spec::LoadBalancer { .. } => rid("Microsoft.Network/loadBalancers", &[&p.name]),
             Spec::PlacementGroup { .. } => rid("Microsoft.Compute/availabilitySets", &[&p.name]),
-            Spec::Machine { .. } => rid("Microsoft.Compute/virtualMachines", &[&p.name]),
-            Spec::MachineGroup { .. } => rid("Microsoft.Compute/virtualMachineScaleSets", &[&p.name]),
+            Spec::Machine(_) => rid("Microsoft.Compute/virtualMachines", &[&p.name]),
+            Spec::MachineGroup(_) => rid("Microsoft.Compute/virtualMachineScaleSets", &[&p.name]),
             Spec::Route { network, .. } => {
                 let vnet = self.name_of(network)?;
                 rid(
@@ -331,7 +331,7 @@ impl<'a> Builder<'a> {
                     self.depends(p, &[rt, nic]),
                 );
             }
-            Spec::Machine {
+            Spec::Machine(MachineSpec {
                 subnet,
                 firewall,
                 os,
@@ -343,7 +343,7 @@ impl<'a> Builder<'a> {
                 ip_forwarding,
                 pod_ips,
                 ..
-            } => {
+            }) => {
                 let nic_name = format!("{}-nic", p.name);
                 let nic_id = rid("Microsoft.Network/networkInterfaces", &[&nic_name]);
                 let mut pools: Vec<String> = self.lb_pool(POOL_NODES).into_iter().collect();
@@ -428,7 +428,7 @@ impl<'a> Builder<'a> {
                     );
                 }
             }
-            Spec::MachineGroup {
+            Spec::MachineGroup(MachineGroupSpec {
                 subnet,
                 firewall,
                 os,
@@ -440,7 +440,7 @@ impl<'a> Builder<'a> {
                 ip_forwarding,
                 pod_ips,
                 ..
-            } => {
+            }) => {
                 let mut login = self.login_for(os);
                 login.password = Some("placeholder".into());
                 let vm = vm_props(VmInput {

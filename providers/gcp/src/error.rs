@@ -146,14 +146,6 @@ pub fn from_gax(what: &str, e: Error) -> ProviderError {
     }
 }
 
-/// A delete's "not found" is success.
-pub fn done_if_not_found(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    match r {
-        Err(e) if e.class == Class::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,13 +65,14 @@ use google_cloud_gax::retry_result::RetryResult;
 use hke_provider_api::pace::gce as quota;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::{
-    Found, Kind, Limit, Os, Outputs, Pacer, Provider, ProviderError, Request, Rule, Spec, TAG_CLUSTER,
+    outputs, Found, Kind, Limit, MachineGroupSpec, MachineSpec, NotFoundExt, Os, Outputs, Pacer, Provider,
+    ProviderError, Request, Rule, Spec, TAG_CLUSTER,
 };
 
 pub mod error;
 pub mod tags;
 
-use error::{done_if_not_found, from_gax};
+use error::from_gax;
 
 type R<T> = Result<T, ProviderError>;
 
@@ -292,17 +293,6 @@ pub fn rule_name(firewall: &str, rule: &str) -> String {
 /// as a VM scale set names its instances.
 pub fn group_instance_name(prefix: &str, i: u32) -> String {
     format!("{prefix}{i:06}")
-}
-
-fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
-    let mut o = Outputs::new();
-    o.insert(OUT_ID.into(), id.into());
-    for (k, v) in more {
-        if !v.is_empty() {
-            o.insert((*k).into(), (*v).into());
-        }
-    }
-    o
 }
 
 /// The metadata key a boot file goes in.
@@ -640,7 +630,7 @@ impl Gcp {
         self.pace(pace::READS).await;
         match get.await {
             Ok(v) => Ok(link(&v)),
-            Err(e) => none_if_not_found(from_gax(&what, e)),
+            Err(e) => Err(from_gax(&what, e)).none_if_not_found(),
         }
     }
 
@@ -795,7 +785,7 @@ impl Gcp {
             .await
         {
             Ok(n) => Ok(Some(n.self_link.unwrap_or_default())),
-            Err(e) => none_if_not_found(from_gax(&format!("read network {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read network {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -817,7 +807,7 @@ impl Gcp {
             .await
         {
             Ok(_) => Ok(Some(outputs(&link, &[]))),
-            Err(e) => none_if_not_found(from_gax(&format!("read router {router}"), e)),
+            Err(e) => Err(from_gax(&format!("read router {router}"), e)).none_if_not_found(),
         }
     }
 
@@ -952,14 +942,14 @@ impl Gcp {
                 l.project,
                 nat_router_name(&l.name)
             );
-            done_if_not_found(self.retrying(|| self.delete_link(&router)).await)?;
+            self.retrying(|| self.delete_link(&router)).await.done_if_not_found()?;
             for k in 0..NAT_ADDRESSES {
                 let a = format!(
                     "projects/{}/regions/{region}/addresses/{}",
                     l.project,
                     nat_address_name(&l.name, k)
                 );
-                done_if_not_found(self.retrying(|| self.delete_link(&a)).await)?;
+                self.retrying(|| self.delete_link(&a)).await.done_if_not_found()?;
             }
         }
         self.delete_link(id).await
@@ -1028,7 +1018,7 @@ impl Gcp {
             .await;
         match r {
             Ok(s) => Ok(Some(outputs(&s.self_link.unwrap_or_default(), &[]))),
-            Err(e) => none_if_not_found(from_gax(&format!("read subnetwork {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read subnetwork {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -1187,7 +1177,9 @@ impl Gcp {
                 .set_project(&self.project)
                 .set_firewall(&name)
                 .send();
-            done_if_not_found(self.run(&format!("delete firewall rule {name}"), r).await)?;
+            self.run(&format!("delete firewall rule {name}"), r)
+                .await
+                .done_if_not_found()?;
         }
         Ok(())
     }
@@ -1210,7 +1202,7 @@ impl Gcp {
                 &a.self_link.unwrap_or_default(),
                 &[(OUT_ADDRESS, a.address.as_deref().unwrap_or_default())],
             ))),
-            Err(e) => none_if_not_found(from_gax(&format!("read address {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read address {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -1250,7 +1242,7 @@ impl Gcp {
                 &f.self_link.unwrap_or_default(),
                 &[(OUT_ADDRESS, f.ip_address.as_deref().unwrap_or_default())],
             ))),
-            Err(e) => none_if_not_found(from_gax(&format!("read forwarding rule {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read forwarding rule {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -1557,7 +1549,7 @@ impl Gcp {
             );
             match self.retrying(|| self.delete_link(&link)).await {
                 Ok(()) => deleted = true,
-                Err(e) => done_if_not_found(Err(e))?,
+                Err(e) => Err(e).done_if_not_found()?,
             }
         }
         if deleted {
@@ -1580,7 +1572,7 @@ impl Gcp {
             .await
         {
             Ok(r) => Ok(Some(outputs(&r.self_link.unwrap_or_default(), &[]))),
-            Err(e) => none_if_not_found(from_gax(&format!("read route {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read route {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -1685,7 +1677,7 @@ impl Gcp {
             .await;
         match r {
             Ok(i) => Ok(Some(i)),
-            Err(e) => none_if_not_found(from_gax(&format!("read instance {name}"), e)),
+            Err(e) => Err(from_gax(&format!("read instance {name}"), e)).none_if_not_found(),
         }
     }
 
@@ -1742,8 +1734,8 @@ impl Gcp {
         }
     }
 
-    async fn create_machine(&self, req: &Request) -> R<Outputs> {
-        let Spec::Machine {
+    async fn create_machine(&self, req: &Request, m: &MachineSpec<String>) -> R<Outputs> {
+        let MachineSpec {
             subnet,
             firewall,
             os,
@@ -1753,10 +1745,7 @@ impl Gcp {
             private_ip,
             ip_forwarding,
             ..
-        } = &req.spec
-        else {
-            return Err(ProviderError::permanent("BadSpec", "not a machine"));
-        };
+        } = m;
         let body = self
             .instance_body(
                 &req.name,
@@ -1776,8 +1765,8 @@ impl Gcp {
         Ok(Self::instance_outputs(&i))
     }
 
-    async fn create_machine_group(&self, req: &Request) -> R<Outputs> {
-        let Spec::MachineGroup {
+    async fn create_machine_group(&self, req: &Request, g: &MachineGroupSpec<String>) -> R<Outputs> {
+        let MachineGroupSpec {
             subnet,
             firewall,
             os,
@@ -1788,10 +1777,7 @@ impl Gcp {
             name_prefix,
             ip_forwarding,
             ..
-        } = &req.spec
-        else {
-            return Err(ProviderError::permanent("BadSpec", "not a machine group"));
-        };
+        } = g;
         let group = hke_provider_api::gcp_label(&req.name);
         let zone = self.zone()?.to_string();
         // One listing finds what a resumed create already made, instead of
@@ -1952,7 +1938,7 @@ impl Gcp {
     }
 
     async fn delete_group_member(&self, link: Link) -> R<()> {
-        done_if_not_found(self.delete_instance_link(&link).await)
+        self.delete_instance_link(&link).await.done_if_not_found()
     }
 
     async fn serial_output(&self, link: &Link) -> R<String> {
@@ -2304,15 +2290,6 @@ fn owned(description: Option<&str>, cluster: Option<&str>) -> bool {
     }
 }
 
-/// A read's "not found" is `None`.
-fn none_if_not_found<T>(e: ProviderError) -> R<Option<T>> {
-    if e.class == hke_provider_api::Class::NotFound {
-        Ok(None)
-    } else {
-        Err(e)
-    }
-}
-
 /// An insert's "already exists" (a retried or resumed create) is fine: the
 /// caller reads the resource next.
 fn adopt(r: R<()>) -> R<()> {
@@ -2354,8 +2331,8 @@ impl Provider for Gcp {
                 destination,
                 next_hop,
             } => self.create_route(req, network, destination, next_hop).await,
-            Spec::Machine { .. } => self.create_machine(req).await,
-            Spec::MachineGroup { .. } => self.create_machine_group(req).await,
+            Spec::Machine(m) => self.create_machine(req, m).await,
+            Spec::MachineGroup(g) => self.create_machine_group(req, g).await,
             Spec::PlacementGroup { .. } => Err(ProviderError::permanent(
                 "Unsupported",
                 "placement groups are planned on Azure only",

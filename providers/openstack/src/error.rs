@@ -237,23 +237,6 @@ pub fn bad_request(what: &str, e: impl std::fmt::Display) -> ProviderError {
     ProviderError::permanent("BadRequest", format!("{what}: {e}"))
 }
 
-/// A delete's "not found" is success.
-pub fn done_if_not_found(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    match r {
-        Err(e) if e.class == Class::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// A read's "not found" is `None`.
-pub fn none_if_not_found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.class == Class::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

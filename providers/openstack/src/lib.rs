@@ -55,7 +55,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_DNS_NAME, OUT_EGRESS_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::{
-    Class, Found, Image, Kind, LeftBehind, Os, Outputs, Provider, ProviderError, Request, Rule, Spec,
+    outputs, Class, Found, Image, Kind, LeftBehind, MachineGroupSpec, MachineSpec, NotFoundExt, Os, Outputs, Provider,
+    ProviderError, Request, Rule, Spec,
 };
 use openstack_sdk::api::compute::v2 as nova;
 use openstack_sdk::api::image::v2 as glance;
@@ -74,7 +75,7 @@ pub mod tags;
 pub use compute::size_request;
 pub use config::OpenStackConfig;
 
-use error::{bad_request, done_if_not_found, none_if_not_found};
+use error::bad_request;
 use tags::{TAG_COMPLETE, TAG_GROUP, TAG_PARTS};
 
 type R<T> = Result<T, ProviderError>;
@@ -188,17 +189,6 @@ fn fixed_ip(port: &Value) -> String {
         .and_then(|a| a.first())
         .map(|f| str_of(f, "ip_address").to_string())
         .unwrap_or_default()
-}
-
-fn outputs(id: &str, more: &[(&str, &str)]) -> Outputs {
-    let mut o = Outputs::new();
-    o.insert(OUT_ID.into(), id.into());
-    for (k, v) in more {
-        if !v.is_empty() {
-            o.insert((*k).into(), (*v).into());
-        }
-    }
-    o
 }
 
 /// The name of a machine group's server `i`: the prefix and six digits, as
@@ -696,7 +686,7 @@ impl OpenStack {
             .id(name.as_str())
             .build()
             .map_err(|e| bad_request(&what, e))?;
-        if none_if_not_found(self.send(&what, ep).await)?.is_some() {
+        if self.send(&what, ep).await.none_if_not_found()?.is_some() {
             *cached = Some(name.clone());
             return Ok(Some(name));
         }
@@ -865,7 +855,7 @@ impl OpenStack {
     async fn delete_router(&self, id: &str) -> R<()> {
         // Its extra routes go with it; interfaces must be gone (409 RouterInUse,
         // retried: the subnets' deletes remove them).
-        done_if_not_found(self.neutron_delete(Net::Router, id).await)?;
+        self.neutron_delete(Net::Router, id).await.done_if_not_found()?;
         if let Ok(mut m) = self.routers.lock() {
             m.retain(|_, r| r != id);
         }
@@ -988,7 +978,7 @@ impl OpenStack {
                 .build()
                 .map_err(|e| bad_request(&what, e))?;
             // 404: the router or its interface is gone already.
-            done_if_not_found(self.send(&what, ep).await.map(|_| ()))?;
+            self.send(&what, ep).await.map(|_| ()).done_if_not_found()?;
         }
         self.neutron_delete(Net::Subnet, id).await
     }
@@ -1425,7 +1415,7 @@ impl OpenStack {
 
     async fn delete_member(&self, id: &str) -> R<()> {
         if let Some(fip) = id.strip_prefix("fipassoc:") {
-            return done_if_not_found(self.associate(fip, None).await);
+            return self.associate(fip, None).await.done_if_not_found();
         }
         let Some(rest) = id.strip_prefix("member:") else {
             return Err(ProviderError::not_found(format!("load balancer member {id}")));
@@ -1442,7 +1432,7 @@ impl OpenStack {
             .build()
             .map_err(|e| bad_request(&what, e))?;
         self.send(&what, ep).await?;
-        done_if_not_found(self.wait_lb_active(lb).await.map(|_| ()))
+        self.wait_lb_active(lb).await.map(|_| ()).done_if_not_found()
     }
 
     // ---- routes ----
@@ -1597,11 +1587,12 @@ impl OpenStack {
         let [router, destination, hop, port] = parts.as_slice() else {
             return Err(ProviderError::not_found(format!("route {id}")));
         };
-        done_if_not_found(self.router_routes(router, destination, hop, false).await)?;
+        self.router_routes(router, destination, hop, false)
+            .await
+            .done_if_not_found()?;
         match self.neutron_get(Net::Port, port).await {
-            Ok(p) => done_if_not_found(self.set_address_pair(&p, destination, false).await),
-            Err(e) if e.class == Class::NotFound => Ok(()),
-            Err(e) => Err(e),
+            Ok(p) => self.set_address_pair(&p, destination, false).await.done_if_not_found(),
+            Err(e) => Err(e).done_if_not_found(),
         }
     }
 
@@ -1665,7 +1656,7 @@ impl OpenStack {
                 .id(wanted.as_str())
                 .build()
                 .map_err(|e| bad_request(&what, e))?;
-            match none_if_not_found(self.send(&what, ep).await)? {
+            match self.send(&what, ep).await.none_if_not_found()? {
                 Some(i) if str_of(&i, "status") == "active" => str_of(&i, "id").to_string(),
                 _ => return Err(missing()),
             }
@@ -1810,7 +1801,7 @@ impl OpenStack {
         &self,
         req: &Request,
         name: &str,
-        m: &MachineSpec<'_>,
+        m: &ServerSpec<'_>,
         private_ip: Option<&str>,
         extra: &[(&str, &str)],
     ) -> R<Outputs> {
@@ -1830,7 +1821,7 @@ impl OpenStack {
         &self,
         req: &Request,
         name: &str,
-        m: &MachineSpec<'_>,
+        m: &ServerSpec<'_>,
         port: &str,
         extra: &[(&str, &str)],
     ) -> R<Value> {
@@ -1970,7 +1961,9 @@ impl OpenStack {
         // Ports hke made stay after their server (Nova deletes only ports it
         // made itself: Compute API reference, "Delete Server").
         if let Some(p) = ports {
-            done_if_not_found(self.neutron_delete(Net::Port, str_of(&p, "id")).await)?;
+            self.neutron_delete(Net::Port, str_of(&p, "id"))
+                .await
+                .done_if_not_found()?;
         }
         if !gone {
             return Ok(());
@@ -1986,7 +1979,9 @@ impl OpenStack {
         // A port left by an earlier try whose server is gone.
         if let Some(p) = self.neutron_find(Net::Port, name).await? {
             if tag_strings(&p).contains(&self.cluster_tag()) && str_of(&p, "device_id").is_empty() {
-                done_if_not_found(self.neutron_delete(Net::Port, str_of(&p, "id")).await)?;
+                self.neutron_delete(Net::Port, str_of(&p, "id"))
+                    .await
+                    .done_if_not_found()?;
             }
         }
         r
@@ -2005,7 +2000,7 @@ impl OpenStack {
             .collect())
     }
 
-    async fn create_machine_group(&self, req: &Request, m: &MachineSpec<'_>, count: u32, prefix: &str) -> R<Outputs> {
+    async fn create_machine_group(&self, req: &Request, m: &ServerSpec<'_>, count: u32, prefix: &str) -> R<Outputs> {
         use futures_util::stream::{self, StreamExt};
         let count_s = count.to_string();
         let extra: [(&str, &str); 2] = [(TAG_GROUP, req.name.as_str()), (TAG_PARTS, count_s.as_str())];
@@ -2041,7 +2036,7 @@ impl OpenStack {
         let ids: Vec<String> = servers.iter().map(|s| str_of(s, "id").to_string()).collect();
         let results: Vec<R<()>> = stream::iter(
             ids.into_iter()
-                .map(|id| async move { done_if_not_found(self.delete_server(&id).await) }),
+                .map(|id| async move { self.delete_server(&id).await.done_if_not_found() }),
         )
         .buffer_unordered(self.cfg.group_concurrency.max(1))
         .collect()
@@ -2056,7 +2051,9 @@ impl OpenStack {
         for p in self.neutron_list(Net::Port, None, Some(&tag)).await? {
             if tag_strings(&p).contains(&mine) {
                 left += 1;
-                done_if_not_found(self.neutron_delete(Net::Port, str_of(&p, "id")).await)?;
+                self.neutron_delete(Net::Port, str_of(&p, "id"))
+                    .await
+                    .done_if_not_found()?;
             }
         }
         if servers.is_empty() && left == 0 {
@@ -2195,7 +2192,7 @@ impl OpenStack {
                 .id(name.as_str())
                 .build()
                 .map_err(|e| bad_request(&what, e))?;
-            if none_if_not_found(self.send(&what, ep).await)?.is_some() {
+            if self.send(&what, ep).await.none_if_not_found()?.is_some() {
                 let mut t = BTreeMap::new();
                 t.insert(hke_provider_api::TAG_CLUSTER.to_string(), c.to_string());
                 out.push(Found {
@@ -2211,13 +2208,39 @@ impl OpenStack {
 }
 
 /// The parts of a Machine or MachineGroup spec a server needs.
-struct MachineSpec<'a> {
+struct ServerSpec<'a> {
     subnet: &'a str,
     firewall: &'a str,
     os: &'a Os,
     size: &'a str,
     image: &'a Image,
     disk_gb: u32,
+}
+
+impl<'a> From<&'a MachineSpec<String>> for ServerSpec<'a> {
+    fn from(m: &'a MachineSpec<String>) -> Self {
+        ServerSpec {
+            subnet: &m.subnet,
+            firewall: &m.firewall,
+            os: &m.os,
+            size: &m.size,
+            image: &m.image,
+            disk_gb: m.disk_gb,
+        }
+    }
+}
+
+impl<'a> From<&'a MachineGroupSpec<String>> for ServerSpec<'a> {
+    fn from(g: &'a MachineGroupSpec<String>) -> Self {
+        ServerSpec {
+            subnet: &g.subnet,
+            firewall: &g.firewall,
+            os: &g.os,
+            size: &g.size,
+            image: &g.image,
+            disk_gb: g.disk_gb,
+        }
+    }
 }
 
 #[async_trait]
@@ -2252,47 +2275,11 @@ impl Provider for OpenStack {
                 destination,
                 next_hop,
             } => self.create_route(network, destination, next_hop).await,
-            Spec::Machine {
-                subnet,
-                firewall,
-                os,
-                size,
-                image,
-                disk_gb,
-                private_ip,
-                ..
-            } => {
-                let m = MachineSpec {
-                    subnet,
-                    firewall,
-                    os,
-                    size,
-                    image,
-                    disk_gb: *disk_gb,
-                };
-                self.run_server(req, &req.name, &m, private_ip.as_deref(), &[]).await
+            Spec::Machine(m) => {
+                self.run_server(req, &req.name, &m.into(), m.private_ip.as_deref(), &[])
+                    .await
             }
-            Spec::MachineGroup {
-                subnet,
-                firewall,
-                os,
-                size,
-                image,
-                disk_gb,
-                count,
-                name_prefix,
-                ..
-            } => {
-                let m = MachineSpec {
-                    subnet,
-                    firewall,
-                    os,
-                    size,
-                    image,
-                    disk_gb: *disk_gb,
-                };
-                self.create_machine_group(req, &m, *count, name_prefix).await
-            }
+            Spec::MachineGroup(g) => self.create_machine_group(req, &g.into(), g.count, &g.name_prefix).await,
             Spec::PlacementGroup { .. } => Err(ProviderError::permanent(
                 "Unsupported",
                 "placement groups are planned on Azure only",

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use hke_provider_api::resource::{OUT_ADDRESS, OUT_ID, OUT_PRIVATE_IP};
 use hke_provider_api::{
-    standard_tags, Class, Found, Image, Kind, Login, Os, Outputs, Provider, ProviderError, Request, Rule, Spec,
+    standard_tags, Class, Found, Image, Kind, Login, MachineGroupSpec, MachineSpec, Os, Outputs, Provider,
+    ProviderError, Request, Rule, Spec,
 };
 use hke_provider_openstack::{size_request, OpenStack, OpenStackConfig};
 
@@ -203,7 +204,7 @@ fn linux_login() -> Login {
 }
 
 fn machine(subnet: &str, firewall: &str, os: Os, image: &str, ip: Option<&str>, endpoint: &str) -> Spec<String> {
-    Spec::Machine {
+    Spec::Machine(MachineSpec {
         subnet: subnet.into(),
         firewall: firewall.into(),
         os,
@@ -218,7 +219,7 @@ fn machine(subnet: &str, firewall: &str, os: Os, image: &str, ip: Option<&str>, 
         ip_forwarding: true,
         pod_ips: 0,
         bootstrap_inputs: [("endpoint".to_string(), endpoint.to_string())].into_iter().collect(),
-    }
+    })
 }
 
 /// A cluster name no earlier run used (the bed may be reused).
@@ -443,7 +444,7 @@ async fn full_cluster(bed: &Bed) {
         &cluster,
         "machineGroup/pool2",
         "k8s-pool2-it-vmss",
-        Spec::MachineGroup {
+        Spec::MachineGroup(MachineGroupSpec {
             subnet: subnet[OUT_ID].clone(),
             firewall: fw[OUT_ID].clone(),
             os: Os::Linux,
@@ -458,7 +459,7 @@ async fn full_cluster(bed: &Bed) {
             ip_forwarding: false,
             pod_ips: 0,
             bootstrap_inputs: BTreeMap::new(),
-        },
+        }),
     );
     group_req.user_data = Some("#cloud-config\n".into());
     group_req.login = Some(linux_login());
