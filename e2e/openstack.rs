@@ -374,6 +374,18 @@ fn check_cluster(hke: &Hke, inv: &Inventory) -> String {
     }
     want.insert((None, None, None, node_cidr.to_string()));
     want.insert((None, None, None, s(&c["network"], "podCidr").to_string()));
+    // Restricted: the nodes' packets to the floating IP come back through
+    // the router, SNATed to its gateway address, which the rule admits.
+    let ranges: Vec<String> = c["network"]["apiSourceRanges"]
+        .as_array()
+        .expect("ranges")
+        .iter()
+        .map(|r| anywhere(r.as_str().expect("range")))
+        .collect();
+    let restricted = !ranges.iter().any(|r| r == "0.0.0.0/0");
+    if restricted {
+        want.insert((Some("tcp".into()), Some(port), Some(port), format!("{gateway}/32")));
+    }
     let ingress: Vec<SgRule> = sg["security_group_rules"]
         .as_array()
         .expect("rules")
@@ -406,6 +418,25 @@ fn check_cluster(hke: &Hke, inv: &Inventory) -> String {
         .collect();
     let listener = one(listeners, "listener");
     assert_eq!(s(listener, "protocol"), "TCP");
+    // The amphora proxies (the masters see it, not the client): the
+    // listener admits the clients' ranges and the nodes itself.
+    let allowed: BTreeSet<&str> = listener["allowed_cidrs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if restricted {
+        let mut want: BTreeSet<String> = ranges.iter().cloned().collect();
+        want.insert(format!("{gateway}/32"));
+        assert_eq!(
+            allowed,
+            want.iter().map(String::as_str).collect(),
+            "the listener's allowed_cidrs"
+        );
+    } else {
+        assert!(allowed.is_empty(), "open to all, yet allowed_cidrs {allowed:?}");
+    }
     assert_eq!(listener["protocol_port"].as_i64(), Some(port));
     let pool = one(
         inv.all("pools")
@@ -856,7 +887,19 @@ fn a_cluster_on_a_real_openstack() {
     // that is not up.
     let t = Instant::now();
     let lost = Hke::new(&bed, format!("oss-{suffix}"));
-    lost.deploy(&[&SMALL[..], &["--ttl", "1h"]].concat());
+    // Its API server is open to one range only.
+    lost.deploy(
+        &[
+            &SMALL[..],
+            &[
+                "--ttl",
+                "1h",
+                "--set",
+                "properties.masterProfile.HTTPSourceAddressPrefix=198.51.100.0/24",
+            ],
+        ]
+        .concat(),
+    );
     check_cluster(&lost, &Inventory::read(&bed));
     janitor(&bed, &suffix, &lost, &a);
     step("2. janitor", t);

@@ -322,6 +322,20 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
             outbound.push(id);
         }
     }
+    // OpenStack: Octavia's amphora proxies, so the masters' security group
+    // sees the amphora, not the client; its listener admits the clients'
+    // ranges itself, and the nodes' hairpinned packets (from the router's
+    // gateway address).
+    let allowed_sources = if restricted && c.provider.cloud == crate::model::types::Cloud::OpenStack {
+        c.network
+            .api_source_ranges
+            .iter()
+            .map(Val::lit)
+            .chain([Val::output(NETWORK, hke_provider_api::resource::OUT_EGRESS_ADDRESS)])
+            .collect()
+    } else {
+        Vec::new()
+    };
     r.insert(
         LB.into(),
         (
@@ -330,6 +344,7 @@ pub fn plan(c: &Cluster) -> Result<Plan, PlanError> {
                 address: (!nlb).then(|| Val::id_of(ADDRESS)),
                 subnet: Val::id_of(SUBNET),
                 port: c.endpoint.port,
+                allowed_sources,
             },
         ),
     );
@@ -861,10 +876,15 @@ mod tests {
         let sets = [restricted.parse().expect("set")];
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let os = crate::cluster::build(text, &sets, &mut rng).expect("valid").cluster;
-        let m = more(&plan(&os).expect("plan"));
-        assert_eq!(
-            m["apiserver"],
-            [Val::output(NETWORK, hke_provider_api::resource::OUT_EGRESS_ADDRESS)]
+        let p = plan(&os).expect("plan");
+        let egress = Val::output(NETWORK, hke_provider_api::resource::OUT_EGRESS_ADDRESS);
+        assert_eq!(more(&p)["apiserver"], std::slice::from_ref(&egress));
+        // Octavia's listener admits the clients and the nodes itself.
+        assert!(
+            matches!(&p.resources[LB].spec, Spec::LoadBalancer { allowed_sources, .. }
+                if *allowed_sources == [Val::lit("198.51.100.0/24"), egress.clone()]),
+            "{:?}",
+            p.resources[LB].spec
         );
         // AWS: nodes reach the API server privately.
         let aws = cluster(&[

@@ -225,6 +225,13 @@ pub enum Spec<V> {
         address: Option<V>,
         subnet: V,
         port: u16,
+        /// The client ranges a load balancer that proxies (so that the
+        /// machines' firewall sees it, not the client) admits itself:
+        /// OpenStack Octavia's listener `allowed_cidrs`. Empty: every
+        /// client; clouds whose load balancers pass the client's address
+        /// through leave it to the firewall.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allowed_sources: Vec<V>,
     },
     LbMember {
         load_balancer: V,
@@ -420,7 +427,12 @@ impl<V> Spec<V> {
                 .chain(more_sources.values().flatten())
                 .collect(),
             Spec::PublicAddress { group, .. } | Spec::PlacementGroup { group } => vec![group],
-            Spec::LoadBalancer { address, subnet, .. } => address.iter().chain([subnet]).collect(),
+            Spec::LoadBalancer {
+                address,
+                subnet,
+                allowed_sources,
+                ..
+            } => address.iter().chain([subnet]).chain(allowed_sources).collect(),
             Spec::LbMember {
                 load_balancer, machine, ..
             } => vec![load_balancer, machine],
@@ -471,13 +483,19 @@ impl<V> Spec<V> {
                 group: f(group)?,
                 dns_label: dns_label.clone(),
             },
-            Spec::LoadBalancer { address, subnet, port } => Spec::LoadBalancer {
+            Spec::LoadBalancer {
+                address,
+                subnet,
+                port,
+                allowed_sources,
+            } => Spec::LoadBalancer {
                 address: match address {
                     Some(a) => Some(f(a)?),
                     None => None,
                 },
                 subnet: f(subnet)?,
                 port: *port,
+                allowed_sources: allowed_sources.iter().map(&mut *f).collect::<Result<_, _>>()?,
             },
             Spec::LbMember {
                 load_balancer,

@@ -2282,9 +2282,9 @@ impl Provider for Aws {
             Spec::Subnet { network, cidr } => self.create_subnets(req, network, cidr).await,
             Spec::Firewall { network, rules, .. } => self.create_firewall(req, network, rules).await,
             Spec::PublicAddress { .. } => self.create_address(req).await,
-            Spec::LoadBalancer { address, subnet, port } => {
-                self.create_load_balancer(req, address.as_deref(), subnet, *port).await
-            }
+            Spec::LoadBalancer {
+                address, subnet, port, ..
+            } => self.create_load_balancer(req, address.as_deref(), subnet, *port).await,
             Spec::LbMember {
                 load_balancer,
                 machine,

@@ -620,6 +620,7 @@ mod tests {
                 address: Some(Val::id_of("publicAddress/apiserver")),
                 subnet: Val::lit("/s"),
                 port: 6443,
+                allowed_sources: Vec::new(),
             },
             depends_on: vec![
                 "publicAddress/apiserver".into(),

@@ -149,6 +149,22 @@ fn merged_tags(have: &[String], mut want: BTreeMap<String, String>) -> Vec<Strin
     out
 }
 
+/// Octavia's `allowed_cidrs` for a listener: nothing when every address
+/// is allowed, each bare address as a /32.
+fn allowed_cidrs(sources: &[String]) -> Vec<String> {
+    if sources.iter().any(|s| s == "0.0.0.0/0" || s == "*") {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in sources.iter().filter(|s| !s.is_empty()) {
+        let cidr = if s.contains('/') { s.clone() } else { format!("{s}/32") };
+        if !out.contains(&cidr) {
+            out.push(cidr);
+        }
+    }
+    out
+}
+
 /// A router's IPv4 address on the external network
 /// (`external_gateway_info.external_fixed_ips[].ip_address`, Networking API
 /// v2 routers): the source of the packets its SNAT sends out, and of a
@@ -206,6 +222,9 @@ pub fn keypair_name(cluster: &str) -> String {
 fn source_prefix(s: &str) -> String {
     match s {
         "*" | "Internet" | "any" | "0.0.0.0/0" => "0.0.0.0/0".to_string(),
+        // A bare address (the router's gateway): as the CIDR Neutron
+        // stores, so that a redeploy finds the rule it made.
+        other if !other.contains('/') => format!("{other}/32"),
         other => other.to_string(),
     }
 }
@@ -1217,7 +1236,14 @@ impl OpenStack {
         Ok(Some(self.lb_outputs(&lb, fip.as_deref()).await?))
     }
 
-    async fn create_load_balancer(&self, req: &Request, address: Option<&str>, subnet: &str, port: u16) -> R<Outputs> {
+    async fn create_load_balancer(
+        &self,
+        req: &Request,
+        address: Option<&str>,
+        subnet: &str,
+        port: u16,
+        allowed: &[String],
+    ) -> R<Outputs> {
         if !self.octavia {
             let fip = address.ok_or_else(|| {
                 ProviderError::permanent(
@@ -1231,7 +1257,7 @@ impl OpenStack {
         }
         let lb = match self.find_lb(&req.name).await? {
             Some(lb) => lb,
-            None => self.post_lb(req, subnet, port).await?,
+            None => self.post_lb(req, subnet, port, allowed).await?,
         };
         let id = str_of(&lb, "id").to_string();
         let lb = self.wait_lb_active(&id).await?;
@@ -1266,7 +1292,7 @@ impl OpenStack {
     /// One call makes the load balancer with its listener, pool and health
     /// monitor (Load Balancer API reference, "Creating a Fully Populated
     /// Load Balancer").
-    async fn post_lb(&self, req: &Request, subnet: &str, port: u16) -> R<Value> {
+    async fn post_lb(&self, req: &Request, subnet: &str, port: u16, allowed: &[String]) -> R<Value> {
         use octavia::loadbalancer::create as c;
         let what = format!("create load balancer {}", req.name);
         let bad = |e: &dyn std::fmt::Display| bad_request(&what, e);
@@ -1284,13 +1310,21 @@ impl OpenStack {
             .healthmonitor(monitor)
             .build()
             .map_err(|e| bad(&e))?;
-        let listener = c::ListenersBuilder::default()
+        let mut listener = c::ListenersBuilder::default();
+        listener
             .name(req.name.as_str())
             .protocol(c::ListenersProtocol::Tcp)
             .protocol_port(i32::from(port))
-            .default_pool(pool)
-            .build()
-            .map_err(|e| bad(&e))?;
+            .default_pool(pool);
+        // The amphora proxies: the masters see its address, not the
+        // client's, so the listener itself admits only the allowed ranges
+        // (`allowed_cidrs`, Load Balancer API v2.12; CIDRs, so an address
+        // becomes a /32).
+        let cidrs = allowed_cidrs(allowed);
+        if !cidrs.is_empty() {
+            listener.allowed_cidrs(cidrs.into_iter().map(Cow::from).collect::<Vec<_>>());
+        }
+        let listener = listener.build().map_err(|e| bad(&e))?;
         let body = c::LoadbalancerBuilder::default()
             .name(req.name.as_str())
             .description("hke API server")
@@ -2262,8 +2296,14 @@ impl Provider for OpenStack {
             Spec::Subnet { network, cidr } => self.create_subnet(req, network, cidr).await,
             Spec::Firewall { rules, .. } => self.create_firewall(req, rules).await,
             Spec::PublicAddress { .. } => self.create_address(req).await,
-            Spec::LoadBalancer { address, subnet, port } => {
-                self.create_load_balancer(req, address.as_deref(), subnet, *port).await
+            Spec::LoadBalancer {
+                address,
+                subnet,
+                port,
+                allowed_sources,
+            } => {
+                self.create_load_balancer(req, address.as_deref(), subnet, *port, allowed_sources)
+                    .await
             }
             Spec::LbMember {
                 load_balancer,
@@ -2379,6 +2419,17 @@ impl Provider for OpenStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_admits_cidrs_and_nothing_means_everyone() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            allowed_cidrs(&s(&["198.51.100.0/24", "203.0.113.9", "203.0.113.9/32"])),
+            ["198.51.100.0/24", "203.0.113.9/32"]
+        );
+        assert!(allowed_cidrs(&s(&["0.0.0.0/0", "203.0.113.9"])).is_empty());
+        assert!(allowed_cidrs(&[]).is_empty());
+    }
 
     #[test]
     fn an_object_keeps_its_creation_time_and_one_tag_per_key() {

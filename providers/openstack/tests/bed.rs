@@ -393,6 +393,7 @@ async fn full_cluster(bed: &Bed) {
             address: Some(ip[OUT_ID].clone()),
             subnet: subnet[OUT_ID].clone(),
             port: 6443,
+            allowed_sources: Vec::new(),
         },
     );
     let lb = create(&p, &lb_req).await;
@@ -658,6 +659,7 @@ async fn floating_ip_cluster(bed: &Bed) {
             address: Some(ip[OUT_ID].clone()),
             subnet: subnet[OUT_ID].clone(),
             port: 6443,
+            allowed_sources: Vec::new(),
         },
     );
     let lb = create(&p, &lb_req).await;
