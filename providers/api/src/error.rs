@@ -4,8 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::resource::Kind;
-
 /// How the engine should treat an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Class {
@@ -28,9 +26,6 @@ pub enum Class {
 /// connection refused, TLS, a timeout before any answer): retried as
 /// transient; a command that ends on it exits 4.
 pub const CODE_UNREACHABLE: &str = "Unreachable";
-
-/// The code of [`ProviderError::wrong_spec`].
-pub const CODE_WRONG_SPEC: &str = "WrongSpec";
 
 /// What a failed call left in the cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,12 +105,6 @@ impl ProviderError {
             code: Some(code.into()),
             message: message.into(),
         }
-    }
-
-    /// A provider was handed a spec of another kind than the call expects
-    /// (a bug in hke, never the cloud's answer).
-    pub fn wrong_spec(expected: Kind, got: Kind) -> Self {
-        ProviderError::permanent(CODE_WRONG_SPEC, format!("expected a {expected} spec, got a {got} spec"))
     }
 
     /// No request reached the cloud (retried as transient).
@@ -206,18 +195,5 @@ mod tests {
         assert_eq!(Err::<&str, _>(busy()).none_if_not_found(), Err(busy()));
         let exists = ProviderError::already_exists("vpc-1");
         assert_eq!(Err::<(), _>(exists.clone()).none_if_not_found(), Err(exists));
-    }
-
-    #[test]
-    fn a_spec_of_the_wrong_kind_is_one_permanent_error() {
-        let e = ProviderError::wrong_spec(Kind::Machine, Kind::MachineGroup);
-        assert_eq!(e.class, Class::Permanent);
-        assert_eq!(e.code.as_deref(), Some(CODE_WRONG_SPEC));
-        assert_eq!(e.left_behind, LeftBehind::Nothing);
-        assert_eq!(
-            e.to_string(),
-            "WrongSpec: expected a machine spec, got a machineGroup spec"
-        );
-        assert!(!e.is_transient());
     }
 }

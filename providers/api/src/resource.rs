@@ -256,7 +256,9 @@ pub enum Spec<V> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 // The bound: serde would otherwise ask `V: Default` for `placement`'s
 // `default` (an `Option` needs none).
-#[serde(rename_all = "camelCase", bound(deserialize = "V: Deserialize<'de>"))]
+// No `rename_all`: the variant's fields were snake_case in plan and state
+// JSON (the enum's `rename_all` names variants only), and stay so.
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
 pub struct MachineSpec<V> {
     pub subnet: V,
     pub firewall: V,
@@ -282,7 +284,6 @@ pub struct MachineSpec<V> {
 /// A pool's machines as one scalable object; flat in JSON like
 /// [`MachineSpec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct MachineGroupSpec<V> {
     pub subnet: V,
     pub firewall: V,
@@ -646,13 +647,13 @@ mod tests {
         assert!(more_sources.is_empty());
         assert_eq!(rules[0].sources, ["198.51.100.0/24", "20.1.1.1", "20.1.1.2"]);
         assert_eq!(rules[1].sources, ["198.51.100.0/24"], "ssh is not widened");
-        // Nothing to fold: the plan's JSON has no `moreSources`.
+        // Nothing to fold: the plan's JSON has no `more_sources`.
         let plain: Spec<Val> = Spec::Firewall {
             network: Val::id_of("network/vnet"),
             rules: vec![rule("apiserver", &["*"])],
             more_sources: BTreeMap::new(),
         };
-        assert!(!serde_json::to_string(&plain).expect("json").contains("moreSources"));
+        assert!(!serde_json::to_string(&plain).expect("json").contains("more_sources"));
     }
 
     #[test]
@@ -710,10 +711,10 @@ mod tests {
                 "os": "linux",
                 "size": "m5.large",
                 "image": {"name": "ubuntu-24.04", "lookup": {"family": "ubuntu-2404-lts"}},
-                "diskGb": 30,
-                "privateIp": null,
-                "ipForwarding": true,
-                "bootstrapInputs": {"endpoint": {"ref": {"resource": "lb", "output": "dnsName"}}},
+                "disk_gb": 30,
+                "private_ip": null,
+                "ip_forwarding": true,
+                "bootstrap_inputs": {"endpoint": {"ref": {"resource": "lb", "output": "dnsName"}}},
             })
         );
         assert_eq!(machine.kind(), Kind::Machine);
@@ -748,12 +749,12 @@ mod tests {
                 "os": "windows",
                 "size": "Standard_D2s_v3",
                 "image": {"name": "ubuntu-24.04", "lookup": {"family": "ubuntu-2404-lts"}},
-                "diskGb": 128,
+                "disk_gb": 128,
                 "count": 2,
-                "namePrefix": "2674k8s",
-                "ipForwarding": false,
-                "podIps": 31,
-                "bootstrapInputs": {},
+                "name_prefix": "2674k8s",
+                "ip_forwarding": false,
+                "pod_ips": 31,
+                "bootstrap_inputs": {},
             })
         );
         assert_eq!(serde_json::from_value::<Spec<String>>(json).expect("back"), group);
