@@ -2169,50 +2169,25 @@ impl OpenStack {
                 );
             }
         }
-        for f in self.neutron_list(Net::FloatingIp, None, filter).await? {
-            keep(
-                &mut out,
-                Kind::PublicAddress,
-                str_of(&f, "description"),
-                str_of(&f, "id").to_string(),
-                &tag_strings(&f),
-            );
-        }
-        for g in self.neutron_list(Net::SecurityGroup, None, filter).await? {
-            keep(
-                &mut out,
-                Kind::Firewall,
-                str_of(&g, "name"),
-                str_of(&g, "id").to_string(),
-                &tag_strings(&g),
-            );
-        }
-        for s in self.neutron_list(Net::Subnet, None, filter).await? {
-            keep(
-                &mut out,
-                Kind::Subnet,
-                str_of(&s, "name"),
-                str_of(&s, "id").to_string(),
-                &tag_strings(&s),
-            );
-        }
-        for r in self.neutron_list(Net::Router, None, filter).await? {
-            keep(
-                &mut out,
-                Kind::Network,
-                str_of(&r, "name"),
-                format!("router:{}", str_of(&r, "id")),
-                &tag_strings(&r),
-            );
-        }
-        for n in self.neutron_list(Net::Network, None, filter).await? {
-            keep(
-                &mut out,
-                Kind::Network,
-                str_of(&n, "name"),
-                str_of(&n, "id").to_string(),
-                &tag_strings(&n),
-            );
+        // The Neutron objects: collection, kind, the field naming the plan
+        // resource, and the prefix of the id hke keeps (a router stands for
+        // its network's second half).
+        for (net, kind, name_field, id_prefix) in [
+            (Net::FloatingIp, Kind::PublicAddress, "description", ""),
+            (Net::SecurityGroup, Kind::Firewall, "name", ""),
+            (Net::Subnet, Kind::Subnet, "name", ""),
+            (Net::Router, Kind::Network, "name", "router:"),
+            (Net::Network, Kind::Network, "name", ""),
+        ] {
+            for o in self.neutron_list(net, None, filter).await? {
+                keep(
+                    &mut out,
+                    kind,
+                    str_of(&o, name_field),
+                    format!("{id_prefix}{}", str_of(&o, "id")),
+                    &tag_strings(&o),
+                );
+            }
         }
         // Dedup machine groups found through several servers and ports.
         let mut seen = BTreeSet::new();
